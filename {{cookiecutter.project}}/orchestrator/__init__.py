@@ -1,0 +1,19 @@
+"""Codex Orchestrator engine: task packs in, evidence out, one module per phase."""
+
+__version__ = "1.0.0"
+
+PHASES = (
+    "validate",
+    "safety",
+    "execute",
+    "verify",
+    "plugin",
+    "review",
+    "evidence",
+    "summarize",
+    "publish",
+)
+"""The phases of a run, in order; `nox -s run` chains them."""
+
+FINALIZERS = ("evidence", "summarize")
+"""Phases that still run, whatever ended the run, so every run leaves evidence."""
