@@ -1,9 +1,141 @@
-"""Minimal post-generation hook (to be completed): git init and an initial commit."""
-import json
-import subprocess
+"""Finish a baked repository: solutions, optional CI, the answers file, git history.
 
-ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
-subprocess.run(["git", "init", "-q", "-b", ANSWERS["base_branch"]], check=True)
-subprocess.run(["git", "add", "-A"], check=True)
-subprocess.run(["git", "-c", "user.name=Orchestrator", "-c", "user.email=orchestrator@localhost",
-                "commit", "-q", "-m", "Initial commit from the Codex Orchestrator template"], check=True)
+Cookiecutter renders this file with Jinja and runs it from a temporary copy with the
+new repository as the working directory, so `__file__` says nothing about where the
+template is. The template root comes from the `template_root` Jinja global that
+local_extensions.py defines: it is absolute for a relative path, an absolute path, a
+git URL (cookiecutter's clone) and pytest-cookies alike.
+
+Only the standard library is used. Any failure ends with one line on stderr and
+exit 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ANSWERS = json.loads(r'''{{ cookiecutter | tojson }}''')
+TEMPLATE_ROOT = json.loads(r'''{{ template_root | tojson }}''')
+
+FALLBACK_NAME = "Codex Orchestrator"
+FALLBACK_EMAIL = "orchestrator@localhost"
+COMMIT_MESSAGE = "Initial commit from the Codex Orchestrator template"
+SPECIAL_SOLUTIONS = {"all", "none"}
+NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".nox", ".venv")
+# What cookiecutter itself treats as a repository URL, plus its abbreviations.
+REPO_URL = re.compile(r"^(((git|hg)\+)?(git|ssh|file|https?):(//)?|\w+@[\w.]+|(gh|gl|bb):)")
+
+
+class HookError(Exception):
+    """A reason to stop, worded for the person who ran cookiecutter."""
+
+
+def public_answers(answers: dict) -> dict:
+    """The answers a person gave: private keys hold paths and template internals, not choices."""
+    return {key: value for key, value in answers.items() if not key.startswith("_")}
+
+
+def template_root() -> Path:
+    root = Path(TEMPLATE_ROOT)
+    if not root.is_absolute() or not (root / "cookiecutter.json").is_file():
+        raise HookError(f"template root {root} is not an absolute path holding cookiecutter.json")
+    return root
+
+
+def chosen_solutions(root: Path, choice: str) -> list[Path]:
+    available = root / "solutions"
+    if choice == "none":
+        return []
+    if choice == "all":
+        if not available.is_dir():
+            return []
+        return sorted(p for p in available.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    source = available / choice
+    if not source.is_dir():
+        raise HookError(f"solution {choice!r}: {source} does not exist in the template")
+    return [source]
+
+
+def copy_solutions(root: Path, choice: str, project: Path) -> None:
+    for source in chosen_solutions(root, choice):
+        shutil.copytree(source, project / "solutions" / source.name, symlinks=True, ignore=NOT_COPIED,
+                        dirs_exist_ok=True)
+
+
+def write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def git(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise HookError(f"git {args[0]} failed: {detail[-1] if detail else 'exit ' + str(result.returncode)}")
+    return result
+
+
+def template_source(root: Path, answers: dict) -> dict | None:
+    """Where `cruft update` can fetch the template again: only for a template cloned from a URL."""
+    template = str(answers.get("_template") or "")
+    if not REPO_URL.match(template):
+        return None
+    url = git("remote", "get-url", "origin", cwd=root, check=False).stdout.strip()
+    commit = git("rev-parse", "HEAD", cwd=root, check=False).stdout.strip()
+    if not url or not commit:
+        return None
+    return {"template": url, "commit": commit, "checkout": answers.get("_checkout")}
+
+
+def identity_overrides(cwd: Path) -> list[str]:
+    """Fallback identity, only for the parts neither the environment nor git config provide."""
+    overrides = []
+    for key, env_names, fallback in (
+        ("user.name", ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"), FALLBACK_NAME),
+        ("user.email", ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"), FALLBACK_EMAIL),
+    ):
+        configured = git("config", key, cwd=cwd, check=False).stdout.strip()
+        if not configured and not all(os.environ.get(name) for name in env_names):
+            overrides += ["-c", f"{key}={fallback}"]
+    return overrides
+
+
+def init_repository(project: Path, branch: str) -> None:
+    if shutil.which("git") is None:
+        raise HookError("git not found on PATH (install git, then bake again)")
+    git("init", "-q", "-b", branch, cwd=project)
+    git("add", "-A", cwd=project)
+    git(*identity_overrides(project), "commit", "-q", "--no-verify", "-m", COMMIT_MESSAGE, cwd=project)
+
+
+def main() -> int:
+    project = Path.cwd()
+    root = template_root()
+    copy_solutions(root, ANSWERS["solution"], project)
+    if ANSWERS["ci"] == "none":
+        shutil.rmtree(project / ".github", ignore_errors=True)
+    answers = public_answers(ANSWERS)
+    write_json(project / ".cookiecutter.json", {"cookiecutter": answers})
+    # Without `_output_dir` the files are being regenerated directly (as `cruft update` does to
+    # compute its diff): the history and the link to the template belong to the real repository.
+    if "_output_dir" not in ANSWERS:
+        return 0
+    source = template_source(root, ANSWERS)
+    if source is not None:
+        context = {"cookiecutter": {**answers, "_template": source["template"]}}
+        write_json(project / ".cruft.json", {**source, "context": context, "directory": None, "skip": []})
+    init_repository(project, ANSWERS["base_branch"])
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (HookError, OSError, KeyError) as exc:
+        print(f"error: post-generation failed: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -8,6 +8,7 @@ the run, the file on disk is complete and valid against `manifest.v1.json`.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +55,8 @@ class Run:
     task: TaskPack
     dir: Path
     manifest: dict[str, Any]
+    phase_started: float = field(default_factory=time.monotonic)
+    """monotonic() when the current phase began; budgets per phase count from here."""
 
     @property
     def repo(self) -> Path:

@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+# /// script
+# requires-python = ">=3.11"
+# dependencies = ["nox>=2025.2.9"]
+# ///
+"""The template's own sessions: tests, lint, demo, bench.
+
+Every session runs in nox's own interpreter (venv_backend "none"): `make` bootstraps
+.venv with every pinned tool once, so no session installs anything. Sessions that need
+a generated repository bake one from this checkout by its absolute path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+BUILD = ROOT / "build"
+COOKIECUTTER_JSON = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
+EXIT_MEANING = {0: "succeeded", 1: "failed", 2: "bad input", 3: "refused or tripped"}
+BENCH_PACKS = 1000
+PHASE_SESSIONS = ("safety", "execute", "verify", "plugin", "review", "evidence", "summarize", "publish")
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests"]
+
+
+def defaults() -> dict[str, object]:
+    """The answers `--no-input` gives: the first value of each choice."""
+    return {
+        key: value[0] if isinstance(value, list) else value
+        for key, value in COOKIECUTTER_JSON.items()
+        if not key.startswith("_")
+    }
+
+
+def bake(output_dir: Path, **answers: object) -> Path:
+    """Bake this checkout into output_dir (replacing what was there) and return the repository."""
+    from cookiecutter.main import cookiecutter
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as home:
+        config = Path(home) / "config.yaml"
+        config.write_text(
+            json.dumps({"cookiecutters_dir": f"{home}/templates", "replay_dir": f"{home}/replay"}),
+            encoding="utf-8",
+        )
+        slug = str(answers.get("project") or "")
+        if slug:
+            shutil.rmtree(output_dir / slug, ignore_errors=True)
+        result = cookiecutter(
+            str(ROOT),
+            no_input=True,
+            extra_context={k: v for k, v in answers.items()},
+            output_dir=str(output_dir),
+            overwrite_if_exists=False,
+            config_file=str(config),
+        )
+    return Path(result)
+
+
+def fresh_bake(output_dir: Path, **answers: object) -> Path:
+    """A bake into an empty place, so the repository's one commit is the template's."""
+    slug = str(answers.get("project") or "")
+    if not slug:
+        # The derived slug is only known after rendering: bake once to learn it, then for real.
+        with tempfile.TemporaryDirectory() as probe:
+            slug = bake(Path(probe), **answers).name
+    shutil.rmtree(output_dir / slug, ignore_errors=True)
+    return bake(output_dir, **answers, project=slug)
+
+
+def example_packs(repo: Path) -> list[str]:
+    return sorted(p.parent.name for p in (repo / "taskpacks").glob("*/task.yml"))
+
+
+def latest_summary(repo: Path, task_id: str) -> Path | None:
+    summaries = sorted((repo / "runs" / task_id).glob("*/SUMMARY.md"))
+    return summaries[-1] if summaries else None
+
+
+def lists_session(repo: Path, name: str) -> bool:
+    listing = subprocess.run(
+        [sys.executable, "-m", "nox", "-l"], cwd=repo, capture_output=True, text=True, check=False
+    ).stdout
+    return re.search(rf"^[*-] {re.escape(name)}\b", listing, flags=re.MULTILINE) is not None
+
+
+@nox.session(venv_backend="none", default=True)
+def tests(session: nox.Session) -> None:
+    """The template's test suite: bakes every choice and runs each generated repository's own tools."""
+    session.run(sys.executable, "-m", "pytest", *(session.posargs or ["-q"]), external=True)
+
+
+@nox.session(venv_backend="none", default=False)
+def lint(session: nox.Session) -> None:
+    """ruff over the template, then over a baked repository (the generated code is only valid baked)."""
+    session.run(sys.executable, "-m", "ruff", "check", ".", external=True)
+    session.run(sys.executable, "-m", "ruff", "format", "--check", ".", external=True)
+    repo = fresh_bake(Path(session.create_tmp()) / "lint", solution="all")
+    session.chdir(repo)
+    session.run(sys.executable, "-m", "ruff", "check", ".", external=True)
+
+
+@nox.session(venv_backend="none", default=False)
+def demo(session: nox.Session) -> None:
+    """Bake into build/ and run every example task pack, printing each outcome and its SUMMARY.md."""
+    repo = fresh_bake(BUILD, **dict(a.split("=", 1) for a in session.posargs))
+    session.log(f"baked {repo.relative_to(ROOT)} with the default answers")
+    session.chdir(repo)
+    session.run(sys.executable, "-m", "nox", "-s", "validate", external=True)
+    packs = example_packs(repo)
+    if not all(lists_session(repo, name) for name in ("run", *PHASE_SESSIONS)):
+        session.log("this generated repository has no full `run` chain yet: validation was the demo")
+        return
+    outcomes = []
+    for task_id in packs:
+        session.log(f"nox -s run -- {task_id}")
+        code = subprocess.run([sys.executable, "-m", "nox", "-s", "run", "--", task_id], cwd=repo).returncode
+        summary = latest_summary(repo, task_id)
+        outcomes.append((task_id, code, summary))
+    print(f"\n{'task pack':<32} {'exit':>4}  {'outcome':<20} summary")
+    for task_id, code, summary in outcomes:
+        where = summary.relative_to(ROOT) if summary else "(none written)"
+        print(f"{task_id:<32} {code:>4}  {EXIT_MEANING.get(code, 'crashed'):<20} {where}")
+    crashed = [task_id for task_id, code, summary in outcomes if code not in EXIT_MEANING or summary is None]
+    if crashed:
+        session.error(f"no clean outcome (an exit code outside 0-3, or no SUMMARY.md) for: {', '.join(crashed)}")
+
+
+def timed(argv: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+    start = time.perf_counter()
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    return time.perf_counter() - start, result
+
+
+def multiply_pack(repo: Path, count: int) -> list[Path]:
+    """count copies of the first example pack under new ids: real packs, the real workload."""
+    packs = example_packs(repo)
+    if not packs:
+        raise RuntimeError("the baked repository has no example task pack to copy")
+    seed = repo / "taskpacks" / packs[0]
+    text = (seed / "task.yml").read_text(encoding="utf-8")
+    made = []
+    for n in range(count):
+        task_id = f"bench-{n:04d}"
+        target = repo / "taskpacks" / task_id
+        shutil.copytree(seed, target)
+        body = re.sub(r"^id:.*$", f"id: {task_id}", text, count=1, flags=re.MULTILINE)
+        (target / "task.yml").write_text(body, encoding="utf-8")
+        made.append(target / "task.yml")
+    return made
+
+
+@nox.session(venv_backend="none", default=False)
+def bench(session: nox.Session) -> None:
+    """Bake time, and `validate` over 1,000 task packs against a plain YAML load of the same files."""
+    tmp = Path(session.create_tmp())
+    bake_times = []
+    for n in range(5):
+        start = time.perf_counter()
+        fresh_bake(tmp / f"bake-{n}", **defaults())
+        bake_times.append(time.perf_counter() - start)
+    repo = fresh_bake(tmp / "packs", **defaults())
+    files = multiply_pack(repo, BENCH_PACKS)
+    listing = tmp / "packs.txt"
+    listing.write_text("\n".join(str(f) for f in files), encoding="utf-8")
+    baseline_code = (
+        "import sys, yaml\n"
+        "for path in open(sys.argv[1], encoding='utf-8').read().splitlines():\n"
+        "    yaml.safe_load(open(path, encoding='utf-8'))\n"
+    )
+    baseline, base_run = timed([sys.executable, "-c", baseline_code, str(listing)], repo)
+    if base_run.returncode != 0:
+        session.error(f"baseline failed: {base_run.stderr.strip()[-400:]}")
+    validate, run = timed([sys.executable, "-m", "orchestrator", "validate"], repo)
+    if run.returncode != 0:
+        session.error(f"`python -m orchestrator validate` exited {run.returncode}: {run.stderr.strip()[-400:]}")
+    rows = [
+        ("bake (median of 5)", statistics.median(bake_times), "cookiecutter + hooks + git init"),
+        (f"yaml.safe_load x {BENCH_PACKS} (baseline)", baseline, "one process"),
+        (f"orchestrator validate x {BENCH_PACKS}", validate, "one process; target <= 1.0 s"),
+    ]
+    print(f"\n{'measure':<40} {'seconds':>8}  note")
+    for name, seconds, note in rows:
+        print(f"{name:<40} {seconds:>8.3f}  {note}")
+    print(f"{'validate / baseline':<40} {validate / baseline:>8.2f}x")
+    print(f"{'validate per pack':<40} {validate / BENCH_PACKS * 1000:>8.3f}  ms")
+    print(f"target (1,000 packs <= 1.0 s): {'met' if validate <= 1.0 else 'NOT met'}")
+    if os.environ.get("BENCH_STRICT") and validate > 1.0:
+        session.error("validate of 1,000 packs took longer than 1.0 s")
+
+
+if __name__ == "__main__":
+    nox.main()

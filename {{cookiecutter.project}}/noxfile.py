@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+# /// script
+# requires-python = ">=3.11"
+# dependencies = [
+#   "nox==2026.10.20",
+#   "PyYAML==6.0.3",
+#   "jsonschema==4.26.0",
+#   "Jinja2==3.1.6",
+#   "detect-secrets==1.5.0",
+# ]
+# ///
+"""Phases of a run as nox sessions; `nox -s run -- <task-id>` chains them.
+
+Thin by design: every session is a call into `orchestrator` in nox's own
+interpreter (venv_backend "none"), so no phase installs anything or starts a
+second Python. Exit codes are the engine's (0, 1, 2, 3), not nox's.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.error_on_external_run = True
+
+PHASES = ("validate", "safety", "execute", "verify", "plugin", "review", "evidence", "summarize", "publish")
+_CHAIN: dict[str, str] = {}
+"""Task id -> run directory started by this nox invocation (`nox -s run`)."""
+
+
+def _in_chain(session: nox.Session) -> bool:
+    """True when this session runs as part of `nox -s run` (posargs reach every session)."""
+    requested = session._runner.global_config.sessions or ()  # noqa: SLF001 - nox keeps -s here
+    return "run" in requested
+
+
+def _finish(session: nox.Session, code: int) -> None:
+    if code != 0:
+        raise SystemExit(code)  # the contract exit code, not nox's generic 1
+
+
+def _engine(session: nox.Session, *argv: str) -> None:
+    from orchestrator.cli import main
+
+    _finish(session, main(list(argv)))
+
+
+def _phase(session: nox.Session, name: str) -> None:
+    from orchestrator import pipeline
+    from orchestrator.cli import main
+    from orchestrator.config import load_settings
+    from orchestrator.errors import OrchestratorError
+
+    args = list(session.posargs)
+    if not _in_chain(session):
+        _finish(session, main([name, *args]))
+        return
+    if len(args) != 1:
+        session.error("usage: nox -s run -- <task-id>")
+    task = args[0]
+    try:
+        settings = load_settings(ROOT)
+        code, run = pipeline.run_phase(
+            settings, name, task, _CHAIN.get(task), new_run=task not in _CHAIN, chain=True
+        )
+    except OrchestratorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    if run is not None:
+        _CHAIN[task] = str(run.dir)
+        if code != 0 or name == PHASES[-1]:
+            session.log(pipeline.report(run))
+    _finish(session, code)
+
+
+@nox.session(venv_backend="none", default=True)
+def validate(session: nox.Session) -> None:
+    """Check task packs against taskpack/v1: `nox -s validate [-- <task-id|path> ...]`."""
+    if _in_chain(session):
+        _phase(session, "validate")
+    else:
+        _engine(session, "validate", *session.posargs)
+
+
+@nox.session(venv_backend="none", default=False)
+def safety(session: nox.Session) -> None:
+    """Decide before anything runs: policy, secrets, isolation, a clean tree."""
+    _phase(session, "safety")
+
+
+@nox.session(venv_backend="none", default=False)
+def execute(session: nox.Session) -> None:
+    """The executor (shell, codex or command) does the work in the run's workspace."""
+    _phase(session, "execute")
+
+
+@nox.session(venv_backend="none", default=False)
+def verify(session: nox.Session) -> None:
+    """Run every acceptance check in the sandbox."""
+    _phase(session, "verify")
+
+
+@nox.session(venv_backend="none", default=False)
+def plugin(session: nox.Session) -> None:
+    """Run the solution plugin named by the task pack (ORCH_ENABLE_PLUGINS=1)."""
+    _phase(session, "plugin")
+
+
+@nox.session(venv_backend="none", default=False)
+def review(session: nox.Session) -> None:
+    """Deterministic review: review_report.json and REVIEW.md."""
+    _phase(session, "review")
+
+
+@nox.session(venv_backend="none", default=False)
+def evidence(session: nox.Session) -> None:
+    """Index every artifact of the run with its digest; write the attestation."""
+    _phase(session, "evidence")
+
+
+@nox.session(venv_backend="none", default=False)
+def summarize(session: nox.Session) -> None:
+    """Render SUMMARY.md from the manifest."""
+    _phase(session, "summarize")
+
+
+@nox.session(venv_backend="none", default=False)
+def publish(session: nox.Session) -> None:
+    """Commit the change and the evidence on the task branch (never the base branch)."""
+    _phase(session, "publish")
+
+
+@nox.session(venv_backend="none", default=False, requires=list(PHASES))
+def run(session: nox.Session) -> None:
+    """Carry one task pack through every phase: `nox -s run -- <task-id>`."""
+    if len(session.posargs) != 1:
+        session.error("usage: nox -s run -- <task-id>")
+
+
+@nox.session(venv_backend="none", default=False)
+def new(session: nox.Session) -> None:
+    """Scaffold a task pack that passes validate: `nox -s new -- <task-id>`."""
+    if len(session.posargs) != 1:
+        session.error("usage: nox -s new -- <task-id>")
+    _engine(session, "new", *session.posargs)
+
+
+@nox.session(venv_backend="none", default=False, name="evidence-query")
+def evidence_query(session: nox.Session) -> None:
+    """Query the evidence of every run: `nox -s evidence-query -- --task <id> --json`."""
+    _engine(session, "evidence", "query", *session.posargs)
+
+
+@nox.session(venv_backend="none", default=False, name="evidence-verify")
+def evidence_verify(session: nox.Session) -> None:
+    """Check that no artifact changed: `nox -s evidence-verify -- [--run DIR | --all]`."""
+    _engine(session, "evidence", "verify", *session.posargs)
+
+
+@nox.session(venv_backend="none", default=False)
+def tests(session: nox.Session) -> None:
+    """The engine's own test suite."""
+    session.run(sys.executable, "-m", "pytest", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none", default=False)
+def lint(session: nox.Session) -> None:
+    session.run(sys.executable, "-m", "ruff", "check", ".", external=True)
+
+
+@nox.session(venv_backend="none", default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks (figures, not pass/fail): run overhead, evidence throughput, queries."""
+    session.run(sys.executable, "-m", "orchestrator.bench", *session.posargs, external=True)
+
+
+if __name__ == "__main__":
+    nox.main()

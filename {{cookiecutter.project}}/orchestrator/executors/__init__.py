@@ -1,0 +1,121 @@
+"""Executors: the execution plane's ways of doing the work (shell, codex, command).
+
+Each module exposes `execute(run, log, attempt, feedback) -> AttemptResult`; the
+execute phase loops over attempts and feeds the last failure back as `feedback`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+
+from orchestrator.errors import BadInput, Problem
+
+if TYPE_CHECKING:
+    from orchestrator.runs import Run
+
+
+@dataclass
+class AttemptResult:
+    ok: bool
+    reason: str = ""
+    exit_code: int | None = 0
+    breaker: str | None = None
+    limit: float = 0
+    measured: float = 0
+    outputs: list[Path] = field(default_factory=list)
+    failure_key: tuple[str, int | None, str] | None = None
+    """(command, exit code, output digest) of the failure, for the repeated-failure breaker."""
+
+
+CONTROL_PLANE = ("taskpacks/**", "orchestrator/**", "noxfile.py", ".github/**", "AGENTS.md", "solutions/**",
+                 "pyproject.toml", "Makefile")
+"""Paths the prompt names as off limits; the safety guard enforces its own list over the diff."""
+
+FEEDBACK_CAP = 16 * 1024
+"""Characters of failure output carried into a retry prompt (the tail: where errors are)."""
+
+
+def render_prompt(run: Run, attempt: int, feedback: str | None) -> str:
+    """The agent prompt: objective (or the pack's own prompt), scope, acceptance, constraints.
+
+    The pack's `executor.prompt` is itself a template rendered with the pack as `task`,
+    so a control plane can write `{{ task.objective }}`; it replaces the objective part
+    only, so the constraints are always stated. A retry carries the failure output.
+    """
+    task = run.task
+    data = task.data
+    own = task.executor.get("prompt")
+    objective = _render_pack_prompt(own, data, task.file) if own else str(data["objective"]).strip()
+    safety = task.safety
+    context = {
+        "task": data,
+        "objective": objective.strip(),
+        "scope": task.scope,
+        "acceptance": task.acceptance,
+        "network_hosts": list(safety.get("network", {}).get("hosts", [])),
+        "cloud_providers": list(safety.get("cloud", {}).get("providers", [])),
+        "limits": task.limits,
+        "control_plane": _control_plane(),
+        "agents_md": (run.workspace / "AGENTS.md").is_file(),
+        "context_files": list(data.get("context", [])),
+        "attempt": attempt,
+        "max_attempts": task.limits.get("max_attempts", 1),
+        "feedback": (feedback or "")[-FEEDBACK_CAP:].strip(),
+    }
+    return _templates().get_template("prompt.md.j2").render(context)
+
+
+def _control_plane() -> tuple[str, ...]:
+    try:
+        from orchestrator.safety import CONTROL_PLANE as protected  # type: ignore[attr-defined]
+    except ImportError:  # the safety module lands separately; until then the list above
+        return CONTROL_PLANE
+    return tuple(protected)
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _render_pack_prompt(source: str, data: dict[str, Any], file: Path) -> str:
+    """Renders a pack's own prompt in a sandboxed Jinja environment: packs are data, not code."""
+    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    line = _prompt_line(file)
+    try:
+        return env.from_string(source).render(task=data)
+    except jinja2.TemplateSyntaxError as exc:
+        raise BadInput(
+            "executor.prompt is not a valid Jinja template",
+            [Problem(str(file), line, 1, "executor.prompt", f"line {exc.lineno} of the prompt: {exc.message}",
+                     "fix the template syntax")],
+        ) from None
+    except (jinja2.UndefinedError, SecurityError) as exc:
+        raise BadInput(
+            "executor.prompt could not be rendered",
+            [Problem(str(file), line, 1, "executor.prompt", str(exc),
+                     "use only fields of the task pack, e.g. {{ task.objective }}")],
+        ) from None
+
+
+def _prompt_line(file: Path) -> int:
+    """The line of `prompt:` in task.yml, so a template error points at the pack's own text."""
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 1
+    return next((n for n, text in enumerate(lines, 1) if text.lstrip().startswith("prompt:")), 1)

@@ -1,0 +1,175 @@
+"""The few git operations the engine needs, as plain subprocess calls.
+
+Trees are built with a temporary index (`GIT_INDEX_FILE`) so neither the user's
+checkout nor the workspace's own index is ever touched by the orchestrator.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.errors import BadInput, OrchestratorError
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Codex Orchestrator",
+    "GIT_AUTHOR_EMAIL": "orchestrator@localhost",
+    "GIT_COMMITTER_NAME": "Codex Orchestrator",
+    "GIT_COMMITTER_EMAIL": "orchestrator@localhost",
+}
+
+
+class GitError(OrchestratorError):
+    """A git command failed where the engine cannot go on."""
+
+
+def git(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None) -> str:
+    return git_bytes(cwd, *args, env=env, input=input).decode("utf-8", "replace")
+
+
+def git_bytes(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None) -> bytes:
+    full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env or {})}
+    proc = subprocess.run(["git", *args], cwd=cwd, env=full_env, input=input, capture_output=True, check=False)
+    if proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace").strip()
+        raise GitError(f"git {' '.join(args[:3])} failed: {message}")
+    return proc.stdout
+
+
+def rev_parse(repo: Path, ref: str) -> str | None:
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=repo, capture_output=True, text=True
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def require_commit(repo: Path, ref: str, what: str) -> str:
+    sha = rev_parse(repo, ref)
+    if sha is None:
+        raise BadInput(f"{what} {ref!r} does not exist in {repo}; create it or set BASE_BRANCH to an existing branch")
+    return sha
+
+
+def dirty_paths(repo: Path) -> list[str]:
+    """Uncommitted changes (tracked or untracked, not ignored) in the user's checkout."""
+    out = git(repo, "status", "--porcelain", "--untracked-files=all")
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
+def add_worktree(repo: Path, path: Path, commit: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    git(repo, "worktree", "add", "--detach", "--force", str(path), commit)
+
+
+def remove_worktree(repo: Path, path: Path) -> None:
+    if path.exists():
+        git(repo, "worktree", "remove", "--force", str(path))
+
+
+def _with_temp_index(repo: Path, fn):  # noqa: ANN001, ANN202 - tiny internal helper
+    with tempfile.TemporaryDirectory(prefix="orch-index-") as tmp:
+        return fn({"GIT_INDEX_FILE": str(Path(tmp) / "index")})
+
+
+def workspace_tree(workspace: Path) -> str:
+    """The tree of everything in the workspace (new files included, ignored files not)."""
+
+    def build(env: Mapping[str, str]) -> str:
+        git(workspace, "read-tree", "HEAD", env=env)
+        git(workspace, "add", "-A", ".", env=env)
+        return git(workspace, "write-tree", env=env).strip()
+
+    return _with_temp_index(workspace, build)
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    added: int
+    deleted: int
+    binary: bool = False
+
+
+def diff_stat(repo: Path, base: str, tree: str) -> list[FileChange]:
+    out = git(repo, "diff", "--numstat", "-z", "--no-renames", base, tree)
+    changes: list[FileChange] = []
+    for record in out.split("\0"):
+        if not record.strip():
+            continue
+        added, deleted, path = record.split("\t", 2)
+        binary = added == "-"
+        changes.append(FileChange(path, 0 if binary else int(added), 0 if binary else int(deleted), binary))
+    return sorted(changes, key=lambda c: c.path)
+
+
+def diff_patch(repo: Path, base: str, tree: str) -> bytes:
+    return git_bytes(repo, "diff", "--binary", "--no-renames", "--full-index", base, tree)
+
+
+def hash_files(repo: Path, files: Iterable[Path]) -> list[str]:
+    paths = [str(p) for p in files]
+    if not paths:
+        return []
+    out = git(repo, "hash-object", "-w", "--no-filters", "--stdin-paths", input="\n".join(paths).encode())
+    return out.split()
+
+
+def commit_tree(
+    repo: Path,
+    *,
+    start_tree: str,
+    keep_from: str | None,
+    keep_prefix: str,
+    add: Mapping[str, Path],
+    parents: list[str],
+    message: str,
+    identity: Mapping[str, str],
+) -> str:
+    """A commit whose tree is start_tree, plus keep_prefix/ from keep_from, plus the files in add."""
+
+    def build(env: Mapping[str, str]) -> str:
+        git(repo, "read-tree", start_tree, env=env)
+        if keep_from:
+            listing = git(repo, "ls-tree", "-r", "--full-tree", keep_from, "--", keep_prefix)
+            if listing.strip():
+                git(repo, "update-index", "--index-info", env=env, input=listing.encode())
+        names = sorted(add)
+        blobs = hash_files(repo, [add[n] for n in names])
+        info = "".join(f"100644 {blob}\t{name}\n" for name, blob in zip(names, blobs, strict=True))
+        if info:
+            git(repo, "update-index", "--add", "--index-info", env=env, input=info.encode())
+        tree = git(repo, "write-tree", env=env).strip()
+        parent_args = [arg for p in parents for arg in ("-p", p)]
+        return git(repo, "commit-tree", tree, *parent_args, "-m", message, env={**env, **identity}).strip()
+
+    return _with_temp_index(repo, build)
+
+
+def identity(repo: Path) -> dict[str, str]:
+    """Author/committer: GIT_* variables, else git config, else the documented fallback."""
+    ident = dict(IDENTITY)
+    for who in ("AUTHOR", "COMMITTER"):
+        for field, key in (("NAME", "user.name"), ("EMAIL", "user.email")):
+            var = f"GIT_{who}_{field}"
+            if os.environ.get(var):
+                ident[var] = os.environ[var]
+                continue
+            proc = subprocess.run(["git", "config", key], cwd=repo, capture_output=True, text=True)
+            if proc.returncode == 0 and proc.stdout.strip():
+                ident[var] = proc.stdout.strip()
+    return ident
+
+
+def update_branch(repo: Path, branch: str, new: str, old: str | None) -> None:
+    ref = f"refs/heads/{branch}"
+    git(repo, "update-ref", "-m", "orchestrator publish", ref, new, *([old] if old else ["0" * 40]))
+
+
+def check_branch_name(repo: Path, branch: str) -> None:
+    proc = subprocess.run(["git", "check-ref-format", "--branch", branch], cwd=repo, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BadInput(f"branch name {branch!r} is not a valid git branch name (ORCH_BRANCH_NAME / BASE_BRANCH)")

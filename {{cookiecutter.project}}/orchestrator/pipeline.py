@@ -1,0 +1,266 @@
+"""The phase driver: starts runs, runs one phase at a time, and always finalizes.
+
+`nox -s run` calls `run_phase` once per phase session (in nox's own process, so
+there is no interpreter start-up per phase); `python -m orchestrator run` calls
+`run_all`. Whatever ends a run — a failing phase, a crash, a tripped breaker,
+SIGINT or SIGTERM — the finalizers still run and the manifest stays valid.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from orchestrator import FINALIZERS, PHASES, gitops
+from orchestrator.config import Settings
+from orchestrator.errors import Aborted, BadInput, Refused, Tripped
+from orchestrator.phaselog import PhaseLog
+from orchestrator.redact import Redactor
+from orchestrator.runs import (
+    DECISIVE,
+    PhaseResult,
+    Run,
+    load_manifest,
+    new_manifest,
+    new_run_id,
+    record_outputs,
+    resolve_run_dir,
+    utc_now,
+)
+from orchestrator.taskpack import load_taskpack
+
+PhaseFn = Callable[[Run, PhaseLog], PhaseResult]
+EXIT_ABORTED = 130
+OK_STATUSES = {"passed", "skipped", "warning"}
+STOP_FILE = "STOP"
+
+
+def phase_function(name: str) -> PhaseFn:
+    return importlib.import_module(f"orchestrator.{name}").run
+
+
+# --- interrupts -------------------------------------------------------------------------
+
+
+class _Interrupts:
+    """SIGINT/SIGTERM become `Aborted` inside a phase; outside one, the handler finalizes.
+
+    Finalizers run with interrupts deferred, so a second Ctrl-C cannot leave a
+    half-finalized run behind.
+    """
+
+    def __init__(self) -> None:
+        self.in_phase = False
+        self.deferred: str | None = None
+        self.shielded = False
+        self.on_idle: Callable[[str], None] | None = None
+        self.installed = False
+
+    def install(self) -> None:
+        if self.installed or sys.modules.get("threading") and not _main_thread():
+            return
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+        self.installed = True
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.shielded:
+            self.deferred = name
+            return
+        if self.in_phase:
+            raise Aborted(f"interrupted by {name}")
+        if self.on_idle is not None:
+            self.on_idle(name)
+        raise SystemExit(EXIT_ABORTED)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+INTERRUPTS = _Interrupts()
+
+
+@contextmanager
+def _shielded() -> Iterator[None]:
+    previous = INTERRUPTS.shielded
+    INTERRUPTS.shielded = True
+    try:
+        yield
+    finally:
+        INTERRUPTS.shielded = previous
+
+
+# --- starting and opening runs ----------------------------------------------------------
+
+
+def start_run(settings: Settings, task_ref: str) -> Run:
+    """A new run directory and manifest; bad input raises before anything is written."""
+    task = load_taskpack(settings.repo, task_ref)
+    gitops.check_branch_name(settings.repo, settings.branch_for(task.id))
+    if settings.branch_for(task.id) == settings.base_branch:
+        raise BadInput(f"task branch {settings.base_branch!r} is the base branch; publish never commits there")
+    base = gitops.require_commit(settings.repo, settings.base_branch, "base branch")
+    run_id = new_run_id()
+    run_dir = settings.runs_dir / task.id / run_id
+    (run_dir / "logs").mkdir(parents=True)
+    run = Run(settings, task, run_dir, new_manifest(settings, task, run_id, base, "unknown"))
+    run.save()
+    return run
+
+
+def open_run(settings: Settings, task_ref: str, run_arg: str | None) -> Run:
+    task = load_taskpack(settings.repo, task_ref)
+    run_dir = resolve_run_dir(settings, task.id, run_arg)
+    return Run(settings, task, run_dir, load_manifest(run_dir))
+
+
+# --- one phase --------------------------------------------------------------------------
+
+
+def kill_switch(settings: Settings) -> str | None:
+    if os.environ.get("ORCH_KILL_SWITCH", "") not in ("", "0"):
+        return "ORCH_KILL_SWITCH is set"
+    if (settings.state_dir / STOP_FILE).exists():
+        return f"{(settings.state_dir / STOP_FILE).relative_to(settings.repo)} exists"
+    return None
+
+
+def execute_phase(run: Run, name: str, redactor: Redactor) -> int:
+    """Runs one phase and records it; never raises for what the phase itself does."""
+    entry = run.manifest["phases"][name]
+    for key in ("reason", "error"):
+        entry.pop(key, None)
+    entry.update(status="running", started_at=utc_now(), ended_at=None, exit_code=None, outputs=[])
+    run.save()
+    log = PhaseLog(run.logs / f"{name}.log", redactor)
+    log.note(f"phase {name} of run {run.id} (task {run.task.id}) started {entry['started_at']}")
+    run.phase_started = time.monotonic()
+    result = PhaseResult()
+    shield = name in FINALIZERS or name == "publish"
+    previous_shield = INTERRUPTS.shielded
+    INTERRUPTS.shielded = shield or previous_shield
+    INTERRUPTS.in_phase = not shield
+    try:
+        stop = kill_switch(run.settings) if name not in FINALIZERS else None
+        if stop:
+            raise Tripped("kill_switch", 0, 1, stop)
+        result = phase_function(name)(run, log)
+        status, code, reason = result.status, result.exit_code, result.reason
+        if status not in OK_STATUSES and code == 0:
+            code = 1
+    except Tripped as exc:
+        status, code, reason = "tripped", exc.exit_code, str(exc)
+        run.manifest["breakers"].append(
+            {"name": exc.breaker, "limit": exc.limit, "measured": exc.measured, "phase": name, "detail": exc.detail}
+        )
+    except Refused as exc:
+        status, code, reason = "refused", exc.exit_code, str(exc)
+    except Aborted as exc:
+        status, code, reason = "aborted", EXIT_ABORTED, str(exc)
+    except BadInput as exc:
+        status, code, reason = "failed", exc.exit_code, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a crash is recorded, never shown as a traceback
+        status, code = "failed", 1
+        reason = f"crashed: {type(exc).__name__}: {exc}"
+        entry["error"] = {"type": type(exc).__name__, "message": redactor.redact(str(exc))}
+        log.write("".join(traceback.format_exception(exc)))
+    finally:
+        INTERRUPTS.in_phase = False
+        INTERRUPTS.shielded = previous_shield
+    entry.update(status=status, ended_at=utc_now(), exit_code=code, reason=redactor.redact(reason))
+    log.note(f"phase {name} {status} (exit {code}): {reason}")
+    outputs = [p for p in result.outputs if p.exists()]
+    log_path = run.logs / f"{name}.log"
+    record_outputs(run, name, [*outputs, log_path])
+    run.save()
+    return code
+
+
+def _skip_unreached(run: Run, failed_phase: str) -> None:
+    for name in DECISIVE:
+        entry = run.manifest["phases"][name]
+        if entry["status"] == "pending":
+            entry.update(status="skipped", reason=f"not reached: {failed_phase} did not pass")
+
+
+def finalize(run: Run, redactor: Redactor, *, publish: bool) -> None:
+    """Evidence and summary (and, for a whole run, publish) whatever ended the run."""
+    with _shielded():
+        for name in (*FINALIZERS, *(("publish",) if publish else ())):
+            execute_phase(run, name, redactor)
+
+
+def _conclude(run: Run, name: str, code: int, redactor: Redactor, *, chain: bool) -> int:
+    """After a decisive phase: on failure, finalize at once (nox will not run the rest)."""
+    if code == 0:
+        return 0
+    _skip_unreached(run, name)
+    run.save()
+    finalize(run, redactor, publish=chain)
+    return code
+
+
+# --- entry points -----------------------------------------------------------------------
+
+
+def report(run: Run) -> str:
+    summary = run.dir / "SUMMARY.md"
+    return f"run {run.id}: {run.manifest['status']} — {run.manifest['reason']}\n  summary: {summary}"
+
+
+def run_phase(settings: Settings, name: str, task_ref: str, run_arg: str | None = None,
+              *, new_run: bool = False, chain: bool = False) -> tuple[int, Run | None]:
+    """One phase against a new run (chain start) or an existing one (`--run`, default latest)."""
+    if name not in PHASES:
+        raise BadInput(f"unknown phase {name!r}; phases are: {', '.join(PHASES)}")
+    redactor = Redactor.from_environ()
+    INTERRUPTS.install()
+    run = start_run(settings, task_ref) if new_run else open_run(settings, task_ref, run_arg)
+    INTERRUPTS.on_idle = lambda signame: _abort_idle(run, signame, redactor, chain)
+    code = execute_phase(run, name, redactor)
+    if name in DECISIVE:
+        code = _conclude(run, name, code, redactor, chain=chain)
+    elif name in FINALIZERS and code != 0 and chain:
+        finalize(run, redactor, publish=True)
+    if INTERRUPTS.deferred and not INTERRUPTS.shielded:
+        INTERRUPTS.deferred = None
+        return EXIT_ABORTED, run
+    return code, run
+
+
+def _abort_idle(run: Run, signame: str, redactor: Redactor, chain: bool) -> None:
+    """An interrupt between phases: the next decisive phase is recorded as aborted."""
+    pending = [n for n in DECISIVE if run.manifest["phases"][n]["status"] == "pending"]
+    if not pending or run.manifest["status"] != "running":
+        return
+    entry = run.manifest["phases"][pending[0]]
+    entry.update(status="aborted", started_at=utc_now(), ended_at=utc_now(), exit_code=EXIT_ABORTED,
+                 reason=f"interrupted by {signame} before the phase started")
+    _skip_unreached(run, pending[0])
+    run.save()
+    finalize(run, redactor, publish=chain)
+
+
+def run_all(settings: Settings, task_ref: str) -> tuple[int, Run]:
+    """Every phase in order, in this process: what `nox -s run` does, without nox."""
+    code, run = run_phase(settings, PHASES[0], task_ref, new_run=True, chain=True)
+    assert run is not None
+    for name in PHASES[1:]:
+        if code != 0:
+            break
+        code, _ = run_phase(settings, name, run.task.id, str(run.dir), chain=True)
+        run.manifest = load_manifest(run.dir)
+    return code, run
+
+

@@ -1,0 +1,335 @@
+"""The plugin phase: run the task's solution plugin against the workspace and record what it said.
+
+A plugin is control-plane code (`solutions/<name>/` in the repository, never the
+workspace copy, so the change under review cannot rewrite its own reviewer) run
+in the execution-plane sandbox with the workspace as its working directory. It
+gets a `plugin_request/v1` JSON document on stdin and prints one
+`plugin_result/v1` document between two marker lines on stdout; everything else
+it prints is log. The protocol is documented in docs/plugins.md.
+
+Outcomes, and what they do to the run:
+
+    passed   plugin ran and said passed                    -> phase passed
+    failed   plugin ran and said failed                    -> failed (strict) / warning
+    crashed  non-zero exit, breaker, no/invalid result,    -> failed (strict) / warning
+             result status "error", broken plugin.json
+    missing  no solutions/<name>/plugin.json               -> failed (strict) / warning
+    skipped  plugins disabled (ORCH_ENABLE_PLUGINS unset)  -> phase skipped
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import EXIT_FAILED, EXIT_OK
+from orchestrator.fsio import sha256_file, write_json
+from orchestrator.phaselog import PhaseLog
+from orchestrator.redact import Redactor
+from orchestrator.runs import PhaseResult, Run
+from orchestrator.sandbox import SandboxSpec
+from orchestrator.sandbox import run as sandbox_run
+from orchestrator.schemas import validator
+
+RESULT_FILE = "plugin_result.json"
+DESCRIPTOR = "plugin.json"
+RESULT_BEGIN = "----- BEGIN plugin_result/v1 -----"
+RESULT_END = "----- END plugin_result/v1 -----"
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+DEFAULT_TIMEOUT_SECONDS = 300.0
+MAX_OUTPUT_BYTES = 8 * 1024 * 1024
+"""Output cap of one plugin process; a plugin that prints more is stopped and counted as crashed."""
+PYTHON_NAMES = ("python", "python3")
+"""entry[0] values that mean the orchestrator's own interpreter, whatever PATH holds."""
+ENABLE_HINT = "set ORCH_ENABLE_PLUGINS=1 to run it"
+STRICT_HINT = "recorded as a warning; set ORCH_PLUGINS_STRICT=1 to fail the run instead"
+
+
+class PluginProblem(Exception):
+    """The plugin could not produce a usable result; the message says why, for the manifest."""
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A parsed, checked plugin.json."""
+
+    name: str
+    version: str
+    entry: tuple[str, ...]
+    description: str
+    timeout_seconds: float
+    dir: Path
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the plugin phase concluded, before strictness decides what that does to the run."""
+
+    status: str
+    """passed | failed | crashed | missing (the manifest's plugin status)."""
+    reason: str
+    version: str = ""
+    result: dict[str, Any] | None = None
+
+
+# --- pure parts -------------------------------------------------------------------------------------
+
+
+def parse_descriptor(data: Any, plugin_dir: Path, expected_name: str) -> Descriptor:
+    """Checks plugin.json field by field so a broken plugin is reported by what to fix."""
+    where = f"solutions/{expected_name}/{DESCRIPTOR}"
+    if not isinstance(data, dict):
+        raise PluginProblem(f"{where}: must be a JSON object")
+    name = data.get("name")
+    if name != expected_name:
+        raise PluginProblem(f"{where}: name: is {name!r}, must be {expected_name!r} (the directory name)")
+    version = data.get("version")
+    if not isinstance(version, str) or not version:
+        raise PluginProblem(f"{where}: version: must be a non-empty string")
+    entry = data.get("entry")
+    if not isinstance(entry, list) or not entry or not all(isinstance(a, str) and a for a in entry):
+        raise PluginProblem(f"{where}: entry: must be a non-empty list of strings, e.g. [\"python\", \"plugin.py\"]")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise PluginProblem(f"{where}: description: must be a string")
+    timeout = data.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise PluginProblem(f"{where}: timeout_seconds: must be a positive number")
+    return Descriptor(name, version, tuple(entry), description, float(timeout), plugin_dir)
+
+
+def resolve_argv(entry: Sequence[str], plugin_dir: Path, python: str = sys.executable) -> list[str]:
+    """Makes entry runnable from the workspace: paths are relative to the plugin, not the cwd.
+
+    `python`/`python3` first means this interpreter; a first element with a slash and any
+    later element naming a file inside the plugin directory become absolute paths.
+    """
+    root = plugin_dir.resolve()
+
+    def inside(arg: str) -> str | None:
+        if Path(arg).is_absolute():
+            return None
+        candidate = (root / arg).resolve()
+        if candidate.is_relative_to(root) and candidate.exists():
+            return str(candidate)
+        return None
+
+    first, *rest = entry
+    if first in PYTHON_NAMES:
+        head = python
+    elif "/" in first:
+        head = inside(first) or first
+    else:
+        head = first
+    return [head, *(inside(arg) or arg for arg in rest)]
+
+
+def extract_result(output: str) -> dict[str, Any]:
+    """The JSON between the last pair of marker lines; everything around it is log."""
+    lines = output.splitlines()
+    ends = [i for i, line in enumerate(lines) if line.strip() == RESULT_END]
+    if not ends:
+        raise PluginProblem(f"printed no result (no line {RESULT_END!r})")
+    end = ends[-1]
+    begins = [i for i, line in enumerate(lines[:end]) if line.strip() == RESULT_BEGIN]
+    if not begins:
+        raise PluginProblem(f"printed {RESULT_END!r} without {RESULT_BEGIN!r} before it")
+    text = "\n".join(lines[begins[-1] + 1 : end])
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PluginProblem(f"result is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise PluginProblem("result is not a JSON object")
+    return value
+
+
+def check_result(result: dict[str, Any], descriptor: Descriptor) -> None:
+    errors = sorted(validator("plugin_result.v1.json").iter_errors(result), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(root)"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise PluginProblem(f"result does not match plugin_result/v1: {where}: {first.message}{more}")
+    if result["name"] != descriptor.name:
+        raise PluginProblem(f"result name {result['name']!r} is not the plugin's name {descriptor.name!r}")
+
+
+def redact_tree(value: Any, redactor: Redactor) -> Any:
+    """Redacts every string in a JSON value, so the written result never holds a known secret."""
+    if isinstance(value, str):
+        return redactor.redact(value)
+    if isinstance(value, list):
+        return [redact_tree(v, redactor) for v in value]
+    if isinstance(value, dict):
+        return {redactor.redact(k): redact_tree(v, redactor) for k, v in value.items()}
+    return value
+
+
+def outcome_of(result: dict[str, Any], version: str) -> Outcome:
+    name, summary, findings = result["name"], result["summary"].strip(), result["findings"]
+    count = f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
+    text = f"plugin {name} {version} {result['status']}: {summary or 'no summary'} ({count})"
+    if result["status"] == "error":
+        return Outcome("crashed", text, version, result)
+    return Outcome(result["status"], text, version, result)
+
+
+def phase_result(outcome: Outcome, strict: bool, outputs: list[Path]) -> PhaseResult:
+    """Strictness decides whether a plugin that did not pass fails the run or only warns."""
+    if outcome.status == "passed":
+        return PhaseResult("passed", outcome.reason, EXIT_OK, outputs)
+    if strict:
+        return PhaseResult("failed", f"{outcome.reason} (ORCH_PLUGINS_STRICT=1)", EXIT_FAILED, outputs)
+    return PhaseResult("warning", f"{outcome.reason} ({STRICT_HINT})", EXIT_OK, outputs)
+
+
+def parse_name_status(raw: str) -> tuple[list[str], list[str]]:
+    """`git diff --name-status -z --no-renames` output -> (changed, deleted)."""
+    fields = raw.split("\0")
+    changed: list[str] = []
+    deleted: list[str] = []
+    for status, path in zip(fields[0::2], fields[1::2], strict=False):
+        if not status or not path:
+            continue
+        (deleted if status.startswith("D") else changed).append(path)
+    return changed, deleted
+
+
+# --- I/O edges --------------------------------------------------------------------------------------
+
+
+def _git(workspace: Path, args: list[str], log: PhaseLog) -> str:
+    argv = ["git", "-C", str(workspace), *args]
+    start = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, check=False)
+    out = proc.stdout.decode("utf-8", "replace")
+    err = proc.stderr.decode("utf-8", "replace")
+    shown = out.replace("\0", "\n") + err
+    log.command(shlex.join(argv), proc.returncode, time.monotonic() - start, shown, len(proc.stdout) + len(proc.stderr))
+    if proc.returncode != 0:
+        raise RuntimeError(f"cannot list the changed files: `{shlex.join(argv)}` exited {proc.returncode}: {err.strip()}")
+    return out
+
+
+def changed_files(workspace: Path, base: str, log: PhaseLog) -> tuple[list[str], list[str]]:
+    """Files the run changed: tracked differences from base plus untracked, non-ignored files."""
+    changed, deleted = parse_name_status(_git(workspace, ["diff", "--name-status", "-z", "--no-renames", base, "--"], log))
+    untracked = [p for p in _git(workspace, ["ls-files", "--others", "--exclude-standard", "-z"], log).split("\0") if p]
+    return sorted({*changed, *untracked}), sorted(set(deleted))
+
+
+def load_descriptor(plugin_dir: Path, name: str) -> Descriptor:
+    try:
+        data = json.loads((plugin_dir / DESCRIPTOR).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise PluginProblem(f"solutions/{name}/{DESCRIPTOR}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PluginProblem(f"solutions/{name}/{DESCRIPTOR}: cannot be read: {exc}") from None
+    return parse_descriptor(data, plugin_dir, name)
+
+
+def build_request(run: Run, descriptor: Descriptor, changed: list[str], deleted: list[str]) -> dict[str, Any]:
+    return {
+        "schema": "plugin_request/v1",
+        "plugin": {"name": descriptor.name, "version": descriptor.version, "dir": str(descriptor.dir.resolve())},
+        "run": {"id": run.id, "dir": str(run.dir.resolve())},
+        "task": {"id": run.task.id, "data": run.task.data},
+        "workspace": str(run.workspace.resolve()),
+        "base": str(run.manifest["git"]["base"]),
+        "changed_files": changed,
+        "deleted_files": deleted,
+        "options": dict(run.task.plugin_options or {}),
+    }
+
+
+def execute(run: Run, log: PhaseLog, descriptor: Descriptor) -> Outcome:
+    """Runs the plugin in the sandbox and turns whatever it did into an Outcome."""
+    workspace = run.workspace
+    if not workspace.is_dir():
+        raise RuntimeError(f"workspace {workspace} does not exist: the execute phase has not run for this run")
+    changed, deleted = changed_files(workspace, str(run.manifest["git"]["base"]), log)
+    request = build_request(run, descriptor, changed, deleted)
+    argv = resolve_argv(descriptor.entry, descriptor.dir)
+    spec = SandboxSpec(
+        workspace=workspace,
+        scratch=run.settings.state_dir / "scratch" / f"{run.task.id}-{run.id}" / "plugin",
+        wall_seconds=descriptor.timeout_seconds,
+        max_output_bytes=MAX_OUTPUT_BYTES,
+        isolate=not run.settings.unsafe_no_isolation,
+        extra_env={"ORCH_PLUGIN_DIR": str(descriptor.dir.resolve())},
+    )
+    log.note(f"plugin {descriptor.name} {descriptor.version}: {len(changed)} changed, {len(deleted)} deleted file(s)")
+    stdin = json.dumps(request, sort_keys=True, default=str).encode("utf-8")
+    execution = sandbox_run(argv, spec, cwd=workspace, stdin=stdin)
+    note = f"breaker {execution.breaker}: limit {execution.limit}, measured {execution.measured}" if execution.breaker else ""
+    log.command(shlex.join(argv), execution.exit_code, execution.duration, execution.output, execution.output_bytes, note=note)
+    crashed = f"plugin {descriptor.name} {descriptor.version} crashed"
+    if execution.breaker:
+        limit = f"{execution.limit:g}"
+        return Outcome("crashed", f"{crashed}: breaker {execution.breaker} tripped (limit {limit})", descriptor.version)
+    if execution.exit_code != 0:
+        last = next((ln.strip() for ln in reversed(execution.output.splitlines()) if ln.strip()), "no output")
+        return Outcome("crashed", f"{crashed}: exit {execution.exit_code}: {last[:300]}", descriptor.version)
+    try:
+        result = extract_result(execution.output)
+        check_result(result, descriptor)
+    except PluginProblem as problem:
+        return Outcome("crashed", f"{crashed}: {problem}", descriptor.version)
+    return outcome_of(redact_tree(result, log.redactor), descriptor.version)
+
+
+def run(run: Run, log: PhaseLog) -> PhaseResult:
+    """The plugin phase (see the module docstring for the outcome table)."""
+    name = run.task.plugin_name
+    strict = run.settings.plugins_strict
+    result_path = run.dir / RESULT_FILE
+    result_path.unlink(missing_ok=True)
+    if not name:
+        run.manifest["plugin"] = None
+        log.note("the task pack names no plugin")
+        return PhaseResult("skipped", "the task pack names no plugin")
+    if not run.settings.plugins_enabled:
+        reason = f"plugin {name} not run: plugins are disabled ({ENABLE_HINT})"
+        run.manifest["plugin"] = {
+            "name": name, "version": "", "status": "skipped", "sha256": None, "strict": strict, "reason": reason,
+        }
+        log.note(reason)
+        return PhaseResult("skipped", reason)
+
+    plugin_dir = run.repo / "solutions" / name
+    outputs: list[Path] = []
+    if not NAME.match(name):
+        outcome = Outcome("missing", f"plugin {name!r} is missing: not a valid name (lowercase letters, digits, _ and -)")
+    elif not (plugin_dir / DESCRIPTOR).is_file():
+        outcome = Outcome("missing", f"plugin {name} is missing: no solutions/{name}/{DESCRIPTOR} in the repository")
+    else:
+        try:
+            descriptor = load_descriptor(plugin_dir, name)
+        except PluginProblem as problem:
+            outcome = Outcome("crashed", f"plugin {name} crashed: {problem}")
+        else:
+            outcome = execute(run, log, descriptor)
+    digest = None
+    if outcome.result is not None:
+        write_json(result_path, outcome.result)
+        digest = sha256_file(result_path)
+        outputs.append(result_path)
+    run.manifest["plugin"] = {
+        "name": name,
+        "version": outcome.version,
+        "status": outcome.status,
+        "sha256": digest,
+        "strict": strict,
+        "reason": outcome.reason,
+    }
+    log.note(f"{outcome.status}: {outcome.reason}")
+    return phase_result(outcome, strict, outputs)

@@ -1,0 +1,92 @@
+"""The publish phase: the change and the run's evidence, committed on the task branch.
+
+Commits are built with git plumbing from the workspace tree, so the user's
+checkout and the base branch are never touched. A succeeded run gets two commits:
+the change itself (its id becomes `git.head`), then the evidence on top of it.
+Any other run gets the evidence commit only: a refused or failed change is never
+published as code, but what happened is.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from orchestrator import gitops
+from orchestrator.errors import Refused
+from orchestrator.phaselog import PhaseLog
+from orchestrator.runs import PhaseResult, Run, derive_status, utc_now
+
+CAPPED_DIRS = ("logs", "codex")
+FILE_CAP = 1 << 20
+"""Logs and agent transcripts above this size stay in runs/ but are not committed."""
+
+
+def evidence_files(run: Run) -> tuple[dict[str, object], list[str]]:
+    """Run-dir files to commit, keyed by repo path, and the ones left out for size."""
+    prefix = run.dir.relative_to(run.repo).as_posix()
+    chosen, omitted = {}, []
+    for path in sorted(p for p in run.dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        rel = run.rel(path)
+        if rel.split("/", 1)[0] in CAPPED_DIRS and path.stat().st_size > FILE_CAP:
+            omitted.append(rel)
+            continue
+        chosen[f"{prefix}/{rel}"] = path
+    return chosen, omitted
+
+
+def run(run: Run, log: PhaseLog) -> PhaseResult:
+    from orchestrator import summarize
+
+    settings, manifest = run.settings, run.manifest
+    branch = manifest["git"]["branch"]
+    if branch == settings.base_branch:
+        raise Refused(f"the task branch {branch!r} is the base branch; publish never commits to it")
+    repo = run.repo
+    old = gitops.rev_parse(repo, f"refs/heads/{branch}")
+    base = manifest["git"]["base"]
+    ident = gitops.identity(repo)
+    keep = f"runs/{run.task.id}"
+    status, reason = derive_status(manifest)
+    parent = old or base
+    start_tree = f"{parent}^{{tree}}"
+    change_tree = manifest.get("changes", {}).get("tree")
+    head = None
+    if status == "succeeded" and change_tree and manifest["changes"]["files_changed"]:
+        head = gitops.commit_tree(
+            repo, start_tree=change_tree, keep_from=old, keep_prefix=keep, add={}, parents=[parent],
+            message=f"{run.task.id}: {run.task.data.get('title', '')}\n\nChange made by run {run.id} "
+                    f"({manifest['executor']['kind']} executor).\nTask-Id: {run.task.id}\nRun-Id: {run.id}\n",
+            identity=ident,
+        )
+        parent, start_tree = head, change_tree
+        log.note(f"change commit {head}")
+    manifest["git"]["head"] = head
+    entry = manifest["phases"]["publish"]
+    entry.update(status="passed", ended_at=utc_now(), exit_code=0, reason=f"committed to {branch}")
+    summarize.render(run)
+    run.save()
+    files, omitted = evidence_files(run)
+    for rel in omitted:
+        log.note(f"not committed (over {FILE_CAP} bytes): {rel}")
+    evidence_commit = gitops.commit_tree(
+        repo, start_tree=start_tree, keep_from=old, keep_prefix=keep, add=files, parents=[parent],
+        message=f"{run.task.id}: evidence of run {run.id} ({status})\n\n{reason}\n\n"
+                f"Task-Id: {run.task.id}\nRun-Id: {run.id}\nRun-Status: {status}\n",
+        identity=ident,
+    )
+    gitops.update_branch(repo, branch, evidence_commit, old)
+    log.note(f"{branch} -> {evidence_commit} (was {old or 'new, from ' + settings.base_branch})")
+    manifest["git"]["evidence_commit"] = evidence_commit
+    if settings.push:
+        push(run, log, branch)
+    return PhaseResult("passed", f"committed to {branch}", 0, [run.dir / "SUMMARY.md"])
+
+
+def push(run: Run, log: PhaseLog, branch: str) -> None:
+    proc = subprocess.run(["git", "push", "origin", f"refs/heads/{branch}:refs/heads/{branch}"],
+                          cwd=run.repo, capture_output=True, text=True)
+    log.command(f"git push origin {branch}", proc.returncode, 0.0, proc.stdout + proc.stderr,
+                len(proc.stdout) + len(proc.stderr))
+    if proc.returncode != 0:
+        raise RuntimeError(f"push of {branch} failed: {proc.stderr.strip()}")
+    run.manifest["git"]["pushed"] = True

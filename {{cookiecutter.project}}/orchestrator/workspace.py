@@ -1,0 +1,81 @@
+"""The workspace of a run: a git worktree at the base commit, and what changed in it.
+
+The execution plane only ever sees this worktree; the user's checkout and the run
+directory (the evidence) stay outside its reach.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from orchestrator import gitops
+from orchestrator.errors import Tripped
+from orchestrator.fsio import atomic_write_bytes
+from orchestrator.redact import Redactor
+from orchestrator.runs import Run
+from orchestrator.sandbox import SandboxSpec
+
+DIFF = "diff.patch"
+
+
+def create(run: Run) -> Path:
+    path = run.workspace
+    if not path.exists():
+        gitops.add_worktree(run.repo, path, run.manifest["git"]["base"])
+    return path
+
+
+def scratch_dir(run: Run) -> Path:
+    """Private HOME/TMPDIR for sandboxed processes: run state, not evidence."""
+    return run.settings.state_dir / "scratch" / f"{run.task.id}-{run.id}"
+
+
+def run_deadline(run: Run) -> float:
+    """Seconds left of the run's wall-time budget (limits.wall_seconds)."""
+    started = datetime.strptime(run.manifest["started_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return run.task.limits["wall_seconds"] - (time.time() - started.timestamp())
+
+
+def spec_for(run: Run, extra_env: dict[str, str] | None = None) -> SandboxSpec:
+    """The sandbox a process of this run gets, with the time it has left.
+
+    The timeout is whatever is shorter: what is left of the phase's budget
+    (limits.phase_wall_seconds) or of the run's (limits.wall_seconds).
+    """
+    limits = run.task.limits
+    phase_left = limits["phase_wall_seconds"] - (time.monotonic() - run.phase_started)
+    run_left = run_deadline(run)
+    if run_left <= 0:
+        raise Tripped("wall_seconds", limits["wall_seconds"], round(limits["wall_seconds"] - run_left, 3), "run")
+    if phase_left <= 0:
+        raise Tripped("phase_wall_seconds", limits["phase_wall_seconds"], round(limits["phase_wall_seconds"] - phase_left, 3))
+    safety = run.task.safety
+    return SandboxSpec(
+        workspace=run.workspace,
+        scratch=scratch_dir(run),
+        wall_seconds=max(min(phase_left, run_left), 0.001),
+        max_output_bytes=limits["max_output_bytes"],
+        network_hosts=tuple(safety.get("network", {}).get("hosts", [])),
+        cloud_providers=tuple(safety.get("cloud", {}).get("providers", [])),
+        isolate=not run.settings.unsafe_no_isolation,
+        extra_env=extra_env or {},
+    )
+
+
+def record_changes(run: Run, redactor: Redactor) -> list[gitops.FileChange]:
+    """Writes diff.patch (redacted) and the per-file +/- counts into the manifest."""
+    base = run.manifest["git"]["base"]
+    tree = gitops.workspace_tree(run.workspace)
+    changes = gitops.diff_stat(run.workspace, base, tree)
+    patch = gitops.diff_patch(run.workspace, base, tree)
+    atomic_write_bytes(run.dir / DIFF, redactor.redact(patch.decode("utf-8", "replace")).encode("utf-8"))
+    run.manifest["changes"] = {
+        "tree": tree,
+        "files": [{"path": c.path, "added": c.added, "deleted": c.deleted, "binary": c.binary} for c in changes],
+        "files_changed": len(changes),
+        "lines_added": sum(c.added for c in changes),
+        "lines_deleted": sum(c.deleted for c in changes),
+    }
+    return changes
