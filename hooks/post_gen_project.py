@@ -20,8 +20,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ANSWERS = json.loads(r'''{{ cookiecutter | tojson }}''')
-TEMPLATE_ROOT = json.loads(r'''{{ template_root | tojson }}''')
+# Jinja's tojson escapes every ' as \u0027, so nothing an answer holds can close r'''...''' early.
+ANSWERS = json.loads(r'''{{ cookiecutter | tojson }}''')  # fmt: skip
+TEMPLATE_ROOT = json.loads(r'''{{ template_root | tojson }}''')  # fmt: skip
 
 FALLBACK_NAME = "Codex Orchestrator"
 FALLBACK_EMAIL = "orchestrator@localhost"
@@ -64,8 +65,9 @@ def chosen_solutions(root: Path, choice: str) -> list[Path]:
 
 def copy_solutions(root: Path, choice: str, project: Path) -> None:
     for source in chosen_solutions(root, choice):
-        shutil.copytree(source, project / "solutions" / source.name, symlinks=True, ignore=NOT_COPIED,
-                        dirs_exist_ok=True)
+        shutil.copytree(
+            source, project / "solutions" / source.name, symlinks=True, ignore=NOT_COPIED, dirs_exist_ok=True
+        )
 
 
 def write_json(path: Path, data: object) -> None:

@@ -15,7 +15,8 @@ import shutil
 import subprocess
 import sys
 
-ANSWERS = json.loads(r'''{{ cookiecutter | tojson }}''')
+# Jinja's tojson escapes every ' as \u0027, so nothing an answer holds can close r'''...''' early.
+ANSWERS = json.loads(r'''{{ cookiecutter | tojson }}''')  # fmt: skip
 
 SLUG = re.compile(r"[a-z_][a-z0-9_]*")
 PYTHON_VERSION = re.compile(r"3\.(\d{1,3})")
@@ -73,7 +74,9 @@ def check_base_branch(value: object) -> str | None:
         [git, "check-ref-format", "--branch", value], capture_output=True, text=True, check=False
     )
     if result.returncode != 0 or result.stdout.strip() != value:
-        return f"base_branch: {shown} is refused by `git check-ref-format --branch` (fix: use a name like main)"
+        return (
+            f"base_branch: {shown} is refused by `git check-ref-format --branch` (fix: use a name like main)"
+        )
     return None
 
 

@@ -31,8 +31,8 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_external_run = True
 
 PHASES = ("validate", "safety", "execute", "verify", "plugin", "review", "evidence", "summarize", "publish")
-_CHAIN: dict[str, str] = {}
-"""Task id -> run directory started by this nox invocation (`nox -s run`)."""
+_CHAIN: dict = {}
+"""Task id -> the run (orchestrator.runs.Run) this nox invocation started (`nox -s run`)."""
 
 
 def _in_chain(session: nox.Session) -> bool:
@@ -67,16 +67,14 @@ def _phase(session: nox.Session, name: str) -> None:
     task = args[0]
     try:
         settings = load_settings(ROOT)
-        code, run = pipeline.run_phase(
-            settings, name, task, _CHAIN.get(task), new_run=task not in _CHAIN, chain=True
-        )
+        code, run = pipeline.run_phase(settings, name, task, new_run=task not in _CHAIN, chain=True,
+                                       run=_CHAIN.get(task))
     except OrchestratorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
-    if run is not None:
-        _CHAIN[task] = str(run.dir)
-        if code != 0 or name == PHASES[-1]:
-            session.log(pipeline.report(run))
+    _CHAIN[task] = run
+    if code != 0 or name == PHASES[-1]:
+        session.log(pipeline.report(run))
     _finish(session, code)
 
 

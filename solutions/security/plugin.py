@@ -196,9 +196,10 @@ def scan(request: dict[str, Any]) -> dict[str, Any]:
     failing = [f for f in findings if LEVELS.index(f["severity"]) >= threshold]
     status = "failed" if failing else "passed"
     counts = ", ".join(f"{metrics[level]} {level}" for level in reversed(LEVELS))
-    summary = f"{metrics['files_scanned']} Python file(s) scanned: {counts}"
+    summary = f"{counts} in {metrics['files_scanned']} Python file(s)"
     if failing:
-        summary += f"; fails at {fail_on} or above (first: {failing[0]['file']}:{failing[0]['line']} {failing[0]['rule']})"
+        first = failing[0]
+        summary += f"; first at or above {fail_on}: {first['file']}:{first['line']} {first['rule']}"
     return {"schema": "plugin_result/v1", "name": NAME, "version": VERSION, "status": status,
             "summary": summary, "findings": findings, "metrics": metrics}
 

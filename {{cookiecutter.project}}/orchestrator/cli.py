@@ -72,8 +72,7 @@ def dispatch(args: argparse.Namespace) -> int:
         code, run = pipeline.run_phase(settings, "validate", args.refs[0], args.run_dir)
     else:
         code, run = pipeline.run_phase(settings, args.command, args.task_id, args.run_dir)
-    if run is not None:
-        print(pipeline.report(run))
+    print(pipeline.report(run))
     return code
 
 

@@ -30,7 +30,7 @@ def check_relative(path: str) -> None:
         raise GlobError("starts with ~; write it relative to the repository root")
     segments = path.rstrip("/").split("/")
     if ".." in segments:
-        raise GlobError("contains '..'; paths must stay inside the repository")
+        raise GlobError("contains '..'; remove it, paths must stay inside the repository")
     if "" in segments:
         raise GlobError("contains an empty segment (//); remove the doubled slash")
     if "." in segments:

@@ -220,13 +220,14 @@ def report(run: Run) -> str:
 
 
 def run_phase(settings: Settings, name: str, task_ref: str, run_arg: str | None = None,
-              *, new_run: bool = False, chain: bool = False) -> tuple[int, Run | None]:
-    """One phase against a new run (chain start) or an existing one (`--run`, default latest)."""
+              *, new_run: bool = False, chain: bool = False, run: Run | None = None) -> tuple[int, Run]:
+    """One phase against a new run, the chain's run, or an existing one (`--run`, default latest)."""
     if name not in PHASES:
         raise BadInput(f"unknown phase {name!r}; phases are: {', '.join(PHASES)}")
     redactor = Redactor.from_environ()
     INTERRUPTS.install()
-    run = start_run(settings, task_ref) if new_run else open_run(settings, task_ref, run_arg)
+    if run is None:
+        run = start_run(settings, task_ref) if new_run else open_run(settings, task_ref, run_arg)
     INTERRUPTS.on_idle = lambda signame: _abort_idle(run, signame, redactor, chain)
     code = execute_phase(run, name, redactor)
     if name in DECISIVE:
@@ -255,12 +256,10 @@ def _abort_idle(run: Run, signame: str, redactor: Redactor, chain: bool) -> None
 def run_all(settings: Settings, task_ref: str) -> tuple[int, Run]:
     """Every phase in order, in this process: what `nox -s run` does, without nox."""
     code, run = run_phase(settings, PHASES[0], task_ref, new_run=True, chain=True)
-    assert run is not None
     for name in PHASES[1:]:
         if code != 0:
             break
-        code, _ = run_phase(settings, name, run.task.id, str(run.dir), chain=True)
-        run.manifest = load_manifest(run.dir)
+        code, _ = run_phase(settings, name, run.task.id, chain=True, run=run)
     return code, run
 
 

@@ -22,15 +22,15 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import subprocess
+import shutil
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import EXIT_FAILED, EXIT_OK
+from orchestrator import gitops
+from orchestrator.errors import EXIT_FAILED, EXIT_OK, Tripped
 from orchestrator.fsio import sha256_file, write_json
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import Redactor
@@ -38,15 +38,15 @@ from orchestrator.runs import PhaseResult, Run
 from orchestrator.sandbox import SandboxSpec
 from orchestrator.sandbox import run as sandbox_run
 from orchestrator.schemas import validator
+from orchestrator.workspace import spec_for
 
 RESULT_FILE = "plugin_result.json"
 DESCRIPTOR = "plugin.json"
 RESULT_BEGIN = "----- BEGIN plugin_result/v1 -----"
 RESULT_END = "----- END plugin_result/v1 -----"
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+"""The task pack's plugin name pattern: a plain directory name, never a path."""
 DEFAULT_TIMEOUT_SECONDS = 300.0
-MAX_OUTPUT_BYTES = 8 * 1024 * 1024
-"""Output cap of one plugin process; a plugin that prints more is stopped and counted as crashed."""
 PYTHON_NAMES = ("python", "python3")
 """entry[0] values that mean the orchestrator's own interpreter, whatever PATH holds."""
 ENABLE_HINT = "set ORCH_ENABLE_PLUGINS=1 to run it"
@@ -55,6 +55,15 @@ STRICT_HINT = "recorded as a warning; set ORCH_PLUGINS_STRICT=1 to fail the run 
 
 class PluginProblem(Exception):
     """The plugin could not produce a usable result; the message says why, for the manifest."""
+
+
+class PluginTripped(Exception):
+    """A run breaker tripped while the plugin ran: record the plugin as crashed, then trip the run."""
+
+    def __init__(self, outcome: Outcome, error: Tripped) -> None:
+        super().__init__(str(error))
+        self.outcome = outcome
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -207,24 +216,14 @@ def parse_name_status(raw: str) -> tuple[list[str], list[str]]:
 # --- I/O edges --------------------------------------------------------------------------------------
 
 
-def _git(workspace: Path, args: list[str], log: PhaseLog) -> str:
-    argv = ["git", "-C", str(workspace), *args]
-    start = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, check=False)
-    out = proc.stdout.decode("utf-8", "replace")
-    err = proc.stderr.decode("utf-8", "replace")
-    shown = out.replace("\0", "\n") + err
-    log.command(shlex.join(argv), proc.returncode, time.monotonic() - start, shown, len(proc.stdout) + len(proc.stderr))
-    if proc.returncode != 0:
-        raise RuntimeError(f"cannot list the changed files: `{shlex.join(argv)}` exited {proc.returncode}: {err.strip()}")
-    return out
+def changed_files(workspace: Path, base: str) -> tuple[list[str], list[str]]:
+    """Files the run changed: base against the whole workspace (new files in, ignored files out).
 
-
-def changed_files(workspace: Path, base: str, log: PhaseLog) -> tuple[list[str], list[str]]:
-    """Files the run changed: tracked differences from base plus untracked, non-ignored files."""
-    changed, deleted = parse_name_status(_git(workspace, ["diff", "--name-status", "-z", "--no-renames", base, "--"], log))
-    untracked = [p for p in _git(workspace, ["ls-files", "--others", "--exclude-standard", "-z"], log).split("\0") if p]
-    return sorted({*changed, *untracked}), sorted(set(deleted))
+    Uses the same workspace tree as the diff the execute phase records, so the plugin sees
+    exactly the files the summary lists.
+    """
+    tree = gitops.workspace_tree(workspace)
+    return parse_name_status(gitops.git(workspace, "diff", "--name-status", "-z", "--no-renames", base, tree))
 
 
 def load_descriptor(plugin_dir: Path, name: str) -> Descriptor:
@@ -251,31 +250,51 @@ def build_request(run: Run, descriptor: Descriptor, changed: list[str], deleted:
     }
 
 
+def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
+    """The execution-plane sandbox, minus network and cloud, with a fresh private HOME.
+
+    The plugin reviews what the executor wrote, so it gets no egress and none of the
+    executor's scratch (a planted usercustomize.py there would run inside the reviewer).
+    """
+    scratch = run.settings.state_dir / "scratch" / f"{run.task.id}-{run.id}-plugin"
+    shutil.rmtree(scratch, ignore_errors=True)
+    env = {"ORCH_PLUGIN_DIR": str(descriptor.dir.resolve()), "PYTHONNOUSERSITE": "1"}
+    spec = spec_for(run, env)
+    return replace(
+        spec,
+        scratch=scratch,
+        wall_seconds=min(spec.wall_seconds, descriptor.timeout_seconds),
+        network_hosts=(),
+        cloud_providers=(),
+    )
+
+
 def execute(run: Run, log: PhaseLog, descriptor: Descriptor) -> Outcome:
-    """Runs the plugin in the sandbox and turns whatever it did into an Outcome."""
+    """Runs the plugin in the sandbox and turns whatever it did into an Outcome.
+
+    The plugin's own timeout is the plugin's problem (crashed); the run's budgets
+    (limits.wall_seconds, phase_wall_seconds, max_output_bytes) trip the run as anywhere else.
+    """
     workspace = run.workspace
     if not workspace.is_dir():
         raise RuntimeError(f"workspace {workspace} does not exist: the execute phase has not run for this run")
-    changed, deleted = changed_files(workspace, str(run.manifest["git"]["base"]), log)
+    changed, deleted = changed_files(workspace, str(run.manifest["git"]["base"]))
     request = build_request(run, descriptor, changed, deleted)
     argv = resolve_argv(descriptor.entry, descriptor.dir)
-    spec = SandboxSpec(
-        workspace=workspace,
-        scratch=run.settings.state_dir / "scratch" / f"{run.task.id}-{run.id}" / "plugin",
-        wall_seconds=descriptor.timeout_seconds,
-        max_output_bytes=MAX_OUTPUT_BYTES,
-        isolate=not run.settings.unsafe_no_isolation,
-        extra_env={"ORCH_PLUGIN_DIR": str(descriptor.dir.resolve())},
-    )
+    spec = sandbox_spec(run, descriptor)
     log.note(f"plugin {descriptor.name} {descriptor.version}: {len(changed)} changed, {len(deleted)} deleted file(s)")
     stdin = json.dumps(request, sort_keys=True, default=str).encode("utf-8")
     execution = sandbox_run(argv, spec, cwd=workspace, stdin=stdin)
     note = f"breaker {execution.breaker}: limit {execution.limit}, measured {execution.measured}" if execution.breaker else ""
     log.command(shlex.join(argv), execution.exit_code, execution.duration, execution.output, execution.output_bytes, note=note)
     crashed = f"plugin {descriptor.name} {descriptor.version} crashed"
+    if execution.breaker == "wall_seconds" and spec.wall_seconds >= descriptor.timeout_seconds:
+        return Outcome("crashed", f"{crashed}: still running after timeout_seconds={descriptor.timeout_seconds:g}",
+                       descriptor.version)
     if execution.breaker:
-        limit = f"{execution.limit:g}"
-        return Outcome("crashed", f"{crashed}: breaker {execution.breaker} tripped (limit {limit})", descriptor.version)
+        reason = f"{crashed}: breaker {execution.breaker} tripped (limit {execution.limit:g})"
+        raise PluginTripped(Outcome("crashed", reason, descriptor.version),
+                            Tripped(execution.breaker, execution.limit, execution.measured, f"plugin {descriptor.name}"))
     if execution.exit_code != 0:
         last = next((ln.strip() for ln in reversed(execution.output.splitlines()) if ln.strip()), "no output")
         return Outcome("crashed", f"{crashed}: exit {execution.exit_code}: {last[:300]}", descriptor.version)
@@ -285,6 +304,20 @@ def execute(run: Run, log: PhaseLog, descriptor: Descriptor) -> Outcome:
     except PluginProblem as problem:
         return Outcome("crashed", f"{crashed}: {problem}", descriptor.version)
     return outcome_of(redact_tree(result, log.redactor), descriptor.version)
+
+
+def record(run: Run, outcome: Outcome, strict: bool, digest: str | None, redactor: Redactor) -> Outcome:
+    """Puts the plugin entry into the manifest; the reason may quote plugin output, so it is redacted."""
+    outcome = replace(outcome, reason=redactor.redact(outcome.reason))
+    run.manifest["plugin"] = {
+        "name": run.task.plugin_name,
+        "version": outcome.version,
+        "status": outcome.status,
+        "sha256": digest,
+        "strict": strict,
+        "reason": outcome.reason,
+    }
+    return outcome
 
 
 def run(run: Run, log: PhaseLog) -> PhaseResult:
@@ -308,7 +341,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     plugin_dir = run.repo / "solutions" / name
     outputs: list[Path] = []
     if not NAME.match(name):
-        outcome = Outcome("missing", f"plugin {name!r} is missing: not a valid name (lowercase letters, digits, _ and -)")
+        outcome = Outcome("missing", f"plugin {name!r} is missing: not a valid name (lowercase letters, digits and -)")
     elif not (plugin_dir / DESCRIPTOR).is_file():
         outcome = Outcome("missing", f"plugin {name} is missing: no solutions/{name}/{DESCRIPTOR} in the repository")
     else:
@@ -317,19 +350,16 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         except PluginProblem as problem:
             outcome = Outcome("crashed", f"plugin {name} crashed: {problem}")
         else:
-            outcome = execute(run, log, descriptor)
+            try:
+                outcome = execute(run, log, descriptor)
+            except PluginTripped as tripped:
+                record(run, tripped.outcome, strict, None, log.redactor)
+                raise tripped.error from None
     digest = None
     if outcome.result is not None:
         write_json(result_path, outcome.result)
         digest = sha256_file(result_path)
         outputs.append(result_path)
-    run.manifest["plugin"] = {
-        "name": name,
-        "version": outcome.version,
-        "status": outcome.status,
-        "sha256": digest,
-        "strict": strict,
-        "reason": outcome.reason,
-    }
+    outcome = record(run, outcome, strict, digest, log.redactor)
     log.note(f"{outcome.status}: {outcome.reason}")
     return phase_result(outcome, strict, outputs)

@@ -1,33 +1,190 @@
-"""Redaction of everything persisted: known secret values, plus a secret scanner.
+"""Redaction of everything persisted: known secret values, plus a real secret scanner.
 
-(Initial version: exact values only. The safety work extends this with
-detect-secrets line scanning.)
+Three layers, because each misses what the others catch:
+1. exact values known to be secret: every parent-environment variable whose *name*
+   looks secret, and every value that detect-secrets flags whatever its name;
+2. detect-secrets line scanning (all its plugins, YAML keyword mode, which also
+   reads `NAME=value` lines), masking the whole match of regex-based detectors;
+3. `NAME=value` / `NAME: value` assignments whose name looks secret, and PEM
+   private-key blocks, which the line scanner sees only one line at a time.
+
+The same scanner answers `scan_text_for_secrets`, which the safety phase uses on task
+packs and the review uses on diffs, so "what counts as a secret" is defined once.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
-SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSW(OR)?D|CREDENTIAL|PRIVATE|SESSION|AUTH|COOKIE)", re.I)
+SECRET_NAME = re.compile(
+    r"(KEY|TOKEN|SECRET|PASSW(OR)?D|PASSPHRASE|CREDENTIAL|PRIVATE|SESSION|AUTH|COOKIE|SIGNATURE|CERT|PAT$)", re.I
+)
+"""Variable names whose values are treated as secrets (substring match)."""
 MASK = "[REDACTED]"
 MIN_SECRET_LEN = 6
+IGNORED_TYPES = frozenset({"Public IP (ipv4)"})
+"""Detector types that flag facts, not secrets; masking them would only destroy evidence."""
+SCAN_FILENAME = "output.yaml"
+"""detect-secrets picks its keyword rules by file type; YAML mode also reads `KEY=value` lines."""
+PREFILTER = re.compile(
+    r"[A-Za-z0-9+/=_\-.~]{16,}|://[^/\s]*@|pass|secret|key|token|auth|cred|private|bearer|api", re.I
+)
+"""Lines that cannot hold a secret any detector knows are not scanned (speed: logs are long)."""
+ASSIGNMENT = re.compile(
+    r"(?P<name>[A-Za-z0-9_.-]*(?:KEY|TOKEN|SECRET|PASSW(?:OR)?D|PASSPHRASE|CREDENTIAL|AUTH)[A-Za-z0-9_.-]*)"
+    r"(?P<sep>[\"']?\s*[=:]\s*)(?P<quote>[\"']?)(?P<value>[^\s\"',;]{6,})",
+    re.I,
+)
+PEM_BLOCK = re.compile(
+    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----.*?(-----END \1PRIVATE KEY( BLOCK)?-----|\Z)", re.S
+)
+
+
+@lru_cache(maxsize=1)
+def _detect_secrets() -> tuple[Any, Any, dict[str, Any]]:
+    """Imported lazily: detect-secrets takes ~0.15 s to import, and most commands never scan."""
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.core.scan import _process_line_based_plugins
+    from detect_secrets.settings import default_settings
+
+    return _process_line_based_plugins, default_settings, get_mapping_from_secret_type_to_class()
+
+
+@dataclass(frozen=True)
+class Finding:
+    line: int
+    type: str
+    value: str
+
+
+def _scan_lines(lines: list[tuple[int, str]], filename: str) -> Iterator[Finding]:
+    process, settings, _ = _detect_secrets()
+    with settings():
+        for secret in process(lines, filename):
+            if secret.type not in IGNORED_TYPES:
+                yield Finding(int(secret.line_number), str(secret.type), str(secret.secret_value or ""))
+
+
+def scan_text_for_secrets(text: str, filename: str) -> list[tuple[int, str]]:
+    """(line number, detector type) for every secret detect-secrets finds in `text`.
+
+    `filename` picks the detector rules (a `.yml` file gets YAML keyword rules).
+    PEM private keys are reported too, whatever the file type.
+    """
+    lines = [(i, line) for i, line in enumerate(text.splitlines(), start=1)]
+    found = {(f.line, f.type) for f in _scan_lines(lines, filename)}
+    for match in PEM_BLOCK.finditer(text):
+        found.add((text.count("\n", 0, match.start()) + 1, "Private Key"))
+    return sorted(found)
+
+
+def looks_secret(value: str) -> bool:
+    """True when detect-secrets flags the value on its own (bare or quoted), or it is a PEM key."""
+    if len(value) < MIN_SECRET_LEN:
+        return False
+    if PEM_BLOCK.search(value):
+        return True
+    parts = [p for p in value[:8192].splitlines() if p.strip()]
+    lines = [(i, text) for i, part in enumerate(parts) for text in (part, f'"{part}"')]
+    return any(True for _ in _scan_lines(lines, "value.txt"))
+
+
+def _is_plain_path(value: str) -> bool:
+    return value.startswith("/") and " " not in value and os.path.exists(value)
+
+
+@lru_cache(maxsize=16)
+def _secret_values(items: frozenset[tuple[str, str]]) -> tuple[str, ...]:
+    found = set()
+    for name, value in items:
+        if len(value) < MIN_SECRET_LEN or _is_plain_path(value):
+            continue
+        if SECRET_NAME.search(name) or looks_secret(value):
+            found.add(value)
+    return tuple(sorted(found, key=lambda v: (-len(v), v)))
+
+
+def secret_values(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The values of `environ` that are secrets: by name pattern, or by what detect-secrets says."""
+    return _secret_values(frozenset(environ.items()))
+
+
+def _regex_spans(line: str, finding_type: str) -> list[tuple[int, int]]:
+    """Whole matches of the detector's own patterns (some report only a prefix as the value)."""
+    _, _, mapping = _detect_secrets()
+    plugin = mapping.get(finding_type)
+    spans = []
+    for pattern in getattr(plugin, "denylist", ()) or ():
+        spans.extend(m.span() for m in pattern.finditer(line))
+    return spans
+
+
+def _mask_spans(line: str, spans: Iterable[tuple[int, int]]) -> str:
+    out, last = [], 0
+    for start, end in sorted(spans):
+        if start < last:
+            start = last
+        if start >= end:
+            continue
+        out.append(line[last:start])
+        out.append(MASK)
+        last = end
+    out.append(line[last:])
+    return "".join(out)
+
+
+def redact_line_secrets(text: str) -> str:
+    """Layers 2 and 3 over a whole text: scanner findings and secret-named assignments."""
+    text = PEM_BLOCK.sub(MASK, text)
+    lines = text.split("\n")
+    candidates = [(i + 1, line) for i, line in enumerate(lines) if PREFILTER.search(line)]
+    if not candidates:
+        return text
+    by_line: dict[int, list[Finding]] = {}
+    for finding in _scan_lines(candidates, SCAN_FILENAME):
+        by_line.setdefault(finding.line, []).append(finding)
+    for number, line in candidates:
+        spans: list[tuple[int, int]] = []
+        for finding in by_line.get(number, []):
+            regex = _regex_spans(line, finding.type)
+            if regex:
+                spans.extend(regex)
+            elif finding.value and len(finding.value) >= 4 and finding.value in line:
+                start = 0
+                while (at := line.find(finding.value, start)) >= 0:
+                    spans.append((at, at + len(finding.value)))
+                    start = at + len(finding.value)
+            else:
+                spans.append((0, len(line)))
+        for match in ASSIGNMENT.finditer(line):
+            value = match.group("value")
+            if not value.isdigit() and MASK not in value and value.lower() not in ("none", "null", "true", "false"):
+                spans.append(match.span("value"))
+        if spans:
+            lines[number - 1] = _mask_spans(line, spans)
+    return "\n".join(lines)
 
 
 @dataclass
 class Redactor:
+    """Masks secrets in text before it is persisted; `values` are the exact known secrets."""
+
     values: list[str] = field(default_factory=list)
+    scan: bool = True
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, extra: Iterable[str] = ()) -> Redactor:
         env = os.environ if environ is None else environ
-        found = [v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= MIN_SECRET_LEN]
-        return cls(sorted({*found, *extra}, key=len, reverse=True))
+        found = {*secret_values(env), *(v for v in extra if len(v) >= MIN_SECRET_LEN)}
+        return cls(sorted(found, key=lambda v: (-len(v), v)))
 
     def redact(self, text: str) -> str:
         for value in self.values:
             if value in text:
                 text = text.replace(value, MASK)
-        return text
+        return redact_line_secrets(text) if self.scan else text

@@ -6,13 +6,17 @@ they see is about their own edit, not about boilerplate they had to guess.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import yaml
 
 from orchestrator.errors import BadInput, Problem
 from orchestrator.fsio import atomic_write_text
 from orchestrator.taskpack import SLUG, TASK_FILE, TASKPACKS
 
 EXECUTORS = ("shell", "codex", "command")
+_RESOLVER = yaml.resolver.Resolver()
 
 _HEAD = """\
 # Task pack {id}: written by the control plane, read by the orchestrator.
@@ -53,9 +57,9 @@ scope:
   allowed_paths: ["src/**"]  # globs the change may touch; control-plane files are protected anyway
   forbidden_paths: []        # globs it must not touch even when allowed_paths matches
 acceptance:                  # all must pass; each runs from the workspace root in the sandbox
-  - id: tests
-    run: python -m pytest -q -p no:cacheprovider src
-    expect_exit: 0
+  - id: objective-met        # replace: until you do, every run of this pack fails (fail closed)
+    run: python -c "raise SystemExit('write an acceptance check that passes only when the objective is met')"
+    expect_exit: 0           # the exit code that means pass
 safety:
   network: {{hosts: []}}       # [] = no network; listed hosts only, through the egress proxy
   cloud: {{providers: []}}     # [] = no cloud mutations
@@ -73,8 +77,15 @@ limits:                      # circuit breakers; omitted ones take the schema de
 
 def render(task_id: str, executor: str) -> str:
     """The text of a fresh pack; a pure function so tests can check it without a repository."""
-    title = f"TODO: {task_id.replace('-', ' ').capitalize()}"
-    return _HEAD.format(id=task_id, title=title) + _EXECUTORS[executor] + _TAIL.format()
+    title = task_id.replace("-", " ").capitalize()
+    return _HEAD.format(id=_plain(task_id), title=_plain(title)) + _EXECUTORS[executor] + _TAIL.format()
+
+
+def _plain(text: str) -> str:
+    """`text` as YAML reads it back as the same string: quoted only when YAML would read a number or bool."""
+    if _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == "tag:yaml.org,2002:str":
+        return text
+    return json.dumps(text)
 
 
 def new_task(repo: Path, task_id: str, default_executor: str) -> Path:

@@ -177,9 +177,22 @@ def _yaml_hint(text: str, line: int, problem: str) -> str:
         return "quote a value that contains ': ', or fix the indentation of this line"
     if "could not find expected ':'" in problem or "expected <block end>" in problem:
         return "check the indentation, and that every key ends with ':'"
+    if "did not find expected ',' or" in problem:
+        return "close the list with ']' or the mapping with '}', and separate entries with ','"
     if "found undefined alias" in problem or "found undefined anchor" in problem:
         return "define the anchor (&name) before using the alias (*name)"
     return "fix the YAML syntax at this position"
+
+
+def _events(text: str) -> Any:
+    """The parser's events, pulled directly (yaml.parse adds a check_event call per event)."""
+    loader = _Parser(text)
+    try:
+        get = loader.get_event
+        while (event := get()) is not None:
+            yield event
+    finally:
+        loader.dispose()
 
 
 def parse_yaml(text: str) -> Document:
@@ -190,13 +203,17 @@ def parse_yaml(text: str) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line, column = _pos(mark) if mark else (1, 1)
         problem = (exc.problem or "invalid YAML").strip()
-        message = f"YAML syntax error: {problem}" + (f" ({exc.context})" if exc.context else "")
+        context = exc.context or ""
+        if context and exc.context_mark is not None and exc.context_mark is not mark:
+            context += f" started at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1}"
+        message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
         raise _Refuse(line, column, "(yaml)", message, _yaml_hint(text, line, problem)) from None
     except yaml.YAMLError as exc:
         raise _Refuse(1, 1, "(yaml)", f"YAML error: {exc}", "fix the YAML syntax") from None
 
 
-def _build(text: str) -> Document:  # noqa: C901 - one state machine reads best in one place
+def _build(text: str) -> Document:
+    """One state machine over the events; a stack of open containers instead of recursion."""
     marks: dict[Path_, tuple[int, int]] = {}
     key_marks: dict[Path_, tuple[int, int]] = {}
     anchors: dict[str, tuple[Any, int]] = {}
@@ -244,7 +261,7 @@ def _build(text: str) -> Document:  # noqa: C901 - one state machine reads best 
             return (*parent, len(container))
         return (*parent, key) if key is not _NO_KEY else parent
 
-    for event in yaml.parse(text, Loader=_Parser):
+    for event in _events(text):
         kind = type(event)
         if kind is yaml.ScalarEvent or kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
             nodes += 1
@@ -256,6 +273,11 @@ def _build(text: str) -> Document:  # noqa: C901 - one state machine reads best 
             path = next_path()
             is_key = bool(stack) and isinstance(stack[-1][0], dict) and stack[-1][2] is _NO_KEY
             value = _scalar(event, where, path)
+            if is_key and value is not None and not isinstance(value, str):
+                raise _Refuse(*where, field_path((*path, event.value)),
+                              f"key '{event.value}' is read as {_type_name(value)}, not a string",
+                              f"quote it: '{event.value}' (YAML 1.1 reads unquoted yes/no/on/off and numbers "
+                              "as other types)")
             path = place(value, where)
             if not is_key:
                 marks[path] = where
@@ -267,7 +289,7 @@ def _build(text: str) -> Document:  # noqa: C901 - one state machine reads best 
                 raise _Refuse(*where, field_path(next_path()), f"unsupported YAML tag {event.tag}",
                               "remove the tag; task packs hold plain lists and mappings")
             if len(stack) >= MAX_DEPTH:
-                raise _Refuse(*where, field_path(next_path()), f"nested deeper than {MAX_DEPTH} levels",
+                raise _Refuse(*where, field_path(next_path()[:4]) + "...", f"nested deeper than {MAX_DEPTH} levels",
                               "flatten the structure")
             container: dict[str, Any] | list[Any] = {} if is_map else []
             path = place(container, where)
@@ -354,6 +376,15 @@ def _allowed_keys(schema: dict[str, Any], path: Path_) -> list[str]:
     return sorted(full.get("properties", schema.get("properties", {})))
 
 
+def _at(value: Any, path: Path_) -> Any:
+    for part in path:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "null (empty)"
@@ -367,8 +398,13 @@ _TYPE_HINTS = {
     "array": "write a list: one '- item' per line, or [a, b]",
     "object": "write a mapping of 'key: value' lines",
 }
-_PATTERN_HINTS = {
-    SLUG.pattern: "use lowercase letters, digits and '-', starting with a letter or digit (e.g. add-slugify)",
+_PATTERNS = {
+    SLUG.pattern: ("is not a slug", "use lowercase letters, digits and '-', starting with a letter or digit (e.g. add-slugify)"),
+    "^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$": (
+        "is not a host name", "write the bare host, optionally with a port: pypi.org or example.com:8443"),
+    "^[A-Z_][A-Z0-9_]*$": ("is not an environment variable name", "write the variable's NAME (e.g. LOCAL_API_KEY)"),
+    "^https?://[^\\s]+$": ("is not an http(s) URL", "write e.g. http://127.0.0.1:8080/v1"),
+    "^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$": ("is not a valid name", "use letters, digits, '_' and '-'"),
 }
 
 
@@ -386,7 +422,7 @@ def _problems_from_error(error: ValidationError, doc: Document, display: str) ->
         out = []
         for key in found:
             desc = _describe((*path, key))
-            hint = f"add '{key}:'" + (f" ({desc})" if desc else "")
+            hint = f"add '{key}:'" + (f" - {desc}" if desc else "")
             out.append(problem((*path, key), (line, column), "is missing (required)", hint))
         return out
     if keyword == "additionalProperties":
@@ -399,18 +435,24 @@ def _problems_from_error(error: ValidationError, doc: Document, display: str) ->
             hint = f"did you mean '{close[0]}'?" if close else f"allowed keys here: {', '.join(allowed)}"
             out.append(problem((*path, key), doc.key_mark((*path, key)), f"unknown key '{key}'", hint))
         return out
-    if keyword is None:  # a `false` subschema: a key that this variant does not take
-        parent = doc.data.get("executor") if path[:1] == ("executor",) and isinstance(doc.data, dict) else None
-        kind = parent.get("kind") if isinstance(parent, dict) else None
-        what = f"is not used by executor kind '{kind}'" if kind else "is not allowed here"
-        return [problem(path, doc.key_mark(path), what, "remove it, or change executor.kind")]
+    if keyword is None:  # a `false` subschema: a key this variant does not take (jsonschema omits the key)
+        parent = _at(doc.data, path)
+        props = _at(load(SCHEMA), tuple(error.schema_path))
+        if not isinstance(parent, dict) or not isinstance(props, dict):
+            return [problem(path, (line, column), error.message, "remove it")]
+        kind = parent.get("kind")
+        what = f"is not used by executor kind '{kind}'" if path == ("executor",) else "is not allowed here"
+        return [problem((*path, key), doc.key_mark((*path, key)), what, "remove it, or change executor.kind")
+                for key, sub in props.items() if sub is False and key in parent]
     if keyword == "type":
         expected = error.validator_value
         names = expected if isinstance(expected, list) else [expected]
         shown = " or ".join({"array": "a list", "object": "a mapping", "integer": "an integer",
                              "string": "a string"}.get(n, n) for n in names)
-        return [problem(path, (line, column), f"must be {shown}, not {_type_name(value)}",
-                        _TYPE_HINTS.get(names[0], f"write {shown}"))]
+        hint = _TYPE_HINTS.get(names[0], f"write {shown}") if len(names) == 1 else f"write {shown}"
+        if path == ("plugin",):
+            hint = "write a solution name (plugin: security) or a mapping {name: security, options: {...}}"
+        return [problem(path, (line, column), f"must be {shown}, not {_type_name(value)}", hint)]
     if keyword == "enum":
         allowed = [str(v) for v in error.validator_value]
         close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.6)
@@ -420,9 +462,8 @@ def _problems_from_error(error: ValidationError, doc: Document, display: str) ->
         const = error.validator_value
         return [problem(path, (line, column), f"must be '{const}', not {value!r}", f"write {field_path(path)}: {const}")]
     if keyword == "pattern":
-        hint = _PATTERN_HINTS.get(error.validator_value, f"match the pattern {error.validator_value}")
-        desc = _describe(path)
-        return [problem(path, (line, column), f"{value!r} is not valid" + (f": {desc}" if desc else ""), hint)]
+        what, hint = _PATTERNS.get(error.validator_value, ("is not valid", f"match {error.validator_value}"))
+        return [problem(path, (line, column), f"{value!r} {what}", hint)]
     if keyword in ("minimum", "maximum"):
         word = "at least" if keyword == "minimum" else "at most"
         return [problem(path, (line, column), f"must be {word} {error.validator_value}, not {value!r}",
@@ -486,7 +527,7 @@ def _semantic_problems(data: dict[str, Any], doc: Document, display: str, file: 
 
     context = data.get("context")
     if isinstance(context, list):
-        root = repo.resolve()
+        root = _resolved(repo)
         for index, entry in enumerate(context):
             if not isinstance(entry, str) or not entry:
                 continue
@@ -517,10 +558,10 @@ def _semantic_problems(data: dict[str, Any], doc: Document, display: str, file: 
                 add(("executor", "prompt"), f"prompt template error on its line {exc.lineno}: {exc.message}",
                     "fix the Jinja syntax ({{ task.objective }}, {% if ... %}...{% endif %})")
         argv = executor.get("argv")
-        if executor.get("prompt_via") == "arg" and isinstance(argv, list):
-            if not any(isinstance(a, str) and "{prompt}" in a for a in argv):
-                add(("executor", "prompt_via"), "is 'arg' but no argv entry contains {prompt}",
-                    "put {prompt} where the prompt belongs in argv, or use prompt_via: stdin")
+        if (executor.get("prompt_via") == "arg" and isinstance(argv, list)
+                and not any(isinstance(a, str) and "{prompt}" in a for a in argv)):
+            add(("executor", "prompt_via"), "is 'arg' but no argv entry contains {prompt}",
+                "put {prompt} where the prompt belongs in argv, or use prompt_via: stdin")
     return out
 
 
@@ -550,6 +591,18 @@ def _branches() -> dict[str, dict[str, Any]]:
     return found
 
 
+def _matches(key: str, condition: dict[str, Any], value: dict[str, Any]) -> bool:
+    """`if` of the form {properties: {k: {const: v}}, required: [k]} checked directly; others by jsonschema."""
+    props = condition.get("properties", {})
+    if set(condition) <= {"properties", "required"} and all(
+        isinstance(s, dict) and set(s) == {"const"} for s in props.values()
+    ):
+        return all(k in value for k in condition.get("required", [])) and all(
+            k not in value or value[k] == s["const"] for k, s in props.items()
+        )
+    return bool(_if_validator(key).is_valid(value))
+
+
 def apply_defaults(schema: dict[str, Any], value: Any, where: str = "") -> None:
     """Fills in the schema's `default`s (also those of matching if/then branches), in place."""
     if isinstance(value, dict):
@@ -562,7 +615,7 @@ def apply_defaults(schema: dict[str, Any], value: Any, where: str = "") -> None:
                 apply_defaults(sub, value[key], f"{where}/properties/{key}")
         for index, branch in enumerate(schema.get("allOf", [])):
             key = f"{where}/allOf/{index}"
-            if isinstance(branch, dict) and "if" in branch and _if_validator(key).is_valid(value):
+            if isinstance(branch, dict) and "if" in branch and _matches(key, branch["if"], value):
                 apply_defaults(branch.get("then", {}), value, where)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for item in value:
@@ -572,11 +625,20 @@ def apply_defaults(schema: dict[str, Any], value: Any, where: str = "") -> None:
 # --------------------------------------------------------------------------- loading
 
 
+@cache
+def _resolved(repo: Path) -> Path:
+    return repo.resolve()
+
+
 def display_path(path: Path, repo: Path) -> str:
+    """Repository-relative when inside it (messages and manifests stay portable), else as given."""
     try:
-        return path.resolve().relative_to(repo.resolve()).as_posix()
+        return path.relative_to(_resolved(repo)).as_posix()
     except ValueError:
-        return str(path)
+        try:
+            return path.resolve().relative_to(_resolved(repo)).as_posix()
+        except ValueError:
+            return str(path)
 
 
 def check_file(repo: Path, file: Path) -> tuple[TaskPack | None, list[Problem]]:
@@ -601,8 +663,7 @@ def check_file(repo: Path, file: Path) -> tuple[TaskPack | None, list[Problem]]:
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         return fail(line, column, "(file)", f"not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded",
                     "save the file as UTF-8")
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     try:
         doc = parse_yaml(text)
     except _Refuse as exc:

@@ -1,7 +1,6 @@
 """Acceptance tests of the broken-acceptance task pack: its change passes the first, never the second."""
 
 import pytest
-
 from textkit.initials import initials
 
 

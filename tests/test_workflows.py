@@ -1,0 +1,75 @@
+"""The generated GitHub Actions workflow: clean under actionlint, calling nox sessions only."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import bake, describe, python_tool, run
+
+
+@pytest.fixture(scope="module")
+def workflows(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    repo = bake(
+        tmp_path_factory.mktemp("ci") / "out", ci="github", python_version="3.12", base_branch="trunk"
+    )
+    found = sorted((repo / ".github" / "workflows").glob("*.y*ml"))
+    assert found, "ci=github bakes a workflow"
+    return found
+
+
+def actionlint() -> str:
+    tool = python_tool("actionlint") or shutil.which("actionlint")
+    if tool is None:
+        pytest.fail("actionlint is not installed: it comes pinned in requirements.txt (run `make test`)")
+    return tool
+
+
+def test_workflows_pass_actionlint(workflows: list[Path]) -> None:
+    result = run([actionlint(), "-no-color", *map(str, workflows)], cwd=workflows[0].parent)
+    assert result.returncode == 0, describe(result)
+
+
+def load(path: Path) -> dict:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the bare key `on` as true
+    return data
+
+
+def steps_running(data: dict, text: str) -> list[dict]:
+    return [
+        step
+        for job in data["jobs"].values()
+        for step in job.get("steps", [])
+        if text in str(step.get("run", ""))
+    ]
+
+
+def test_pull_requests_validate_every_task_pack(workflows: list[Path]) -> None:
+    data = [load(p) for p in workflows]
+    assert any("pull_request" in d["on"] and steps_running(d, "nox -s validate") for d in data)
+
+
+def test_manual_dispatch_runs_one_task_pack(workflows: list[Path]) -> None:
+    dispatched = [d for d in map(load, workflows) if "workflow_dispatch" in (d["on"] or {})]
+    assert dispatched, "a workflow starts on workflow_dispatch"
+    data = dispatched[0]
+    assert data["on"]["workflow_dispatch"]["inputs"]["task_id"]["required"] is True
+    steps = steps_running(data, "nox -s run --")
+    assert steps, "the dispatched job calls nox -s run -- <task_id>"
+    # The input reaches the shell as a variable, never spliced into the script text.
+    assert "${{" not in steps[0]["run"]
+
+
+def test_python_version_and_base_branch_come_from_the_answers(workflows: list[Path]) -> None:
+    data = load(workflows[0])
+    versions = {
+        step["with"]["python-version"]
+        for job in data["jobs"].values()
+        for step in job["steps"]
+        if str(step.get("uses", "")).startswith("actions/setup-python")
+    }
+    assert versions == {"3.12"}
+    assert data["env"]["BASE_BRANCH"] == "trunk"

@@ -1,0 +1,87 @@
+"""Benchmarks of the pipeline itself: what a run adds on top of the work it carries.
+
+Figures, not pass/fail: each is printed next to a baseline measured in the same
+process, because these machines are noisy and only ratios travel.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NOOP = """schema: taskpack/v1
+id: bench-noop
+title: No-op pack for the overhead benchmark
+objective: Nothing; measures what the pipeline adds.
+executor: {kind: shell, commands: ["true"]}
+scope: {allowed_paths: ["**"]}
+acceptance: [{id: noop, run: "true"}]
+"""
+GIT_ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@localhost"}
+SKIP = {".git", ".nox", ".venv", ".tools", "runs", ".orchestrator", "__pycache__", "build"}
+
+
+def _timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark command failed: {' '.join(argv)}\n{proc.stdout}\n{proc.stderr}")
+    return elapsed
+
+
+def prepare(repo: Path, dest: Path) -> Path:
+    """A committed copy of the repository with the no-op pack in it."""
+    shutil.copytree(repo, dest, ignore=lambda d, names: [n for n in names if n in SKIP])
+    (dest / "taskpacks" / "bench-noop").mkdir(parents=True, exist_ok=True)
+    (dest / "taskpacks" / "bench-noop" / "task.yml").write_text(NOOP, encoding="utf-8")
+    env = {**os.environ, **GIT_ENV}
+    branch = subprocess.run([sys.executable, "-c", "from orchestrator.config import load_settings;"
+                             "from pathlib import Path;print(load_settings(Path('.'), {}).base_branch)"],
+                            cwd=dest, capture_output=True, text=True, check=True).stdout.strip()
+    for argv in (["git", "init", "-q", "-b", branch], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "bench"]):
+        subprocess.run(argv, cwd=dest, env=env, check=True)
+    return dest
+
+
+def run_overhead(repo: Path, rounds: int = 5) -> list[tuple[str, float, str]]:
+    nox = shutil.which("nox", path=str(Path(sys.executable).parent)) or "nox"
+    env = {**os.environ, **GIT_ENV}
+    with tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
+        work = prepare(repo, Path(tmp) / "repo")
+        cold = _timed([nox, "-s", "run", "--", "bench-noop"], work, env)
+        bare = [_timed(["/bin/sh", "-c", "true; true"], work, env) for _ in range(rounds)]
+        warm = [_timed([nox, "-s", "run", "--", "bench-noop"], work, env) for _ in range(rounds)]
+        engine = [_timed([sys.executable, "-m", "orchestrator", "run", "bench-noop"], work, env) for _ in range(rounds)]
+    bare_s, warm_s, engine_s = statistics.median(bare), statistics.median(warm), statistics.median(engine)
+    return [
+        ("bare commands (sh -c true; true), median", bare_s, "baseline"),
+        ("first `nox -s run` in a fresh copy (cold)", cold, "target <= 10 s"),
+        ("warm `nox -s run` on a no-op pack, median", warm_s, "target <= 1 s"),
+        ("  added over the bare commands", warm_s - bare_s, "target <= 0.3 s"),
+        ("warm `python -m orchestrator run`, median", engine_s, "same chain without nox"),
+    ]
+
+
+def table(rows: list[tuple[str, float, str]]) -> str:
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'measure'.ljust(width)}  {'seconds':>9}  note", "-" * (width + 30)]
+    lines += [f"{name.ljust(width)}  {value:9.3f}  {note}" for name, value, note in rows]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    repo = Path(__file__).resolve().parents[1]
+    print(table(run_overhead(repo)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

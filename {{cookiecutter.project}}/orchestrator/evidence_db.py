@@ -1,0 +1,206 @@
+"""The repository's evidence index: every artifact of every run, queryable in one place.
+
+A cache, never the source of truth: `.orchestrator/evidence.sqlite` (git-ignored)
+holds one row per artifact of every `runs/<task>/<run>/evidence_index.json`. The
+evidence phase upserts its run as it finishes; before each query, `sync` stats each
+run's index and manifest and re-reads only the runs whose files changed, so a
+missing, stale or corrupt database is rebuilt from the run directories by itself.
+SQLite keeps concurrent runs (parallel task packs) from corrupting it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from orchestrator.fsio import read_json, sha256_file
+from orchestrator.globs import glob_to_regex
+
+DB = Path(".orchestrator") / "evidence.sqlite"
+VERSION = "evidence-db/1"
+INDEX = "evidence_index.json"
+ATTESTATION = "attestation.intoto.json"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_dir TEXT PRIMARY KEY, task TEXT NOT NULL, run_id TEXT NOT NULL, status TEXT NOT NULL,
+    root_digest TEXT NOT NULL, stamp TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS artifacts (
+    run_dir TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, bytes INTEGER NOT NULL,
+    kind TEXT NOT NULL, phase TEXT, media_type TEXT NOT NULL, PRIMARY KEY (run_dir, path)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS runs_task ON runs (task, run_id);
+CREATE INDEX IF NOT EXISTS artifacts_kind ON artifacts (kind);
+CREATE INDEX IF NOT EXISTS artifacts_phase ON artifacts (phase);
+"""
+GLOB_SPECIAL = "*?["
+
+
+def _stamp(path: Path) -> str:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "-"
+    return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
+
+
+def run_stamp(run_dir: Path) -> str:
+    """Changes whenever the run's index or manifest is rewritten (atomic writes: new inode)."""
+    return f"{_stamp(run_dir / INDEX)}|{_stamp(run_dir / 'manifest.json')}"
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(SCHEMA)
+    row = conn.execute("SELECT value FROM meta WHERE key='version'").fetchone()
+    if row is None:
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (VERSION,))
+    elif row[0] != VERSION:
+        raise sqlite3.DatabaseError(f"version {row[0]}")
+    return conn
+
+
+@contextlib.contextmanager
+def connect(repo: Path) -> Iterator[sqlite3.Connection]:
+    """The database, recreated from scratch when it is unreadable or of another version."""
+    path = repo / DB
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = _open(path)
+    except sqlite3.DatabaseError:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        conn = _open(path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def rel_run_dir(repo: Path, run_dir: Path) -> str:
+    return os.path.relpath(run_dir.resolve(), repo.resolve()).replace(os.sep, "/")
+
+
+def _rows(run_key: str, run_dir: Path, index: dict[str, Any]) -> list[tuple[Any, ...]]:
+    rows = [(run_key, e["path"], e["sha256"], e["bytes"], e["kind"], e["phase"], e["media_type"])
+            for e in index["entries"]]
+    for name, kind in ((INDEX, "evidence-index"), (ATTESTATION, "attestation")):
+        path = run_dir / name
+        if path.is_file():
+            media = "application/vnd.in-toto+json" if name == ATTESTATION else "application/json"
+            rows.append((run_key, name, sha256_file(path), path.stat().st_size, kind, "evidence", media))
+    return rows
+
+
+def _write_run(conn: sqlite3.Connection, repo: Path, run_dir: Path, index: dict[str, Any] | None,
+               manifest: dict[str, Any] | None) -> None:
+    key = rel_run_dir(repo, run_dir)
+    stamp = run_stamp(run_dir)
+    if index is None:
+        index = read_json(run_dir / INDEX)
+    if manifest is None:
+        manifest = read_json(run_dir / "manifest.json")
+    conn.execute("DELETE FROM artifacts WHERE run_dir = ?", (key,))
+    conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?)",
+                 (key, index["task"], index["run_id"], manifest.get("status", "unknown"), index["root_digest"], stamp))
+    conn.executemany("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)", _rows(key, run_dir, index))
+
+
+def upsert_run(repo: Path, run_dir: Path, index: dict[str, Any] | None = None,
+               manifest: dict[str, Any] | None = None) -> None:
+    """Incremental update for one run, as it finishes (or after a refresh)."""
+    with connect(repo) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _write_run(conn, repo, run_dir, index, manifest)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def run_dirs(repo: Path) -> list[Path]:
+    """Every runs/<task>/<run>/ holding an evidence index."""
+    root = repo / "runs"
+    found: list[Path] = []
+    if not root.is_dir():
+        return found
+    for task in sorted(os.scandir(root), key=lambda d: d.name):
+        if not task.is_dir(follow_symlinks=False):
+            continue
+        for run in sorted(os.scandir(task.path), key=lambda d: d.name):
+            if run.is_dir(follow_symlinks=False) and os.path.isfile(os.path.join(run.path, INDEX)):
+                found.append(Path(run.path))
+    return found
+
+
+def sync(repo: Path, conn: sqlite3.Connection) -> tuple[int, int]:
+    """Brings the database up to date with runs/ (stat only for unchanged runs); (updated, removed)."""
+    known = dict(conn.execute("SELECT run_dir, stamp FROM runs").fetchall())
+    on_disk = {rel_run_dir(repo, d): d for d in run_dirs(repo)}
+    stale = [key for key, d in on_disk.items() if known.get(key) != run_stamp(d)]
+    gone = sorted(set(known) - set(on_disk))
+    if not stale and not gone:
+        return 0, 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for key in gone:
+            conn.execute("DELETE FROM artifacts WHERE run_dir = ?", (key,))
+            conn.execute("DELETE FROM runs WHERE run_dir = ?", (key,))
+        for key in sorted(stale):
+            try:
+                _write_run(conn, repo, on_disk[key], None, None)
+            except (OSError, ValueError, KeyError):
+                conn.execute("DELETE FROM artifacts WHERE run_dir = ?", (key,))
+                conn.execute("DELETE FROM runs WHERE run_dir = ?", (key,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(stale), len(gone)
+
+
+def _glob_prefix(pattern: str) -> str:
+    cut = min((pattern.index(c) for c in GLOB_SPECIAL if c in pattern), default=len(pattern))
+    return pattern[:cut]
+
+
+def query(repo: Path, *, task: str | None = None, run: str | None = None, phase: str | None = None,
+          kind: str | None = None, status: str | None = None, path_glob: str | None = None) -> list[dict[str, Any]]:
+    """Artifacts matching every given filter, sorted by task, run and path.
+
+    `run` is a run id or a run directory (relative to the repository); `path_glob` uses the
+    scope glob syntax against run-relative paths (`logs/*.log`, `**/*.json`). Raises
+    GlobError for a bad glob.
+    """
+    regex = glob_to_regex(path_glob) if path_glob else None
+    where, args = [], []
+    for column, value in (("r.task", task), ("a.phase", phase), ("a.kind", kind), ("r.status", status)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if run is not None:
+        where.append("(r.run_id = ? OR r.run_dir = ?)")
+        args += [run, run.rstrip("/")]
+    if path_glob:
+        prefix = _glob_prefix(path_glob)
+        if prefix:
+            where.append("substr(a.path, 1, ?) = ?")
+            args += [len(prefix), prefix]
+    sql = ("SELECT r.task, r.run_id, r.run_dir, r.status, a.path, a.sha256, a.bytes, a.kind, a.phase, a.media_type "
+           "FROM artifacts a JOIN runs r ON r.run_dir = a.run_dir"
+           + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY r.task, r.run_id, a.path")
+    columns = ("task", "run_id", "run_dir", "status", "path", "sha256", "bytes", "kind", "phase", "media_type")
+    with connect(repo) as conn:
+        sync(repo, conn)
+        rows = conn.execute(sql, args).fetchall()
+    out = [dict(zip(columns, row, strict=True)) for row in rows]
+    if regex is not None:
+        out = [row for row in out if regex.fullmatch(row["path"])]
+    return out

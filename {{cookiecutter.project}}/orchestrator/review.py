@@ -1,0 +1,492 @@
+"""The review phase: a deterministic review of a run, as `review_report.json` and `REVIEW.md`.
+
+The reviewer is a pure function of its inputs (the task pack, `diff.patch`, the
+review-relevant part of the manifest and `plugin_result.json`): no clock, no
+absolute path, no locale, no environment. Rerunning it on the same run gives a
+byte-identical report, so a report can be re-derived and compared by anyone,
+and its `inputs` block ties it to the exact files it judged.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from orchestrator import __version__, unidiff
+from orchestrator.fsio import atomic_write_text, canonical_json, read_json, sha256_bytes, write_json
+from orchestrator.globs import match_any
+from orchestrator.phaselog import PhaseLog
+from orchestrator.redact import MASK
+from orchestrator.runs import PhaseResult, Run
+from orchestrator.schemas import load as load_schema
+
+REPORT = "review_report.json"
+REVIEW_MD = "REVIEW.md"
+DIFF = "diff.patch"
+PLUGIN_RESULT = "plugin_result.json"
+TEMPLATES = Path(__file__).parent / "templates"
+
+CONTROL_PLANE = ("taskpacks/**", "orchestrator/**", "noxfile.py", ".github/**", "AGENTS.md", "solutions/**")
+"""Files the execution plane may never change, whatever the task pack's scope says."""
+
+SAFETY_CHECKS = ("control-plane", "secrets", "permissions")
+CHECK_ORDER = ("acceptance", "scope", "control-plane", "secrets", "size", "breakers", "plugin", "executor",
+               "permissions")
+TITLES = {
+    "acceptance": "Every acceptance check of the task pack passed",
+    "scope": "Changed paths are inside scope.allowed_paths and outside scope.forbidden_paths",
+    "control-plane": "No control-plane file is touched and no symlink leads out of the workspace",
+    "secrets": "No secret is added by the diff",
+    "size": "The change is within limits.max_changed_files and limits.max_diff_lines",
+    "breakers": "No circuit breaker tripped",
+    "plugin": "The solution plugin accepted the change (strict: failure fails, otherwise warns)",
+    "executor": "The executor finished in good health",
+    "permissions": "Permissions used match what the task pack declared; the run was isolated",
+}
+RULES = (
+    "reject: a safety check (control-plane, secrets, permissions) has status fail",
+    "request_changes: otherwise, any other check has status fail",
+    "approve: otherwise; checks with status warn or skip never block",
+)
+MANIFEST_DIGEST = "manifest.json#review-inputs"
+OK_PHASE = {"passed", "warning"}
+
+
+@dataclass(frozen=True)
+class ReviewInputs:
+    """Everything the reviewer may look at, already read from disk."""
+
+    task: dict[str, Any]
+    """Task pack data with schema defaults applied."""
+    task_path: str
+    task_sha256: str
+    task_text: str
+    manifest: dict[str, Any]
+    diff: str | None
+    """diff.patch as text; None when the run has none."""
+    plugin_result: dict[str, Any] | None = None
+    plugin_result_sha256: str | None = None
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def finding(file: str, line: int, rule: str, message: str, level: str = "error") -> dict[str, Any]:
+    return {"file": file, "line": line, "rule": rule, "message": message, "level": level}
+
+
+def _sorted(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    unique = {canonical_json(f): f for f in findings}
+    return sorted(unique.values(), key=lambda f: (f["file"], f["line"], f["rule"], f["message"], f["level"]))
+
+
+def check(check_id: str, findings: list[dict[str, Any]], summary: str, status: str | None = None) -> dict[str, Any]:
+    """A check record; its status follows from its findings unless given (skip, or a pass with notes)."""
+    if status is None:
+        levels = {f["level"] for f in findings}
+        status = "fail" if "error" in levels else "warn" if "warning" in levels else "pass"
+    return {
+        "id": check_id,
+        "class": "safety" if check_id in SAFETY_CHECKS else "quality",
+        "title": TITLES[check_id],
+        "status": status,
+        "summary": summary,
+        "findings": _sorted(findings),
+    }
+
+
+@cache
+def _limit_default(name: str) -> int:
+    return int(load_schema("taskpack.v1.json")["properties"]["limits"]["properties"][name]["default"])
+
+
+def limit(task: dict[str, Any], name: str) -> int:
+    return int((task.get("limits") or {}).get(name, _limit_default(name)))
+
+
+def line_of(text: str, pattern: str) -> int:
+    """1-based line of the first line matching `pattern` in the task pack; 0 when not found."""
+    regex = re.compile(pattern)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if regex.search(line):
+            return number
+    return 0
+
+
+def review_manifest_view(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The part of the manifest the review reads; its digest goes into the report's inputs.
+
+    Everything time-dependent (durations, timestamps, phase bookkeeping other than the
+    execute outcome) is left out, so rerunning the review does not change the digest.
+    """
+    executor = manifest.get("executor", {})
+    return {
+        "run_id": manifest.get("run_id"),
+        "task": manifest.get("task"),
+        "base": (manifest.get("git") or {}).get("base"),
+        "executor": {k: executor.get(k) for k in ("kind", "version", "attempts", "usage", "health")},
+        "execute_status": ((manifest.get("phases") or {}).get("execute") or {}).get("status"),
+        "acceptance": [{k: v for k, v in item.items() if k != "duration_seconds"}
+                       for item in manifest.get("acceptance", [])],
+        "safety": manifest.get("safety"),
+        "breakers": manifest.get("breakers"),
+        "plugin": manifest.get("plugin"),
+        "unsafe": bool(manifest.get("unsafe", False)),
+    }
+
+
+def detect_secret_lines(files: dict[str, list[str]]) -> dict[str, list[tuple[int, str]]]:
+    """detect-secrets over added lines, per file: {path: [(index in the list, 1-based; secret type)]}.
+
+    The lines are scanned as the file they belong to (plugins key on the file name),
+    without touching the disk. Only the secret's type is kept, never its value.
+    """
+    from detect_secrets.core.scan import _process_line_based_plugins
+    from detect_secrets.settings import default_settings
+
+    found: dict[str, list[tuple[int, str]]] = {}
+    with default_settings():
+        for path in sorted(files):
+            lines = files[path]
+            hits = {(s.line_number, s.type) for s in _process_line_based_plugins(list(enumerate(lines, 1)), path)}
+            if hits:
+                found[path] = sorted(hits)
+    return found
+
+
+# --- the checks ----------------------------------------------------------------------------
+
+
+def check_acceptance(inputs: ReviewInputs) -> dict[str, Any]:
+    declared = [c["id"] for c in inputs.task.get("acceptance", [])]
+    results = {r["id"]: r for r in inputs.manifest.get("acceptance", [])}
+    findings = []
+    for check_id in declared:
+        line = line_of(inputs.task_text, rf"^\s*-?\s*id:\s*['\"]?{re.escape(check_id)}['\"]?\s*(#.*)?$")
+        result = results.get(check_id)
+        if result is None:
+            findings.append(finding(inputs.task_path, line, "acceptance/not-run",
+                                    f"acceptance check `{check_id}` has no result; run the verify phase"))
+        elif result["status"] != "passed":
+            findings.append(finding(
+                inputs.task_path, line, f"acceptance/{result['status']}",
+                f"acceptance check `{check_id}` {result['status']}: exit {result.get('exit_code')}, "
+                f"expected {result.get('expect_exit', 0)}",
+            ))
+    if not declared:
+        return check("acceptance", [], "the task pack declares no acceptance check", "skip")
+    passed = len(declared) - len(findings)
+    return check("acceptance", findings, f"{passed} of {len(declared)} acceptance checks passed")
+
+
+def check_scope(inputs: ReviewInputs, paths: list[str]) -> dict[str, Any]:
+    if inputs.diff is None:
+        return check("scope", [finding(DIFF, 0, "scope/no-diff",
+                                       "the run has no diff.patch, so the change cannot be reviewed; "
+                                       "run the execute phase")], "no diff.patch")
+    scope = inputs.task.get("scope", {})
+    allowed, forbidden = list(scope.get("allowed_paths", [])), list(scope.get("forbidden_paths", []))
+    findings = []
+    for path in paths:
+        if match_any(forbidden, path):
+            findings.append(finding(path, 0, "scope/forbidden", "path matches scope.forbidden_paths"))
+        elif not match_any(allowed, path):
+            findings.append(finding(path, 0, "scope/outside-allowed",
+                                    "path is outside scope.allowed_paths; revert it or widen the scope in the pack"))
+    return check("scope", findings, f"{len(paths)} changed path(s), {len(findings)} out of scope")
+
+
+def _escapes(path: str, target: str) -> bool:
+    if target.startswith("/"):
+        return True
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    return joined == ".." or joined.startswith("../")
+
+
+def check_control_plane(inputs: ReviewInputs, files: list[unidiff.FileDiff], paths: list[str]) -> dict[str, Any]:
+    if inputs.diff is None:
+        return check("control-plane", [], "no diff.patch", "skip")
+    findings = [finding(p, 0, "control-plane/touched",
+                        "control-plane file changed by the execution plane; only the control plane may edit it")
+                for p in paths if match_any(CONTROL_PLANE, p)]
+    for item in files:
+        if item.symlink and item.new_path and item.added and _escapes(item.new_path, item.added[0][1]):
+            findings.append(finding(item.new_path, 0, "control-plane/symlink-escape",
+                                    "symlink points outside the workspace; replace it with a file or a relative link"))
+    return check("control-plane", findings, f"{len(findings)} protected path(s) touched")
+
+
+def check_secrets(inputs: ReviewInputs, files: list[unidiff.FileDiff]) -> dict[str, Any]:
+    if inputs.diff is None:
+        return check("secrets", [], "no diff.patch", "skip")
+    added: dict[str, list[tuple[int, str]]] = {}
+    for item in files:
+        if item.new_path and item.added and not item.binary and not item.symlink:
+            added.setdefault(item.new_path, []).extend(item.added)
+    findings = []
+    for path, lines in added.items():
+        for number, text in lines:
+            if MASK in text:
+                findings.append(finding(path, number, "secrets/redacted-value",
+                                        "a secret value from the orchestrator's environment was in this line "
+                                        "(redacted in diff.patch); remove it and rotate the credential"))
+    hits = detect_secret_lines({path: [text for _, text in lines] for path, lines in added.items()})
+    for path, found in hits.items():
+        for index, kind in found:
+            number = added[path][index - 1][0]
+            findings.append(finding(path, number, "secrets/detected",
+                                    f"possible secret added ({kind}); remove it and rotate the credential"))
+    scanned = sum(len(lines) for lines in added.values())
+    return check("secrets", findings, f"{scanned} added line(s) scanned, {len(findings)} possible secret(s)")
+
+
+def check_size(inputs: ReviewInputs, files: list[unidiff.FileDiff]) -> dict[str, Any]:
+    if inputs.diff is None:
+        return check("size", [], "no diff.patch", "skip")
+    max_files, max_lines = limit(inputs.task, "max_changed_files"), limit(inputs.task, "max_diff_lines")
+    changed = len({f.path for f in files})
+    lines = sum(len(f.added) + len(f.removed) for f in files)
+    findings = []
+    if changed > max_files:
+        findings.append(finding(DIFF, 0, "size/max-changed-files",
+                                f"{changed} files changed, limit {max_files} (limits.max_changed_files)"))
+    if lines > max_lines:
+        findings.append(finding(DIFF, 0, "size/max-diff-lines",
+                                f"{lines} lines changed, limit {max_lines} (limits.max_diff_lines)"))
+    return check("size", findings, f"{changed}/{max_files} files, {lines}/{max_lines} lines")
+
+
+def check_breakers(inputs: ReviewInputs) -> dict[str, Any]:
+    findings = [
+        finding("manifest.json", 0, f"breakers/{b['name']}",
+                f"breaker {b['name']} tripped{' in ' + b['phase'] if b.get('phase') else ''}: "
+                f"measured {b['measured']} > limit {b['limit']}")
+        for b in inputs.manifest.get("breakers", [])
+    ]
+    return check("breakers", findings, f"{len(findings)} breaker(s) tripped")
+
+
+def check_plugin(inputs: ReviewInputs) -> dict[str, Any]:
+    entry = inputs.manifest.get("plugin")
+    named = inputs.task.get("plugin")
+    if entry is None:
+        text = "the task pack names no plugin" if not named else "the plugin phase recorded no entry"
+        return check("plugin", [], text, "skip")
+    name, status, strict = entry["name"], entry["status"], bool(entry.get("strict", False))
+    if status == "skipped":
+        return check("plugin", [], f"plugin {name} skipped: {entry.get('reason', '')}".rstrip(": "), "skip")
+    findings = []
+    recorded = entry.get("sha256")
+    if recorded is not None and recorded != inputs.plugin_result_sha256:
+        findings.append(finding(PLUGIN_RESULT, 0, "plugin/result-mismatch",
+                                "plugin_result.json is missing or differs from the digest the manifest recorded"))
+    level = "note" if status == "passed" else "error" if strict and status != "warning" else "warning"
+    if status != "passed":
+        findings.append(finding(PLUGIN_RESULT, 0, f"plugin/{status}",
+                                f"plugin {name} {status}{': ' + entry['reason'] if entry.get('reason') else ''}"
+                                f" ({'strict' if strict else 'not strict: a warning'})", level))
+    for item in (inputs.plugin_result or {}).get("findings", []):
+        item_level = "note" if level == "note" else {"error": level, "warning": "warning"}.get(item["severity"], "note")
+        findings.append(finding(item["file"], int(item.get("line", 0)), f"plugin/{name}/{item['rule']}",
+                                f"[{item['severity']}] {item['message']}", item_level))
+    summary = f"plugin {name} {status} ({'strict' if strict else 'not strict'})"
+    return check("plugin", findings, summary)
+
+
+def check_executor(inputs: ReviewInputs) -> dict[str, Any]:
+    executor = inputs.manifest.get("executor", {})
+    kind = executor.get("kind", inputs.task.get("executor", {}).get("kind", "shell"))
+    health = executor.get("health") or {}
+    findings = []
+    execute = ((inputs.manifest.get("phases") or {}).get("execute") or {}).get("status")
+    if execute is not None and execute not in OK_PHASE:
+        findings.append(finding("manifest.json", 0, f"executor/phase-{execute}",
+                                f"the execute phase ended {execute}"))
+    if kind == "codex":
+        if not health.get("turn_completed"):
+            findings.append(finding("manifest.json", 0, "executor/no-turn-completed",
+                                    "codex exec never reported turn.completed; its work is unfinished"))
+        if not health.get("last_message"):
+            findings.append(finding("manifest.json", 0, "executor/no-last-message",
+                                    "codex exec left no last message"))
+    usage = executor.get("usage") or {}
+    used = ", ".join(f"{k} {usage[k]}" for k in sorted(usage))
+    summary = f"{kind}: " + ("no agent, health signals do not apply" if kind == "shell" else
+                             "turn.completed seen" if health.get("turn_completed") else "health recorded"
+                             if health else "no health recorded")
+    return check("executor", findings, summary + (f"; usage: {used}" if used else ""))
+
+
+def check_permissions(inputs: ReviewInputs) -> dict[str, Any]:
+    safety_decl = inputs.task.get("safety") or {}
+    declared = {
+        "network": sorted((safety_decl.get("network") or {}).get("hosts", [])),
+        "cloud": sorted((safety_decl.get("cloud") or {}).get("providers", [])),
+    }
+    safety = inputs.manifest.get("safety") or {}
+    used: dict[str, set[str]] = {"network": set(), "cloud": set()}
+    for item in safety.get("used", []):
+        used.setdefault(item["kind"], set()).add(item["target"])
+    findings = []
+    if inputs.manifest.get("unsafe"):
+        findings.append(finding("manifest.json", 0, "permissions/unsafe-run",
+                                "the run was NOT isolated (ORCH_UNSAFE_NO_ISOLATION=1); nothing it did was contained"))
+    for item in safety.get("denied", []):
+        where = f" in {item['phase']}" if item.get("phase") else ""
+        findings.append(finding("manifest.json", 0, f"permissions/denied-{item['kind']}",
+                                f"{item['kind']} access to {item['target']} was denied{where}: it is not declared"))
+    for decision in safety.get("decisions", []):
+        if decision["decision"] in ("refuse", "unsafe"):
+            findings.append(finding("manifest.json", 0, f"permissions/{decision['decision']}",
+                                    f"safety decision {decision['id']}: {decision['reason']}"))
+    for kind in ("network", "cloud"):
+        for target in sorted(used.get(kind, set()) - set(declared[kind])):
+            findings.append(finding("manifest.json", 0, f"permissions/undeclared-{kind}",
+                                    f"{kind} {target} was used but is not declared"))
+        for target in declared[kind]:
+            if target not in used.get(kind, set()):
+                findings.append(finding(inputs.task_path, 0, f"permissions/over-declared-{kind}",
+                                        f"{kind} {target} is declared but was not used; drop it from the pack",
+                                        "warning"))
+    summary = (f"network declared {len(declared['network'])}, cloud declared {len(declared['cloud'])}, "
+               f"denied {len(safety.get('denied', []))}" + ("; UNSAFE run" if inputs.manifest.get("unsafe") else ""))
+    return check("permissions", findings, summary)
+
+
+# --- the verdict and the report ------------------------------------------------------------
+
+
+def verdict(checks: list[dict[str, Any]]) -> tuple[str, str]:
+    """Applies RULES in order; the reason names the failing checks."""
+    failed = [c["id"] for c in checks if c["status"] == "fail"]
+    safety = [c for c in failed if c in SAFETY_CHECKS]
+    warned = [c["id"] for c in checks if c["status"] == "warn"]
+    if safety:
+        return "reject", f"safety check(s) failed: {', '.join(safety)}" + (
+            f"; also failed: {', '.join(c for c in failed if c not in safety)}" if len(failed) > len(safety) else "")
+    if failed:
+        return "request_changes", f"check(s) failed: {', '.join(failed)}"
+    return "approve", "every check passed" + (f" (warnings: {', '.join(warned)})" if warned else "")
+
+
+def review(inputs: ReviewInputs) -> dict[str, Any]:
+    """The report: a pure function of `inputs`, byte-stable through canonical_json."""
+    files = unidiff.parse(inputs.diff) if inputs.diff is not None else []
+    paths = unidiff.changed_paths(files)
+    checks = [
+        check_acceptance(inputs),
+        check_scope(inputs, paths),
+        check_control_plane(inputs, files, paths),
+        check_secrets(inputs, files),
+        check_size(inputs, files),
+        check_breakers(inputs),
+        check_plugin(inputs),
+        check_executor(inputs),
+        check_permissions(inputs),
+    ]
+    decision, reason = verdict(checks)
+    manifest = inputs.manifest
+    return {
+        "schema": "review_report/v1",
+        "reviewer": {"name": "codex-orchestrator", "version": __version__},
+        "task": {"id": inputs.task.get("id", manifest["task"]["id"]), "path": inputs.task_path,
+                 "sha256": inputs.task_sha256},
+        "run_id": manifest["run_id"],
+        "base": (manifest.get("git") or {}).get("base"),
+        "executor": (manifest.get("executor") or {}).get("kind"),
+        "verdict": decision,
+        "reason": reason,
+        "rules": list(RULES),
+        "checks": checks,
+        "changes": {
+            "files": sorted(
+                ({"path": f.path, "added": len(f.added), "removed": len(f.removed), "binary": f.binary}
+                 for f in files),
+                key=lambda f: f["path"],
+            ),
+            "files_changed": len({f.path for f in files}),
+            "lines_added": sum(len(f.added) for f in files),
+            "lines_removed": sum(len(f.removed) for f in files),
+        },
+        "inputs": {
+            "task.yml": inputs.task_sha256,
+            DIFF: sha256_bytes(inputs.diff.encode("utf-8")) if inputs.diff is not None else None,
+            PLUGIN_RESULT: inputs.plugin_result_sha256,
+            MANIFEST_DIGEST: sha256_bytes(canonical_json(review_manifest_view(manifest)).encode("utf-8")),
+        },
+    }
+
+
+# --- I/O at the edges ----------------------------------------------------------------------
+
+
+def load_inputs(run_dir: Path, task: dict[str, Any], task_path: str, task_bytes: bytes,
+                manifest: dict[str, Any] | None = None) -> ReviewInputs:
+    """Reads the run's files; bytes are decoded as UTF-8 with replacement, never by locale."""
+    diff_file = run_dir / DIFF
+    plugin_file = run_dir / PLUGIN_RESULT
+    plugin_bytes = plugin_file.read_bytes() if plugin_file.is_file() else None
+    plugin_data = None
+    if plugin_bytes is not None:
+        try:
+            plugin_data = read_json(plugin_file)
+        except ValueError:
+            plugin_data = None
+    return ReviewInputs(
+        task=task,
+        task_path=task_path,
+        task_sha256=sha256_bytes(task_bytes),
+        task_text=task_bytes.decode("utf-8", "replace"),
+        manifest=manifest if manifest is not None else read_json(run_dir / "manifest.json"),
+        diff=diff_file.read_bytes().decode("utf-8", "replace") if diff_file.is_file() else None,
+        plugin_result=plugin_data if isinstance(plugin_data, dict) else None,
+        plugin_result_sha256=sha256_bytes(plugin_bytes) if plugin_bytes is not None else None,
+    )
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True,
+                      trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env.filters["cell"] = lambda value: str(value).replace("|", "\\|").replace("\n", " ")
+    return env
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    return environment().get_template("review.md.j2").render(r=report)
+
+
+def write_outputs(run_dir: Path, report: dict[str, Any]) -> list[Path]:
+    write_json(run_dir / REPORT, report)
+    atomic_write_text(run_dir / REVIEW_MD, render_markdown(report))
+    return [run_dir / REPORT, run_dir / REVIEW_MD]
+
+
+def review_run_dir(run_dir: Path, task: dict[str, Any], task_path: str, task_bytes: bytes) -> dict[str, Any]:
+    """Reviews a run directory and writes both outputs; the core of the phase, without a Run."""
+    report = review(load_inputs(run_dir, task, task_path, task_bytes))
+    write_outputs(run_dir, report)
+    return report
+
+
+def run(run: Run, log: PhaseLog) -> PhaseResult:
+    task_bytes = run.task.file.read_bytes()
+    report = review(load_inputs(run.dir, run.task.data, run.manifest["task"]["path"], task_bytes, run.manifest))
+    outputs = write_outputs(run.dir, report)
+    for item in report["checks"]:
+        log.note(f"check {item['id']}: {item['status']} - {item['summary']}")
+        for f in item["findings"]:
+            log.note(f"  {f['level']} {f['file']}:{f['line']} {f['rule']}: {f['message']}")
+    log.note(f"verdict {report['verdict']}: {report['reason']}")
+    failed = [c["id"] for c in report["checks"] if c["status"] == "fail"]
+    run.manifest["review"] = {"verdict": report["verdict"], "failed": failed,
+                              "warnings": [c["id"] for c in report["checks"] if c["status"] == "warn"]}
+    if report["verdict"] == "approve":
+        return PhaseResult("passed", f"review approved: {report['reason']}", 0, outputs)
+    return PhaseResult("failed", f"review {report['verdict']}: {report['reason']}", 1, outputs)
