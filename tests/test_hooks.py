@@ -99,3 +99,29 @@ def test_odd_project_name_survives_with_an_explicit_slug(tmp_path: Path) -> None
     kept = json.loads((repo / ".cookiecutter.json").read_text(encoding="utf-8"))["cookiecutter"]
     assert (repo.name, kept["project_name"]) == ("obrien", name)
     assert (repo / "README.md").read_text(encoding="utf-8").startswith(f"# {name}\n")
+
+
+def test_without_git_the_bake_is_refused_with_a_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools-here"))
+    with pytest.raises(FailedHookException):
+        bake(tmp_path / "out")
+    assert "error: git: not found on PATH" in capfd.readouterr().err
+
+
+def test_regenerating_without_cookiecutter_main_leaves_history_to_the_real_repository(tmp_path: Path) -> None:
+    """What `cruft update` does to compute its diff: generate_files alone, so no git init there."""
+    from cookiecutter.generate import generate_context, generate_files
+    from cookiecutter.main import _patch_import_path_for_repo
+    from cookiecutter.prompt import prompt_for_config
+
+    context = generate_context(
+        context_file=str(ROOT / "cookiecutter.json"), extra_context={"solution": "none"}
+    )
+    context["cookiecutter"] = prompt_for_config(context, no_input=True)
+    context["cookiecutter"]["_template"] = str(ROOT)
+    with hermetic_git(tmp_path / "home"), _patch_import_path_for_repo(str(ROOT)):
+        repo = Path(generate_files(repo_dir=str(ROOT), context=context, output_dir=str(tmp_path / "out")))
+    assert (repo / ".cookiecutter.json").is_file()
+    assert not (repo / ".git").exists()

@@ -19,6 +19,7 @@ second Python. Exit codes are the engine's (0, 1, 2, 3), not nox's.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import nox
@@ -37,7 +38,7 @@ _CHAIN: dict = {}
 
 def _in_chain(session: nox.Session) -> bool:
     """True when this session runs as part of `nox -s run` (posargs reach every session)."""
-    requested = session._runner.global_config.sessions or ()  # noqa: SLF001 - nox keeps -s here
+    requested = session._runner.global_config.sessions or ()  # nox keeps the -s list here
     return "run" in requested
 
 
@@ -62,11 +63,13 @@ def _phase(session: nox.Session, name: str) -> None:
     if not _in_chain(session):
         _finish(session, main([name, *args]))
         return
+    push = "--push" in args
+    args = [a for a in args if a != "--push"]
     if len(args) != 1:
-        session.error("usage: nox -s run -- <task-id>")
+        session.error("usage: nox -s run -- <task-id> [--push]")
     task = args[0]
     try:
-        settings = load_settings(ROOT)
+        settings = replace(load_settings(ROOT), push=True) if push else load_settings(ROOT)
         code, run = pipeline.run_phase(settings, name, task, new_run=task not in _CHAIN, chain=True,
                                        run=_CHAIN.get(task))
     except OrchestratorError as exc:
@@ -138,8 +141,8 @@ def publish(session: nox.Session) -> None:
 @nox.session(venv_backend="none", default=False, requires=list(PHASES))
 def run(session: nox.Session) -> None:
     """Carry one task pack through every phase: `nox -s run -- <task-id>`."""
-    if len(session.posargs) != 1:
-        session.error("usage: nox -s run -- <task-id>")
+    if len([a for a in session.posargs if a != "--push"]) != 1:
+        session.error("usage: nox -s run -- <task-id> [--push]")
 
 
 @nox.session(venv_backend="none", default=False)

@@ -30,7 +30,7 @@ SKIP = {".git", ".nox", ".venv", ".tools", "runs", ".orchestrator", "__pycache__
 
 def _timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"benchmark command failed: {' '.join(argv)}\n{proc.stdout}\n{proc.stderr}")
@@ -43,9 +43,9 @@ def prepare(repo: Path, dest: Path) -> Path:
     (dest / "taskpacks" / "bench-noop").mkdir(parents=True, exist_ok=True)
     (dest / "taskpacks" / "bench-noop" / "task.yml").write_text(NOOP, encoding="utf-8")
     env = {**os.environ, **GIT_ENV}
-    branch = subprocess.run([sys.executable, "-c", "from orchestrator.config import load_settings;"
-                             "from pathlib import Path;print(load_settings(Path('.'), {}).base_branch)"],
-                            cwd=dest, capture_output=True, text=True, check=True).stdout.strip()
+    from orchestrator.config import load_settings
+
+    branch = load_settings(dest, {}).base_branch
     for argv in (["git", "init", "-q", "-b", branch], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "bench"]):
         subprocess.run(argv, cwd=dest, env=env, check=True)
     return dest

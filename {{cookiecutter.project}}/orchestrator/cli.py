@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from orchestrator import PHASES
@@ -27,12 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("task_id")
     p = sub.add_parser("run", help="carry a task pack through every phase (a new run)")
     p.add_argument("task_id")
+    p.add_argument("--push", action="store_true", help="push the task branch (same as ORCH_PUSH=1)")
     for name in PHASES[1:]:
         if name == "evidence":
             p = sub.add_parser(name, help="the evidence phase (<task-id> [--run DIR]), or `evidence query|verify`")
             p.add_argument("rest", nargs=argparse.REMAINDER)
             continue
-        _phase_arguments(sub.add_parser(name, help=f"run the {name} phase against a run (default: the latest)"))
+        p = _phase_arguments(sub.add_parser(name, help=f"run the {name} phase against a run (default: the latest)"))
+        if name == "publish":
+            p.add_argument("--push", action="store_true", help="push the task branch (same as ORCH_PUSH=1)")
     return parser
 
 
@@ -45,6 +49,8 @@ def _phase_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 def dispatch(args: argparse.Namespace) -> int:
     repo = args.repo.resolve() if args.repo else find_repo()
     settings = load_settings(repo)
+    if getattr(args, "push", False):
+        settings = replace(settings, push=True)
     if args.command == "validate" and not args.run_dir:
         from orchestrator import validate
 

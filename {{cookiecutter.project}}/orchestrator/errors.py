@@ -63,7 +63,7 @@ class Tripped(OrchestratorError):
 
     exit_code = EXIT_REFUSED
 
-    def __init__(self, breaker: str, limit: float | int, measured: float | int, detail: str = "") -> None:
+    def __init__(self, breaker: str, limit: float, measured: float, detail: str = "") -> None:
         self.breaker = breaker
         self.limit = limit
         self.measured = measured

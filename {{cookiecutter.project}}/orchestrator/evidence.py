@@ -26,12 +26,16 @@ import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import PHASES
 from orchestrator.fsio import read_json, write_json
-from orchestrator.phaselog import PhaseLog
-from orchestrator.runs import MANIFEST, PhaseResult, Run
+
+if TYPE_CHECKING:  # kept out of the import path of `evidence query`, which must start fast
+    from orchestrator.phaselog import PhaseLog
+    from orchestrator.runs import PhaseResult, Run
+
+MANIFEST = "manifest.json"
 
 INDEX = "evidence_index.json"
 ATTESTATION = "attestation.intoto.json"
@@ -324,6 +328,8 @@ def verify_run(run_dir: Path) -> list[str]:
 def run(run: Run, log: PhaseLog) -> PhaseResult:
     """Indexes and attests the run. Its outputs are not recorded in the manifest with digests:
     the index and attestation seal the manifest, so they are rewritten after it changes."""
+    from orchestrator.runs import PhaseResult
+
     index = build(run.dir, run.manifest)
     log.note(f"indexed {index['count']} artifacts, {index['bytes']} bytes; attestation {ATTESTATION}")
     problem = _upsert(run, index)

@@ -71,7 +71,8 @@ def cmd_verify(repo: Path, args: argparse.Namespace) -> int:
         targets = [_resolve_run(repo, args.run_dir)]
     else:
         root = repo / "runs"
-        targets = sorted({*run_dirs(repo), *(p.parent for p in root.glob("*/*/manifest.json"))}) if root.is_dir() else []
+        found = {Path(p) for p in run_dirs(repo).values()} | {p.parent for p in root.glob("*/*/manifest.json")}
+        targets = sorted(p.resolve() for p in found)
         if not targets:
             print("no runs to verify under runs/", file=sys.stderr)
             return EXIT_OK

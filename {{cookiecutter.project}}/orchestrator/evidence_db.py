@@ -33,23 +33,26 @@ CREATE TABLE IF NOT EXISTS artifacts (
     run_dir TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, bytes INTEGER NOT NULL,
     kind TEXT NOT NULL, phase TEXT, media_type TEXT NOT NULL, PRIMARY KEY (run_dir, path)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS runs_task ON runs (task, run_id);
+CREATE INDEX IF NOT EXISTS runs_run_id ON runs (run_id);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 CREATE INDEX IF NOT EXISTS artifacts_kind ON artifacts (kind);
 CREATE INDEX IF NOT EXISTS artifacts_phase ON artifacts (phase);
 """
 GLOB_SPECIAL = "*?["
 
 
-def _stamp(path: Path) -> str:
+def _stamp(path: str) -> str:
     try:
-        st = path.stat()
+        st = os.stat(path)
     except FileNotFoundError:
         return "-"
     return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
 
 
-def run_stamp(run_dir: Path) -> str:
+def run_stamp(run_dir: Path | str) -> str:
     """Changes whenever the run's index or manifest is rewritten (atomic writes: new inode)."""
-    return f"{_stamp(run_dir / INDEX)}|{_stamp(run_dir / 'manifest.json')}"
+    base = os.fspath(run_dir)
+    return f"{_stamp(os.path.join(base, INDEX))}|{_stamp(os.path.join(base, 'manifest.json'))}"
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -97,9 +100,8 @@ def _rows(run_key: str, run_dir: Path, index: dict[str, Any]) -> list[tuple[Any,
     return rows
 
 
-def _write_run(conn: sqlite3.Connection, repo: Path, run_dir: Path, index: dict[str, Any] | None,
+def _write_run(conn: sqlite3.Connection, key: str, run_dir: Path, index: dict[str, Any] | None,
                manifest: dict[str, Any] | None) -> None:
-    key = rel_run_dir(repo, run_dir)
     stamp = run_stamp(run_dir)
     if index is None:
         index = read_json(run_dir / INDEX)
@@ -117,32 +119,32 @@ def upsert_run(repo: Path, run_dir: Path, index: dict[str, Any] | None = None,
     with connect(repo) as conn:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            _write_run(conn, repo, run_dir, index, manifest)
+            _write_run(conn, rel_run_dir(repo, run_dir), run_dir, index, manifest)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
 
-def run_dirs(repo: Path) -> list[Path]:
-    """Every runs/<task>/<run>/ holding an evidence index."""
-    root = repo / "runs"
-    found: list[Path] = []
-    if not root.is_dir():
+def run_dirs(repo: Path) -> dict[str, str]:
+    """Every runs/<task>/<run>/ holding an evidence index: {"runs/<task>/<run>": its path}."""
+    root = os.path.join(repo, "runs")
+    found: dict[str, str] = {}
+    if not os.path.isdir(root):
         return found
-    for task in sorted(os.scandir(root), key=lambda d: d.name):
+    for task in os.scandir(root):
         if not task.is_dir(follow_symlinks=False):
             continue
-        for run in sorted(os.scandir(task.path), key=lambda d: d.name):
+        for run in os.scandir(task.path):
             if run.is_dir(follow_symlinks=False) and os.path.isfile(os.path.join(run.path, INDEX)):
-                found.append(Path(run.path))
-    return found
+                found[f"runs/{task.name}/{run.name}"] = run.path
+    return dict(sorted(found.items()))
 
 
 def sync(repo: Path, conn: sqlite3.Connection) -> tuple[int, int]:
     """Brings the database up to date with runs/ (stat only for unchanged runs); (updated, removed)."""
     known = dict(conn.execute("SELECT run_dir, stamp FROM runs").fetchall())
-    on_disk = {rel_run_dir(repo, d): d for d in run_dirs(repo)}
+    on_disk = run_dirs(repo)
     stale = [key for key, d in on_disk.items() if known.get(key) != run_stamp(d)]
     gone = sorted(set(known) - set(on_disk))
     if not stale and not gone:
@@ -154,7 +156,7 @@ def sync(repo: Path, conn: sqlite3.Connection) -> tuple[int, int]:
             conn.execute("DELETE FROM runs WHERE run_dir = ?", (key,))
         for key in sorted(stale):
             try:
-                _write_run(conn, repo, on_disk[key], None, None)
+                _write_run(conn, key, Path(on_disk[key]), None, None)
             except (OSError, ValueError, KeyError):
                 conn.execute("DELETE FROM artifacts WHERE run_dir = ?", (key,))
                 conn.execute("DELETE FROM runs WHERE run_dir = ?", (key,))
@@ -172,7 +174,7 @@ def _glob_prefix(pattern: str) -> str:
 
 def query(repo: Path, *, task: str | None = None, run: str | None = None, phase: str | None = None,
           kind: str | None = None, status: str | None = None, path_glob: str | None = None) -> list[dict[str, Any]]:
-    """Artifacts matching every given filter, sorted by task, run and path.
+    """Artifacts matching every given filter, sorted by run directory, then path (the table's key order).
 
     `run` is a run id or a run directory (relative to the repository); `path_glob` uses the
     scope glob syntax against run-relative paths (`logs/*.log`, `**/*.json`). Raises
@@ -185,8 +187,8 @@ def query(repo: Path, *, task: str | None = None, run: str | None = None, phase:
             where.append(f"{column} = ?")
             args.append(value)
     if run is not None:
-        where.append("(r.run_id = ? OR r.run_dir = ?)")
-        args += [run, run.rstrip("/")]
+        where.append("r.run_dir = ?" if "/" in run else "r.run_id = ?")
+        args.append(run.rstrip("/"))
     if path_glob:
         prefix = _glob_prefix(path_glob)
         if prefix:
@@ -195,12 +197,11 @@ def query(repo: Path, *, task: str | None = None, run: str | None = None, phase:
     sql = ("SELECT r.task, r.run_id, r.run_dir, r.status, a.path, a.sha256, a.bytes, a.kind, a.phase, a.media_type "
            "FROM artifacts a JOIN runs r ON r.run_dir = a.run_dir"
            + (" WHERE " + " AND ".join(where) if where else "")
-           + " ORDER BY r.task, r.run_id, a.path")
+           + " ORDER BY a.run_dir, a.path")
     columns = ("task", "run_id", "run_dir", "status", "path", "sha256", "bytes", "kind", "phase", "media_type")
     with connect(repo) as conn:
         sync(repo, conn)
         rows = conn.execute(sql, args).fetchall()
-    out = [dict(zip(columns, row, strict=True)) for row in rows]
     if regex is not None:
-        out = [row for row in out if regex.fullmatch(row["path"])]
-    return out
+        rows = [row for row in rows if regex.fullmatch(row[4])]
+    return [dict(zip(columns, row, strict=True)) for row in rows]

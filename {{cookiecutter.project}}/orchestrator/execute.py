@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections import Counter
+from types import ModuleType
 
 from orchestrator.errors import Tripped
 from orchestrator.executors import AttemptResult
@@ -21,7 +22,7 @@ EXECUTORS = {"shell": "orchestrator.executors.shell", "codex": "orchestrator.exe
              "command": "orchestrator.executors.command"}
 
 
-def executor_module(kind: str):  # noqa: ANN201 - a module
+def executor_module(kind: str) -> ModuleType:
     return importlib.import_module(EXECUTORS[kind])
 
 

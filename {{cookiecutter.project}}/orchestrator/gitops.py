@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +42,8 @@ def git_bytes(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input
 
 def rev_parse(repo: Path, ref: str) -> str | None:
     proc = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=repo, capture_output=True, text=True
+        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=repo, capture_output=True, text=True,
+        check=False,
     )
     return proc.stdout.strip() if proc.returncode == 0 else None
 
@@ -70,7 +71,7 @@ def remove_worktree(repo: Path, path: Path) -> None:
         git(repo, "worktree", "remove", "--force", str(path))
 
 
-def _with_temp_index(repo: Path, fn):  # noqa: ANN001, ANN202 - tiny internal helper
+def _with_temp_index(repo: Path, fn: Callable[[Mapping[str, str]], str]) -> str:
     with tempfile.TemporaryDirectory(prefix="orch-index-") as tmp:
         return fn({"GIT_INDEX_FILE": str(Path(tmp) / "index")})
 
@@ -158,7 +159,7 @@ def identity(repo: Path) -> dict[str, str]:
             if os.environ.get(var):
                 ident[var] = os.environ[var]
                 continue
-            proc = subprocess.run(["git", "config", key], cwd=repo, capture_output=True, text=True)
+            proc = subprocess.run(["git", "config", key], cwd=repo, capture_output=True, text=True, check=False)
             if proc.returncode == 0 and proc.stdout.strip():
                 ident[var] = proc.stdout.strip()
     return ident
@@ -170,6 +171,7 @@ def update_branch(repo: Path, branch: str, new: str, old: str | None) -> None:
 
 
 def check_branch_name(repo: Path, branch: str) -> None:
-    proc = subprocess.run(["git", "check-ref-format", "--branch", branch], cwd=repo, capture_output=True, text=True)
+    proc = subprocess.run(["git", "check-ref-format", "--branch", branch], cwd=repo, capture_output=True, text=True,
+                          check=False)
     if proc.returncode != 0:
         raise BadInput(f"branch name {branch!r} is not a valid git branch name (ORCH_BRANCH_NAME / BASE_BRANCH)")

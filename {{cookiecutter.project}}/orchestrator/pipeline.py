@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from orchestrator import FINALIZERS, PHASES, gitops
+from orchestrator import FINALIZERS, PHASES, evidence, gitops
 from orchestrator.config import Settings
 from orchestrator.errors import Aborted, BadInput, Refused, Tripped
 from orchestrator.phaselog import PhaseLog
@@ -184,6 +184,10 @@ def execute_phase(run: Run, name: str, redactor: Redactor) -> int:
     log_path = run.logs / f"{name}.log"
     record_outputs(run, name, [*outputs, log_path])
     run.save()
+    try:
+        evidence.refresh(run, name)
+    except OSError as exc:
+        log.note(f"evidence index not refreshed: {exc}")
     return code
 
 

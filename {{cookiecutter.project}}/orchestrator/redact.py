@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 SECRET_NAME = re.compile(
-    r"(KEY|TOKEN|SECRET|PASSW(OR)?D|PASSPHRASE|CREDENTIAL|PRIVATE|SESSION|AUTH|COOKIE|SIGNATURE|CERT|PAT$)", re.I
+    r"(KEY|TOKEN|SECRET|PASSW(OR)?D|PASSPHRASE|CREDENTIAL|PRIVATE|SESSION|AUTH|COOKIE|SIGNATURE|CERT|PAT$)", re.IGNORECASE
 )
 """Variable names whose values are treated as secrets (substring match)."""
 MASK = "[REDACTED]"
@@ -32,16 +32,18 @@ IGNORED_TYPES = frozenset({"Public IP (ipv4)"})
 SCAN_FILENAME = "output.yaml"
 """detect-secrets picks its keyword rules by file type; YAML mode also reads `KEY=value` lines."""
 PREFILTER = re.compile(
-    r"[A-Za-z0-9+/=_\-.~]{16,}|://[^/\s]*@|pass|secret|key|token|auth|cred|private|bearer|api", re.I
+    r"[A-Za-z0-9+/=_\-.~]{16,}|://[^/\s]*@|pass|secret|key|token|auth|cred|private|bearer|api", re.IGNORECASE
 )
 """Lines that cannot hold a secret any detector knows are not scanned (speed: logs are long)."""
 ASSIGNMENT = re.compile(
-    r"(?P<name>[A-Za-z0-9_.-]*(?:KEY|TOKEN|SECRET|PASSW(?:OR)?D|PASSPHRASE|CREDENTIAL|AUTH)[A-Za-z0-9_.-]*)"
+    r"(?P<name>(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]{0,40}(?:KEY|TOKEN|SECRET|PASSW(?:OR)?D|PASSPHRASE|CREDENTIAL|AUTH)"
+    r"[A-Za-z0-9_.-]{0,40})"
     r"(?P<sep>[\"']?\s*[=:]\s*)(?P<quote>[\"']?)(?P<value>[^\s\"',;]{6,})",
-    re.I,
+    re.IGNORECASE,
 )
+"""Bounded name parts keep this linear on pathological input (one 200 kB line of letters)."""
 PEM_BLOCK = re.compile(
-    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----.*?(-----END \1PRIVATE KEY( BLOCK)?-----|\Z)", re.S
+    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----.*?(-----END \1PRIVATE KEY( BLOCK)?-----|\Z)", re.DOTALL
 )
 
 
@@ -62,12 +64,21 @@ class Finding:
     value: str
 
 
+KEYWORD_BENIGN = re.compile(r"[a-z][a-z_-]*|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|.*\s.*|.*\[REDACTED\].*", re.DOTALL)
+"""Values after a secret keyword that are not credentials: a plain lowercase word (`secrets: forbidden`,
+`password: required`), a variable reference (`$TOKEN`, `${TOKEN}`), prose, or an already masked value."""
+
+
 def _scan_lines(lines: list[tuple[int, str]], filename: str) -> Iterator[Finding]:
     process, settings, _ = _detect_secrets()
     with settings():
         for secret in process(lines, filename):
-            if secret.type not in IGNORED_TYPES:
-                yield Finding(int(secret.line_number), str(secret.type), str(secret.secret_value or ""))
+            value = str(secret.secret_value or "")
+            if secret.type in IGNORED_TYPES:
+                continue
+            if secret.type == "Secret Keyword" and KEYWORD_BENIGN.fullmatch(value.strip()):
+                continue
+            yield Finding(int(secret.line_number), str(secret.type), value)
 
 
 def scan_text_for_secrets(text: str, filename: str) -> list[tuple[int, str]]:
@@ -127,8 +138,7 @@ def _regex_spans(line: str, finding_type: str) -> list[tuple[int, int]]:
 def _mask_spans(line: str, spans: Iterable[tuple[int, int]]) -> str:
     out, last = [], 0
     for start, end in sorted(spans):
-        if start < last:
-            start = last
+        start = max(start, last)
         if start >= end:
             continue
         out.append(line[last:start])

@@ -22,7 +22,7 @@ from orchestrator import __version__, unidiff
 from orchestrator.fsio import atomic_write_text, canonical_json, read_json, sha256_bytes, write_json
 from orchestrator.globs import match_any
 from orchestrator.phaselog import PhaseLog
-from orchestrator.redact import MASK
+from orchestrator.redact import MASK, scan_text_for_secrets
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.schemas import load as load_schema
 
@@ -72,6 +72,8 @@ class ReviewInputs:
     """diff.patch as text; None when the run has none."""
     plugin_result: dict[str, Any] | None = None
     plugin_result_sha256: str | None = None
+    diff_sha256: str | None = None
+    """Digest of diff.patch's bytes (the text may have had invalid UTF-8 replaced)."""
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -141,23 +143,18 @@ def review_manifest_view(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def detect_secret_lines(files: dict[str, list[str]]) -> dict[str, list[tuple[int, str]]]:
-    """detect-secrets over added lines, per file: {path: [(index in the list, 1-based; secret type)]}.
+LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+"""Characters str.splitlines() breaks on besides \\n; blanked so scanner line numbers stay aligned."""
 
-    The lines are scanned as the file they belong to (plugins key on the file name),
-    without touching the disk. Only the secret's type is kept, never its value.
+
+def secret_lines(path: str, lines: list[str]) -> list[tuple[int, str]]:
+    """(1-based index into `lines`, detector type) for each secret the shared scanner finds.
+
+    The lines are scanned as the file they belong to (detectors key on the file name);
+    only the secret's type is kept, never its value.
     """
-    from detect_secrets.core.scan import _process_line_based_plugins
-    from detect_secrets.settings import default_settings
-
-    found: dict[str, list[tuple[int, str]]] = {}
-    with default_settings():
-        for path in sorted(files):
-            lines = files[path]
-            hits = {(s.line_number, s.type) for s in _process_line_based_plugins(list(enumerate(lines, 1)), path)}
-            if hits:
-                found[path] = sorted(hits)
-    return found
+    text = "\n".join(LINE_BREAKS.sub(" ", line) for line in lines)
+    return scan_text_for_secrets(text, posixpath.basename(path))
 
 
 # --- the checks ----------------------------------------------------------------------------
@@ -234,13 +231,11 @@ def check_secrets(inputs: ReviewInputs, files: list[unidiff.FileDiff]) -> dict[s
         for number, text in lines:
             if MASK in text:
                 findings.append(finding(path, number, "secrets/redacted-value",
-                                        "a secret value from the orchestrator's environment was in this line "
-                                        "(redacted in diff.patch); remove it and rotate the credential"))
-    hits = detect_secret_lines({path: [text for _, text in lines] for path, lines in added.items()})
-    for path, found in hits.items():
-        for index, kind in found:
-            number = added[path][index - 1][0]
-            findings.append(finding(path, number, "secrets/detected",
+                                        "this added line held a secret, masked as [REDACTED] in diff.patch; "
+                                        "remove it and rotate the credential"))
+    for path, lines in added.items():
+        for index, kind in secret_lines(path, [text for _, text in lines]):
+            findings.append(finding(path, lines[index - 1][0], "secrets/detected",
                                     f"possible secret added ({kind}); remove it and rotate the credential"))
     scanned = sum(len(lines) for lines in added.values())
     return check("secrets", findings, f"{scanned} added line(s) scanned, {len(findings)} possible secret(s)")
@@ -416,7 +411,7 @@ def review(inputs: ReviewInputs) -> dict[str, Any]:
         },
         "inputs": {
             "task.yml": inputs.task_sha256,
-            DIFF: sha256_bytes(inputs.diff.encode("utf-8")) if inputs.diff is not None else None,
+            DIFF: None if inputs.diff is None else inputs.diff_sha256 or sha256_bytes(inputs.diff.encode("utf-8")),
             PLUGIN_RESULT: inputs.plugin_result_sha256,
             MANIFEST_DIGEST: sha256_bytes(canonical_json(review_manifest_view(manifest)).encode("utf-8")),
         },
@@ -431,6 +426,7 @@ def load_inputs(run_dir: Path, task: dict[str, Any], task_path: str, task_bytes:
     """Reads the run's files; bytes are decoded as UTF-8 with replacement, never by locale."""
     diff_file = run_dir / DIFF
     plugin_file = run_dir / PLUGIN_RESULT
+    diff_bytes = diff_file.read_bytes() if diff_file.is_file() else None
     plugin_bytes = plugin_file.read_bytes() if plugin_file.is_file() else None
     plugin_data = None
     if plugin_bytes is not None:
@@ -444,7 +440,8 @@ def load_inputs(run_dir: Path, task: dict[str, Any], task_path: str, task_bytes:
         task_sha256=sha256_bytes(task_bytes),
         task_text=task_bytes.decode("utf-8", "replace"),
         manifest=manifest if manifest is not None else read_json(run_dir / "manifest.json"),
-        diff=diff_file.read_bytes().decode("utf-8", "replace") if diff_file.is_file() else None,
+        diff=diff_bytes.decode("utf-8", "replace") if diff_bytes is not None else None,
+        diff_sha256=sha256_bytes(diff_bytes) if diff_bytes is not None else None,
         plugin_result=plugin_data if isinstance(plugin_data, dict) else None,
         plugin_result_sha256=sha256_bytes(plugin_bytes) if plugin_bytes is not None else None,
     )

@@ -32,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -58,6 +59,8 @@ INIT = Path(__file__).with_name("sandbox_init.py")
 SETUP_TIMEOUT = 20.0
 POLL_SECONDS = 0.1
 PROXY_PORT = 3128
+INIT_TASKS = 2
+"""Tasks of the sandbox's PID 1 (itself and its forwarder thread), on top of limits.max_processes."""
 
 CLOUD_CLIS: dict[str, tuple[str, ...]] = {
     "aws": ("aws", "sam", "cdk", "eksctl", "copilot"),
@@ -122,6 +125,10 @@ class SandboxSpec:
     """The kill-switch file (.orchestrator/STOP); derived from the workspace path when None."""
     read_paths: tuple[Path, ...] = ()
     """Extra host paths the process may read (e.g. an agent CLI's install dir)."""
+    wall_name: str = "wall_seconds"
+    """The budget `wall_seconds` is what is left of (wall_seconds or phase_wall_seconds), for the trip record."""
+    wall_spent: float = 0.0
+    """Seconds of that budget already spent before this process, so a trip reports the budget's own numbers."""
 
 
 @dataclass
@@ -303,6 +310,24 @@ def _git_dir_of(workspace: Path) -> Path | None:
     return None
 
 
+SYSTEM_PREFIXES = ("/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/", "/lib32/", "/etc/", "/opt/")
+
+
+def argv_paths(argv: Sequence[str]) -> list[Path]:
+    """Host paths the argv itself names: the program's directory and absolute file arguments.
+
+    The caller (the control plane) chose them, so they are made readable; nothing
+    else outside the jail is. Directories given as arguments are not opened up.
+    """
+    out: list[Path] = []
+    if argv:
+        program = argv[0] if "/" in argv[0] else shutil.which(argv[0])
+        if program and os.path.isabs(program) and os.path.exists(program):
+            out.append(Path(program).resolve().parent)
+    out.extend(Path(arg).resolve() for arg in argv[1:] if os.path.isabs(arg) and os.path.isfile(arg))
+    return [p for p in out if not str(p).startswith(SYSTEM_PREFIXES)]
+
+
 def jail_paths(spec: SandboxSpec, extra_read: Sequence[Path]) -> tuple[list[str], list[str], list[str]]:
     """(read-only, read-write, read-only-over-writable) host paths for the new root."""
     workspace = spec.workspace.resolve()
@@ -464,8 +489,6 @@ def isolation_prefix(spec: SandboxSpec) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _probe() -> tuple[bool, str]:
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="orch-probe-") as tmp:
         base = Path(tmp)
         (base / "ws").mkdir()
@@ -478,6 +501,23 @@ def _probe() -> tuple[bool, str]:
         if result.exit_code != 0 or "probe" not in result.output:
             return False, f"the sandbox probe failed (exit {result.exit_code}): {result.output.strip()[:400]}"
         return True, "user, mount, pid and network namespaces work (unshare + pivot_root)"
+
+
+def platform_hint() -> str:
+    """What usually blocks user namespaces on this machine, and the fix, when it can be told."""
+    apparmor = Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+    try:
+        if apparmor.read_text(encoding="ascii").strip() == "1":
+            return ("AppArmor restricts unprivileged user namespaces here (Ubuntu 23.10+): run "
+                    "`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`")
+    except OSError:
+        pass
+    try:
+        if Path("/proc/sys/user/max_user_namespaces").read_text(encoding="ascii").strip() == "0":
+            return "user namespaces are disabled: run `sudo sysctl -w user.max_user_namespaces=15000`"
+    except OSError:
+        pass
+    return ""
 
 
 def isolation_available() -> tuple[bool, str]:
@@ -542,11 +582,11 @@ def _init_config(spec: SandboxSpec, argv: Sequence[str], cwd: Path, status_fd: i
         "cloud_binds": _cloud_config_binds(spec),
         "cwd": str(cwd.resolve()),
         "argv": list(argv),
-        "nproc": spec.max_processes + 4,
+        "nproc": spec.max_processes + INIT_TASKS if spec.isolate else None,
         "cgroup_procs": str(cgroup.procs) if cgroup else None,
         "proxy": {"socket": str(proxy.socket_path), "port": PROXY_PORT} if proxy else None,
         "status_fd": status_fd,
-        "jail": True,
+        "isolate": spec.isolate,
     }
 
 
@@ -586,7 +626,6 @@ def run(
     timeout: float | None = None,
 ) -> Execution:
     """Runs argv in the sandbox; output is read as it comes so the output breaker is exact."""
-    limit_seconds = min(x for x in (timeout, spec.wall_seconds) if x is not None)
     workdir = cwd or spec.workspace
     spec.scratch.mkdir(parents=True, exist_ok=True)
     (spec.scratch / ".root").mkdir(exist_ok=True)
@@ -599,46 +638,37 @@ def run(
         return Execution(list(argv), None, 0.0, f"[not started: kill switch: {reason}]\n", 0, "kill_switch", 0, 1)
     proxy: EgressProxy | None = None
     cgroup: PidsCgroup | None = None
-    status_r = status_w = -1
-    if spec.isolate:
-        prefix = unshare_prefix()
-        proxy = EgressProxy(spec.scratch.resolve() / ".egress.sock", parse_allowlist(spec.network_hosts)).start()
-        env.update(_proxy_env(PROXY_PORT))
-        cgroup = make_pids_cgroup(spec.max_processes + 4)
-        status_r, status_w = os.pipe()
-        config = _init_config(spec, argv, workdir, status_w, cgroup, proxy, extra_read)
-        full = [*prefix, sys.executable, "-I", "-S", str(INIT), json.dumps(config)]
-        pass_fds: tuple[int, ...] = (status_w,)
-    else:
-        cgroup = make_pids_cgroup(spec.max_processes + 4)
-        full = list(argv)
-        pass_fds = ()
+    fds = [-1, -1]
+    """The status pipe (read end, write end); an entry becomes -1 once closed."""
+    prefix = unshare_prefix() if spec.isolate else []
     try:
-        return _supervise(argv, full, spec, env, workdir, stdin, limit_seconds, start, stop_file, proxy, cgroup,
-                          status_r, status_w, pass_fds)
+        if spec.isolate:
+            socket_dir = Path(tempfile.mkdtemp(prefix="orch-egress-", dir="/tmp" if os.path.isdir("/tmp") else None))
+            extra_read.append(socket_dir)
+            proxy = EgressProxy(socket_dir / "s", parse_allowlist(spec.network_hosts)).start()
+            env.update(_proxy_env(PROXY_PORT))
+        cgroup = make_pids_cgroup(spec.max_processes + INIT_TASKS)
+        fds[:] = os.pipe()
+        config = _init_config(spec, argv, workdir, fds[1], cgroup, proxy, [*extra_read, *argv_paths(argv)])
+        full = [*prefix, sys.executable, "-I", "-S", str(INIT), json.dumps(config)]
+        return _supervise(argv, full, spec, env, workdir, stdin, timeout, start, stop_file, proxy, cgroup, fds)
     finally:
         if proxy is not None:
             proxy.stop()
+            shutil.rmtree(proxy.socket_path.parent, ignore_errors=True)
         if cgroup is not None:
             cgroup.remove()
-        for fd in (status_r, status_w):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        _close(fds)
 
 
-def _preexec_cgroup(cgroup: PidsCgroup | None):  # noqa: ANN202 - a preexec callable or None
-    if cgroup is None:
-        return None
-    procs = str(cgroup.procs)
-
-    def join() -> None:
-        with open(procs, "w", encoding="ascii") as handle:
-            handle.write("0\n")
-
-    return join
+def _close(fds: list[int], *which: int) -> None:
+    for index in which or range(len(fds)):
+        if fds[index] >= 0:
+            try:
+                os.close(fds[index])
+            except OSError:
+                pass
+            fds[index] = -1
 
 
 def _feed(pipe: IO[bytes], data: bytes) -> None:
@@ -661,14 +691,12 @@ def _supervise(
     env: dict[str, str],
     workdir: Path,
     stdin: bytes | None,
-    limit_seconds: float,
+    timeout: float | None,
     start: float,
     stop_file: Path | None,
     proxy: EgressProxy | None,
     cgroup: PidsCgroup | None,
-    status_r: int,
-    status_w: int,
-    pass_fds: tuple[int, ...],
+    fds: list[int],
 ) -> Execution:
     try:
         proc = subprocess.Popen(
@@ -679,40 +707,49 @@ def _supervise(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            pass_fds=pass_fds,
-            preexec_fn=None if spec.isolate else _preexec_cgroup(cgroup),
+            pass_fds=(fds[1],),
         )
     except OSError as exc:
-        if spec.isolate:
-            raise Refused(f"isolation is unavailable: cannot start unshare: {exc}; {OVERRIDE_HINT}") from None
-        return Execution(list(argv), 127, 0.0, f"cannot run {argv[0]}: {exc.strerror}\n", 0)
+        raise Refused(f"isolation is unavailable: cannot start the sandbox: {exc}; {OVERRIDE_HINT}") from None
     assert proc.stdout is not None
-    if spec.isolate:
-        os.close(status_w)
-        status = _read_status(status_r, proc)
-        if status != "ok":
-            kill_group(proc, cgroup)
-            early = proc.stdout.read(8192).decode("utf-8", "replace").strip()
-            proc.stdout.close()
-            why = status.removeprefix("error: ") or early or f"unshare exited {proc.returncode}"
-            raise Refused(f"isolation is unavailable: the sandbox could not be set up: {why}; {OVERRIDE_HINT}")
+    _close(fds, 1)
+    status = _read_status(fds[0], proc)
+    if status != "ok":
+        kill_group(proc, cgroup)
+        early = proc.stdout.read(8192).decode("utf-8", "replace").strip()
+        proc.stdout.close()
+        why = status.removeprefix("error: ") or early or f"exit {proc.returncode}"
+        hint = platform_hint()
+        raise Refused(f"isolation is unavailable: the sandbox could not be set up: {why}; "
+                      f"{hint + '; or ' if hint else ''}{OVERRIDE_HINT}")
     if stdin is not None and proc.stdin:
         threading.Thread(target=_feed, args=(proc.stdin, stdin), name="sandbox-stdin", daemon=True).start()
     chunks: list[bytes] = []
     total = 0
     breaker: tuple[str, float, float] | None = None
+    limit_seconds = min(x for x in (timeout, spec.wall_seconds) if x is not None)
+
+    if timeout is not None and timeout < spec.wall_seconds:
+        wall = ("timeout_seconds", timeout, 0.0)
+    else:
+        wall = (spec.wall_name, spec.wall_seconds + spec.wall_spent, spec.wall_spent)
+
+    def poll() -> tuple[str, float, float] | None:
+        elapsed = time.monotonic() - start
+        if elapsed >= limit_seconds:
+            return (wall[0], round(wall[1], 3), round(wall[2] + elapsed, 3))
+        if kill_switch_reason(os.environ, stop_file):
+            return ("kill_switch", 0, 1)
+        if cgroup is not None and (refused := cgroup.peak_events()):
+            return ("max_processes", spec.max_processes, spec.max_processes + refused)
+        return None
+
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)
     try:
-        while True:
-            elapsed = time.monotonic() - start
-            if elapsed >= limit_seconds:
-                breaker = ("wall_seconds", limit_seconds, round(elapsed, 3))
-                break
-            if kill_switch_reason(os.environ, stop_file):
-                breaker = ("kill_switch", 0, 1)
-                break
-            if not selector.select(timeout=min(limit_seconds - elapsed, POLL_SECONDS)):
+        while (breaker := poll()) is None:
+            left = limit_seconds - (time.monotonic() - start)
+            if not selector.select(timeout=max(min(left, POLL_SECONDS), 0)):
                 continue
             data = os.read(proc.stdout.fileno(), 65536)
             if not data:
@@ -724,18 +761,13 @@ def _supervise(
                 breaker = ("max_output_bytes", spec.max_output_bytes, total)
                 break
             chunks.append(data)
-        while breaker is None:
-            elapsed = time.monotonic() - start
-            if elapsed >= limit_seconds:
-                breaker = ("wall_seconds", limit_seconds, round(elapsed, 3))
-            elif kill_switch_reason(os.environ, stop_file):
-                breaker = ("kill_switch", 0, 1)
-            else:
-                try:
-                    proc.wait(timeout=min(limit_seconds - elapsed, POLL_SECONDS))
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+        while breaker is None and (breaker := poll()) is None:
+            left = limit_seconds - (time.monotonic() - start)
+            try:
+                proc.wait(timeout=max(min(left, POLL_SECONDS), 0.001))
+                break
+            except subprocess.TimeoutExpired:
+                continue
     finally:
         selector.close()
         kill_group(proc, cgroup)
@@ -752,9 +784,7 @@ def _supervise(
     )
     if breaker:
         result.breaker, result.limit, result.measured = breaker
-        LOG.warning("sandbox: breaker %s tripped (limit %s, measured %s)", *breaker)
-    if cgroup is not None and cgroup.peak_events() and not breaker:
-        result.output += f"\n[sandbox: the process limit ({spec.max_processes}) refused {cgroup.peak_events()} fork(s)]\n"
+        LOG.info("sandbox: breaker %s tripped (limit %s, measured %s)", *breaker)
     if proxy is not None:
         result.denied.extend(proxy.denied)
     result.denied.extend(read_denied_log(spec))

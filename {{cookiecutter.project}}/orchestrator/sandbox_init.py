@@ -324,9 +324,11 @@ def main() -> None:
     listener = None
     try:
         join_cgroup(config.get("cgroup_procs"))
-        if config.get("jail", True):
+        if not config.get("isolate", True):
+            pass  # the explicit UNSAFE override: no namespaces, so nothing to build
+        else:
             enter_root(build_root(config))
-        loopback_up()
+            loopback_up()
         if config.get("proxy"):
             listener = forwarder_socket(int(config["proxy"]["port"]))
         os.chdir(config["cwd"])

@@ -96,7 +96,7 @@ def parse(text: str) -> list[FileDiff]:
     old_left = new_left = 0
     in_binary = False
     for raw in text.split("\n"):
-        line = raw[:-1] if raw.endswith("\r") else raw
+        line = raw.removesuffix("\r")
         if line.startswith("diff --git "):
             current = FileDiff()
             current.old_path, current.new_path = _header_paths(line[len("diff --git ") :])
@@ -134,9 +134,9 @@ def parse(text: str) -> list[FileDiff]:
             current.old_path = _strip_prefix(line[4:])
         elif line.startswith("+++ "):
             current.new_path = _strip_prefix(line[4:])
-        elif line.startswith("rename from ") or line.startswith("copy from "):
+        elif line.startswith(("rename from ", "copy from ")):
             current.old_path = unquote(line.split(" ", 2)[2])
-        elif line.startswith("rename to ") or line.startswith("copy to "):
+        elif line.startswith(("rename to ", "copy to ")):
             current.new_path = unquote(line.split(" ", 2)[2])
         elif line.startswith("new file mode"):
             current.old_path = None

@@ -66,7 +66,7 @@ def orchestrator(repo: Path, *args: str, env: dict[str, str] | None = None,
     """`python -m orchestrator ...` in repo, as a user would run it."""
     full_env = {**os.environ, **GIT_ENV, **(env or {})}
     return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=repo, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def write_pack(repo: Path, task_id: str, commit: bool = True, **fields: Any) -> Path:

@@ -74,7 +74,7 @@ class Synthetic:
         return Run(load_settings(self.repo, {}), self.task, self.run_dir, self.manifest)
 
 
-def make_run(root: Path, *, diff: str | None = DIFF, **fields: Any) -> Synthetic:
+def make_run(root: Path, *, diff: str | None = DIFF, run_id: str = RUN_ID, **fields: Any) -> Synthetic:
     repo = root / "repo"
     repo.mkdir(parents=True, exist_ok=True)
     (repo / "pyproject.toml").write_text('[tool.orchestrator]\nbase_branch = "main"\n', encoding="utf-8")
@@ -85,7 +85,7 @@ def make_run(root: Path, *, diff: str | None = DIFF, **fields: Any) -> Synthetic
     pack_file.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     task = load_taskpack(repo, data["id"])
     settings = load_settings(repo, {})
-    manifest = new_manifest(settings, task, RUN_ID, BASE, "/bin/sh -c")
+    manifest = new_manifest(settings, task, run_id, BASE, "/bin/sh -c")
     manifest["started_at"] = TIME
     manifest["executor"]["attempts"] = 1
     for name in PHASES[: PHASES.index("review")]:
@@ -95,7 +95,7 @@ def make_run(root: Path, *, diff: str | None = DIFF, **fields: Any) -> Synthetic
          "duration_seconds": 0.25, "excerpt": ""}
         for c in task.acceptance
     ]
-    run_dir = repo / "runs" / task.id / RUN_ID
+    run_dir = repo / "runs" / task.id / run_id
     (run_dir / "logs").mkdir(parents=True)
     for name in PHASES[: PHASES.index("review")]:
         (run_dir / "logs" / f"{name}.log").write_text(f"# phase {name}\n", encoding="utf-8")

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import GIT_ENV, base_branch, git, manifest, orchestrator, runs_of, write_pack
 
 FIX = "printf 'def double(x):\\n    return 2 * x\\n' > calc.py"
@@ -195,10 +196,10 @@ def test_nox_run_chains_every_phase_and_keeps_contract_exit_codes(repo: Path) ->
     write_pack(repo, "vianox")
     write_pack(repo, "vianox-fails", acceptance=[{"id": "never", "run": "false"}])
     env = {**os.environ, **GIT_ENV}
-    ok = subprocess.run([nox, "-s", "run", "--", "vianox"], cwd=repo, env=env, capture_output=True, text=True)
+    ok = subprocess.run([nox, "-s", "run", "--", "vianox"], cwd=repo, env=env, capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert manifest(runs_of(repo, "vianox")[-1])["status"] == "succeeded"
-    bad = subprocess.run([nox, "-s", "run", "--", "vianox-fails"], cwd=repo, env=env, capture_output=True, text=True)
+    bad = subprocess.run([nox, "-s", "run", "--", "vianox-fails"], cwd=repo, env=env, capture_output=True, text=True, check=False)
     assert bad.returncode == 1
     data = manifest(runs_of(repo, "vianox-fails")[-1])
     assert data["status"] == "failed" and "never" in data["reason"]

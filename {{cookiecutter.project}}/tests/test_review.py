@@ -89,10 +89,16 @@ def test_subprocess_from_another_cwd_timezone_and_locale_writes_the_same_bytes(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(s.repo), str(s.run_dir)], cwd=elsewhere,
-                          env=full_env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(s.repo), str(s.run_dir)], check=False,
+                          cwd=elsewhere, env=full_env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert ((s.run_dir / review.REPORT).read_bytes(), (s.run_dir / review.REVIEW_MD).read_bytes()) == expected
+
+
+def test_inputs_digest_is_of_the_diff_bytes_even_when_they_are_not_utf8(tmp_path: Path) -> None:
+    s = make_run(tmp_path, diff=DIFF)
+    (s.run_dir / "diff.patch").write_bytes(DIFF.encode() + b"\xff\xfe")
+    assert do_review(s)["inputs"]["diff.patch"] == sha256_file(s.run_dir / "diff.patch")
 
 
 def test_report_holds_no_absolute_path_or_time(tmp_path: Path) -> None:
@@ -165,6 +171,11 @@ def test_secret_in_an_added_line_rejects_with_its_line_and_without_its_value(tmp
     found = check_of(report, "secrets")["findings"]
     assert [(f["file"], f["line"], f["rule"]) for f in found] == [("src/conf.py", 2, "secrets/detected")]
     assert AWS_KEY not in (s.run_dir / review.REPORT).read_text("utf-8") + (s.run_dir / review.REVIEW_MD).read_text("utf-8")
+
+
+def test_secret_line_number_survives_form_feeds_in_earlier_lines(tmp_path: Path) -> None:
+    report = do_review(make_run(tmp_path, diff=new_file("src/conf.py", "a\x0cb\x0bc", "", f'K = "{AWS_KEY}"')))
+    assert [f["line"] for f in check_of(report, "secrets")["findings"]] == [3]
 
 
 def test_secret_in_a_removed_line_is_not_a_finding(tmp_path: Path) -> None:

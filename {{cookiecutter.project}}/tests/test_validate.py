@@ -15,7 +15,7 @@ from orchestrator import validate
 from orchestrator.errors import BadInput
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import Redactor
-from orchestrator.taskpack import MAX_BYTES, load_many, load_taskpack
+from orchestrator.taskpack import MAX_BYTES, check_file, load_many, load_taskpack
 
 CORPUS = ROOT / "tests" / "corpus" / "malformed"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
@@ -148,3 +148,14 @@ def test_phase_fails_and_logs_the_problems_when_the_pack_became_invalid(tmp_path
     result = validate.run(run, log)  # type: ignore[arg-type]
     assert result.status == "failed" and result.exit_code == 2
     assert "limits.max_turns" in log.path.read_text(encoding="utf-8")
+
+
+def test_every_truncation_of_a_valid_pack_is_reported_never_raised(tmp_path: Path) -> None:
+    source = (ROOT / "taskpacks" / "add-slugify" / "task.yml").read_bytes()
+    path = tmp_path / "taskpacks" / "add-slugify" / "task.yml"
+    path.parent.mkdir(parents=True)
+    for end in range(0, len(source), 5):
+        path.write_bytes(source[:end])
+        pack, problems = check_file(tmp_path, path)
+        assert pack is not None or problems, end
+        assert all(p.line >= 1 and p.column >= 1 and p.hint for p in problems), problems

@@ -1,0 +1,343 @@
+"""The safety phase, and the workspace guard the pipeline runs after every sandboxed phase.
+
+The phase decides before anything of the execution plane runs, and records every
+decision in the manifest (`safety.decisions`: id, allow | deny | refuse | unsafe, reason):
+- the pack's declarations (network hosts, cloud providers) against the repository's
+  policy (`[tool.orchestrator.policy]` allow_network / allow_cloud);
+- secrets inside the task pack directory and its context files (detect-secrets);
+- whether the sandbox can be built here (else refused, unless the explicit override
+  ORCH_UNSAFE_NO_ISOLATION=1 makes it an `unsafe` decision and an UNSAFE run);
+- that the user's working tree is clean (runs/ and .orchestrator/ aside).
+It also fingerprints the repository's git control files (hooks, config), so the guard
+can prove afterwards that nothing was planted there.
+
+`check_workspace(run)` is the guard: a diff that touches control-plane files or leaves
+the pack's scope, a symlink out of the workspace, a replaced workspace `.git`, or a
+changed hook or git config fails the run with exit 3 even when the write succeeded.
+Its filesystem checks come before any git command runs in the workspace, because
+git would execute what a planted `.git` directory configures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from orchestrator import gitops
+from orchestrator.errors import Refused
+from orchestrator.globs import match_any, match_path
+from orchestrator.phaselog import PhaseLog
+from orchestrator.redact import scan_text_for_secrets
+from orchestrator.runs import PhaseResult, Run
+from orchestrator.sandbox import Execution, escaping_symlinks, isolation_available
+
+CONTROL_PLANE = (
+    "taskpacks/**",
+    "orchestrator/**",
+    "noxfile.py",
+    ".github/**",
+    "AGENTS.md",
+    "solutions/**",
+    "pyproject.toml",
+    "Makefile",
+    "runs/**",
+    ".orchestrator/**",
+)
+"""Globs of files the execution plane may never change: its own instructions, limits, acceptance,
+engine, CI and evidence. Enforced over the diff whatever the pack's scope says."""
+
+IGNORED_DIRTY = ("runs/", ".orchestrator/")
+SCAN_LIMIT_BYTES = 2 * 1024 * 1024
+"""Task-pack files larger than this are not scanned for secrets (reported as skipped)."""
+
+
+def decide(run: Run, decision_id: str, decision: str, reason: str) -> dict[str, str]:
+    entry = {"id": decision_id, "decision": decision, "reason": reason}
+    decisions = run.manifest.setdefault("safety", {}).setdefault("decisions", [])
+    decisions[:] = [d for d in decisions if d.get("id") != decision_id]
+    decisions.append(entry)
+    return entry
+
+
+# --- the phase --------------------------------------------------------------------------
+
+
+def _declarations(run: Run) -> tuple[list[str], list[str]]:
+    safety = run.task.safety
+    hosts = list(safety.get("network", {}).get("hosts", []))
+    providers = list(safety.get("cloud", {}).get("providers", []))
+    return hosts, providers
+
+
+def check_policy(run: Run) -> list[dict[str, str]]:
+    hosts, providers = _declarations(run)
+    policy = run.settings.policy
+    out = []
+    if not hosts:
+        out.append(decide(run, "network", "allow", "no network declared: the sandbox has none"))
+    elif not policy.allow_network:
+        out.append(decide(run, "network", "refuse",
+                          f"the pack declares network hosts ({', '.join(hosts)}) but pyproject.toml "
+                          "[tool.orchestrator.policy] allow_network = false; remove safety.network.hosts "
+                          "or change the repository policy"))
+    else:
+        out.append(decide(run, "network", "allow", f"declared hosts only, through the egress proxy: {', '.join(hosts)}"))
+    if not providers:
+        out.append(decide(run, "cloud", "allow", "no cloud provider declared: cloud CLIs refuse, no credentials"))
+    elif not policy.allow_cloud:
+        out.append(decide(run, "cloud", "refuse",
+                          f"the pack declares cloud providers ({', '.join(providers)}) but pyproject.toml "
+                          "[tool.orchestrator.policy] allow_cloud = false; remove safety.cloud.providers "
+                          "or change the repository policy"))
+    else:
+        out.append(decide(run, "cloud", "allow", f"declared providers: {', '.join(providers)}"))
+    return out
+
+
+def pack_files(run: Run) -> list[Path]:
+    """Every file of the pack's directory, plus its context files (repository-relative)."""
+    files = sorted(p for p in run.task.dir.rglob("*") if p.is_file() and not p.is_symlink())
+    for rel in run.task.context:
+        path = run.repo / rel
+        if path.is_file() and path not in files:
+            files.append(path)
+    return files
+
+
+def check_pack_secrets(run: Run) -> dict[str, str]:
+    findings: list[str] = []
+    skipped: list[str] = []
+    for path in pack_files(run):
+        rel = path.relative_to(run.repo).as_posix() if path.is_relative_to(run.repo) else path.name
+        if path.stat().st_size > SCAN_LIMIT_BYTES:
+            skipped.append(rel)
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        findings.extend(f"{rel}:{line}: {kind}" for line, kind in scan_text_for_secrets(text, path.name))
+    if findings:
+        shown = "; ".join(findings[:10]) + (f"; and {len(findings) - 10} more" if len(findings) > 10 else "")
+        return decide(run, "secrets", "refuse",
+                      f"the task pack holds what looks like a secret ({shown}); secrets are forbidden to the "
+                      "execution plane: remove it (reference a variable name instead), or mark a false positive "
+                      "with a `pragma: allowlist secret` comment")
+    note = f" (not scanned, too large: {', '.join(skipped)})" if skipped else ""
+    return decide(run, "secrets", "allow", f"no secret found in the task pack or its context files{note}")
+
+
+def check_isolation(run: Run) -> dict[str, str]:
+    if run.settings.unsafe_no_isolation:
+        run.manifest["unsafe"] = True
+        return decide(run, "isolation", "unsafe",
+                      "ORCH_UNSAFE_NO_ISOLATION=1: processes run WITHOUT namespaces (no network, filesystem or "
+                      "process isolation); this run is UNSAFE")
+    ok, why = isolation_available()
+    if ok:
+        return decide(run, "isolation", "allow", why)
+    return decide(run, "isolation", "refuse", why)
+
+
+def dirty(repo: Path) -> list[str]:
+    return [p for p in gitops.dirty_paths(repo) if not p.strip('"').startswith(IGNORED_DIRTY)]
+
+
+def check_clean(run: Run) -> dict[str, str]:
+    paths = dirty(run.repo)
+    if paths:
+        shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+        return decide(run, "worktree", "refuse",
+                      f"the working tree has uncommitted changes ({shown}); commit or stash them "
+                      "(git stash --include-untracked) and start the run again")
+    return decide(run, "worktree", "allow", "the working tree is clean")
+
+
+def git_control_digest(repo: Path, workspace: Path | None = None) -> str:
+    """A digest of what git would execute or obey: hooks, config, and the worktree's own config."""
+    git_dir = repo / ".git"
+    digest = hashlib.sha256()
+    paths: list[Path] = []
+    for sub in ("hooks", "info"):
+        base = git_dir / sub
+        if base.is_dir():
+            paths.extend(sorted(p for p in base.rglob("*") if p.is_file() or p.is_symlink()))
+    paths.extend(p for p in (git_dir / "config", git_dir / "config.worktree") if p.exists())
+    if workspace is not None:
+        private = worktree_git_dir(workspace)
+        if private is not None and private.is_dir():
+            paths.extend(sorted(p for p in private.iterdir() if p.name in ("config", "config.worktree", "hooks")))
+    for path in paths:
+        digest.update(os.fsencode(path.relative_to(git_dir) if path.is_relative_to(git_dir) else path.name) + b"\0")
+        if path.is_symlink():
+            digest.update(b"link:" + os.fsencode(os.readlink(path)))
+        elif path.is_file():
+            digest.update(path.read_bytes())
+        digest.update(f"\0{path.stat().st_mode if path.exists() else 0:o}\0".encode())
+    return digest.hexdigest()
+
+
+def run(run: Run, log: PhaseLog) -> PhaseResult:
+    """Takes every decision (all are recorded, so a refusal lists every reason at once)."""
+    run.manifest.setdefault("safety", {})["decisions"] = []
+    run.manifest["safety"].setdefault("denied", [])
+    decisions = [*check_policy(run), check_pack_secrets(run), check_isolation(run), check_clean(run)]
+    run.manifest["safety"]["git_control_sha256"] = git_control_digest(run.repo)
+    for entry in decisions:
+        log.note(f"{entry['id']}: {entry['decision']}: {entry['reason']}")
+    refused = [d for d in decisions if d["decision"] in ("refuse", "deny")]
+    if refused:
+        raise Refused("; ".join(f"{d['id']}: {d['reason']}" for d in refused))
+    unsafe = any(d["decision"] == "unsafe" for d in decisions)
+    if unsafe:
+        return PhaseResult("warning", "UNSAFE: running without isolation (ORCH_UNSAFE_NO_ISOLATION=1)")
+    return PhaseResult("passed", f"{len(decisions)} decisions, all allow")
+
+
+# --- the workspace guard ----------------------------------------------------------------
+
+
+def worktree_git_dir(workspace: Path) -> Path | None:
+    dot_git = workspace / ".git"
+    if not dot_git.is_file() or dot_git.is_symlink():
+        return None
+    text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
+    if not text.startswith("gitdir:") or "\n" in text:
+        return None
+    path = Path(text.split(":", 1)[1].strip())
+    return path if path.is_absolute() else (workspace / path).resolve()
+
+
+def _expected_git_dir(run: Run) -> Path:
+    return (run.repo / ".git" / "worktrees" / run.workspace.name).resolve()
+
+
+def check_git_file(run: Run) -> str | None:
+    """The workspace's `.git` must still be the file git wrote, naming this run's worktree."""
+    dot_git = run.workspace / ".git"
+    if dot_git.is_symlink() or dot_git.is_dir():
+        return "the workspace's .git was replaced by a directory or symlink (a planted repository: hooks/config)"
+    if not dot_git.is_file():
+        return "the workspace's .git file was removed"
+    found = worktree_git_dir(run.workspace)
+    expected = _expected_git_dir(run)
+    if found is None or found.resolve() != expected:
+        return f"the workspace's .git file was rewritten (points at {found}, expected {expected})"
+    return None
+
+
+def scope_violations(paths: list[str], scope: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """(control-plane paths, paths outside allowed_paths, paths in forbidden_paths)."""
+    control = [p for p in paths if match_any(CONTROL_PLANE, p)]
+    allowed = scope.get("allowed_paths", [])
+    forbidden = scope.get("forbidden_paths", [])
+    outside = [p for p in paths if p not in control and not any(match_path(g, p) for g in allowed)]
+    banned = [p for p in paths if p not in control and match_any(forbidden, p)]
+    return control, outside, banned
+
+
+def _listing(items: list[str]) -> str:
+    return ", ".join(items[:10]) + (f" and {len(items) - 10} more" if len(items) > 10 else "")
+
+
+def check_workspace(run: Run, *, scope: bool = True) -> None:
+    """Refuses (exit 3) a workspace the execution plane has taken out of bounds.
+
+    Call it right after the executor, before anything outside the sandbox runs git
+    in, or reads files from, the workspace; and with `scope=False` after verify and
+    plugin, whose checks may leave build files but must not leave symlinks out or a
+    replaced `.git`. Each violation is also recorded as a `deny` decision.
+    """
+    if not run.workspace.exists():
+        return
+    problems: list[tuple[str, str]] = []
+    if (why := check_git_file(run)) is not None:
+        problems.append(("workspace.git", why))
+        _refuse(run, problems)
+    links = escaping_symlinks(run.workspace)
+    if links:
+        problems.append(("workspace.symlinks", f"symlinks out of the workspace: {_listing(links)}"))
+    recorded = run.manifest.get("safety", {}).get("git_control_sha256")
+    if recorded and git_control_digest(run.repo) != recorded:
+        problems.append(("workspace.hooks", ("git hooks or git config of the repository changed during the run "
+                         "(.git/hooks, .git/config): something was planted")))
+    if problems:
+        _refuse(run, problems)
+    if not scope:
+        return
+    paths = changed_paths(run)
+    control, outside, banned = scope_violations(paths, run.task.scope)
+    if control:
+        problems.append(("workspace.control-plane", f"the change touches control-plane files: {_listing(control)}"))
+    if outside:
+        problems.append(("workspace.scope", f"the change touches paths outside scope.allowed_paths: {_listing(outside)}"))
+    if banned:
+        problems.append(("workspace.forbidden", f"the change touches scope.forbidden_paths: {_listing(banned)}"))
+    if problems:
+        _refuse(run, problems)
+
+
+def _refuse(run: Run, problems: list[tuple[str, str]]) -> None:
+    for decision_id, reason in problems:
+        decide(run, decision_id, "deny", reason)
+    raise Refused("; ".join(reason for _, reason in problems))
+
+
+def changed_paths(run: Run) -> list[str]:
+    base = run.manifest["git"]["base"]
+    tree = gitops.workspace_tree(run.workspace)
+    return [c.path for c in gitops.diff_stat(run.workspace, base, tree)]
+
+
+# --- recording what the sandbox saw -----------------------------------------------------
+
+
+def record_execution(run: Run, log: PhaseLog, phase: str, execution: Execution) -> None:
+    """Puts what the sandbox denied into the manifest and the phase log (one line each)."""
+    denied = run.manifest.setdefault("safety", {}).setdefault("denied", [])
+    for item in execution.denied:
+        entry = {**item, "phase": phase}
+        if entry not in denied:
+            denied.append(entry)
+        log.note(f"denied {item['kind']}: {item['target']}")
+    if execution.breaker:
+        log.note(f"breaker {execution.breaker} tripped: limit {execution.limit}, measured {execution.measured}")
+
+
+def codex_hardening_args(network: bool, workspace: Path) -> list[str]:
+    """Flags for `codex exec` that close what its defaults leave open (see SECURITY.md).
+
+    - commands get only core variables (`inherit=core`) and the default *KEY*/*TOKEN*
+      excludes stay on;
+    - /tmp and $TMPDIR are not writable roots (only the workspace is);
+    - network access follows the pack's declaration;
+    - plugins are off (they look up external hosts at start).
+    """
+    del workspace  # the writable root is given with -C; kept in the signature for callers
+    return [
+        "-c", "shell_environment_policy.inherit=core",
+        "-c", "shell_environment_policy.ignore_default_excludes=false",
+        "-c", "sandbox_workspace_write.exclude_slash_tmp=true",
+        "-c", "sandbox_workspace_write.exclude_tmpdir_env_var=true",
+        "-c", f"sandbox_workspace_write.network_access={'true' if network else 'false'}",
+        "--disable", "plugins",
+    ]
+
+
+CODEX_ENV_ALLOWLIST = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+def codex_env(provider_env_key: str | None, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment codex itself starts with: an allowlist, plus the provider key when named.
+
+    HOME, CODEX_HOME and TMPDIR are for the caller to set (private dirs of the run).
+    The key reaches codex (which sends it to the model endpoint) and, with
+    `inherit=core`, never the commands codex runs.
+    """
+    env_in = dict(os.environ if environ is None else environ)
+    env = {k: env_in[k] for k in CODEX_ENV_ALLOWLIST if k in env_in}
+    if provider_env_key and provider_env_key in env_in:
+        env[provider_env_key] = env_in[provider_env_key]
+    return env

@@ -1,0 +1,75 @@
+"""The review's diff parser, on patches produced by real git: paths, line numbers, odd files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from orchestrator import unidiff
+
+ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost", "GIT_COMMITTER_NAME": "t",
+       "GIT_COMMITTER_EMAIL": "t@localhost", "GIT_CONFIG_GLOBAL": os.devnull}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, env=ENV, check=True, capture_output=True).stdout.decode()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, unidiff.FileDiff]:
+    repo = tmp_path_factory.mktemp("diff")
+    git(repo, "init", "-q")
+    (repo / "a.txt").write_text("one\ntwo\nthree\n")
+    (repo / "del.txt").write_text("gone\n")
+    (repo / "sp ace.txt").write_text("x\n")
+    (repo / "old.txt").write_text("same\n" * 5)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    (repo / "a.txt").write_text("one\nTWO\nthree\nfour\n")
+    (repo / "del.txt").unlink()
+    (repo / "sp ace.txt").write_text("y\n")
+    (repo / "b.bin").write_bytes(b"\x00\x01binary")
+    (repo / "ü.txt").write_text("z\n")
+    (repo / "old.txt").rename(repo / "new.txt")
+    os.symlink("../../etc/passwd", repo / "link")
+    git(repo, "add", "-A")
+    patch = git(repo, "diff", "--cached", "--binary", "--full-index", "-M", "HEAD")
+    return {f.path: f for f in unidiff.parse(patch)}
+
+
+def test_every_touched_path_is_found_including_both_sides_of_a_rename(files: dict[str, unidiff.FileDiff]) -> None:
+    paths = unidiff.changed_paths(list(files.values()))
+    assert paths == sorted(["a.txt", "b.bin", "del.txt", "link", "new.txt", "old.txt", "sp ace.txt", "ü.txt"])
+
+
+def test_added_lines_carry_new_file_line_numbers_and_removed_lines_old_ones(
+        files: dict[str, unidiff.FileDiff]) -> None:
+    assert files["a.txt"].added == [(2, "TWO"), (4, "four")]
+    assert files["a.txt"].removed == [(2, "two")]
+
+
+def test_deletion_is_known_by_its_old_path(files: dict[str, unidiff.FileDiff]) -> None:
+    deleted = files["del.txt"]
+    assert (deleted.old_path, deleted.new_path, deleted.removed) == ("del.txt", None, [(1, "gone")])
+
+
+def test_binary_file_has_no_lines(files: dict[str, unidiff.FileDiff]) -> None:
+    assert files["b.bin"].binary and not files["b.bin"].added
+
+
+def test_quoted_unicode_path_is_unquoted(files: dict[str, unidiff.FileDiff]) -> None:
+    assert files["ü.txt"].added == [(1, "z")]
+
+
+def test_symlink_target_is_its_added_line(files: dict[str, unidiff.FileDiff]) -> None:
+    assert files["link"].symlink and files["link"].added == [(1, "../../etc/passwd")]
+
+
+def test_a_removed_line_that_looks_like_a_header_stays_a_line() -> None:
+    patch = ("diff --git a/x b/x\nindex 1..2 100644\n--- a/x\n+++ b/x\n@@ -1,2 +1,1 @@\n--- a/y\n"
+             " keep\n")
+    [item] = unidiff.parse(patch)
+    assert (item.path, item.removed, item.added) == ("x", [(1, "-- a/y")], [])
