@@ -15,6 +15,7 @@ from orchestrator.errors import Tripped
 from orchestrator.executors import AttemptResult
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run
+from orchestrator.safety import check_workspace
 from orchestrator.verify import failure_text, run_checks
 from orchestrator.workspace import DIFF, create, record_changes
 
@@ -52,11 +53,11 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         run.manifest["executor"]["attempts"] = attempt
         log.note(f"attempt {attempt} of {limits['max_attempts']}")
         result = module.execute(run, log, attempt, feedback)
+        check_workspace(run)  # before any git command or file read of ours touches the workspace
         record_changes(run, log.redactor)
         run.save()
         if result.breaker:
             raise _trip(result)
-        guard_workspace(run)
         check_change_size(run)
         if result.failure_key:
             failures[result.failure_key] += 1
@@ -85,11 +86,3 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         return PhaseResult("failed", result.reason, 1, outputs)
     return PhaseResult("passed", f"executor {run.task.executor['kind']} finished in {attempt} attempt(s)", 0, outputs)
 
-
-def guard_workspace(run: Run) -> None:
-    """Scope and control-plane guard over the diff (the safety module's check when present)."""
-    try:
-        from orchestrator.safety import check_workspace
-    except ImportError:  # the safety module lands separately
-        return
-    check_workspace(run)

@@ -260,12 +260,14 @@ def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
     shutil.rmtree(scratch, ignore_errors=True)
     env = {"ORCH_PLUGIN_DIR": str(descriptor.dir.resolve()), "PYTHONNOUSERSITE": "1"}
     spec = spec_for(run, env)
+    own = {"wall_name": "timeout_seconds", "wall_spent": 0.0} if descriptor.timeout_seconds < spec.wall_seconds else {}
     return replace(
         spec,
         scratch=scratch,
         wall_seconds=min(spec.wall_seconds, descriptor.timeout_seconds),
         network_hosts=(),
         cloud_providers=(),
+        **own,
     )
 
 
@@ -288,7 +290,7 @@ def execute(run: Run, log: PhaseLog, descriptor: Descriptor) -> Outcome:
     note = f"breaker {execution.breaker}: limit {execution.limit}, measured {execution.measured}" if execution.breaker else ""
     log.command(shlex.join(argv), execution.exit_code, execution.duration, execution.output, execution.output_bytes, note=note)
     crashed = f"plugin {descriptor.name} {descriptor.version} crashed"
-    if execution.breaker == "wall_seconds" and spec.wall_seconds >= descriptor.timeout_seconds:
+    if execution.breaker == "timeout_seconds":
         return Outcome("crashed", f"{crashed}: still running after timeout_seconds={descriptor.timeout_seconds:g}",
                        descriptor.version)
     if execution.breaker:

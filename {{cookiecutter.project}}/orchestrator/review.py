@@ -24,6 +24,7 @@ from orchestrator.globs import match_any
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import MASK, scan_text_for_secrets
 from orchestrator.runs import PhaseResult, Run
+from orchestrator.safety import CONTROL_PLANE
 from orchestrator.schemas import load as load_schema
 
 REPORT = "review_report.json"
@@ -32,7 +33,6 @@ DIFF = "diff.patch"
 PLUGIN_RESULT = "plugin_result.json"
 TEMPLATES = Path(__file__).parent / "templates"
 
-CONTROL_PLANE = ("taskpacks/**", "orchestrator/**", "noxfile.py", ".github/**", "AGENTS.md", "solutions/**")
 """Files the execution plane may never change, whatever the task pack's scope says."""
 
 SAFETY_CHECKS = ("control-plane", "secrets", "permissions")

@@ -320,10 +320,14 @@ def argv_paths(argv: Sequence[str]) -> list[Path]:
     else outside the jail is. Directories given as arguments are not opened up.
     """
     out: list[Path] = []
+    homes = {Path(h).resolve() for h in (os.environ.get("HOME"), _real_home()) if h}
     if argv:
         program = argv[0] if "/" in argv[0] else shutil.which(argv[0])
         if program and os.path.isabs(program) and os.path.exists(program):
-            out.append(Path(program).resolve().parent)
+            real = Path(program).resolve()
+            # the program's directory (its siblings are often its libraries), unless that would open a HOME
+            exposes_home = any(real.parent == h or real.parent in h.parents for h in homes)
+            out.append(real if exposes_home else real.parent)
     out.extend(Path(arg).resolve() for arg in argv[1:] if os.path.isabs(arg) and os.path.isfile(arg))
     return [p for p in out if not str(p).startswith(SYSTEM_PREFIXES)]
 

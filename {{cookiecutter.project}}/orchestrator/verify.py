@@ -10,6 +10,7 @@ from typing import Any
 
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run
+from orchestrator.safety import check_workspace, record_execution
 from orchestrator.sandbox import run as sandboxed
 from orchestrator.workspace import spec_for
 
@@ -31,7 +32,7 @@ def run_checks(run: Run, log: PhaseLog) -> list[dict[str, Any]]:
         result = sandboxed(["/bin/sh", "-c", check["run"]], spec, cwd=run.workspace, timeout=timeout)
         log.command(check["run"], result.exit_code, result.duration, result.output, result.output_bytes,
                     note=f"acceptance {check['id']}")
-        run.manifest["safety"].setdefault("denied", []).extend({**d, "phase": "verify"} for d in result.denied)
+        record_execution(run, log, "verify", result)
         expected = check.get("expect_exit", 0)
         status = "tripped" if result.breaker else ("passed" if result.exit_code == expected else "failed")
         text = log.redactor.redact(excerpt(result.output))
@@ -66,6 +67,7 @@ def failure_text(results: list[dict[str, Any]]) -> str:
 def run(run: Run, log: PhaseLog) -> PhaseResult:
     results = run_checks(run, log)
     run.manifest["acceptance"] = results
+    check_workspace(run, scope=False)  # checks may leave build files, never symlinks out or a new .git
     failed = [r["id"] for r in results if r["status"] != "passed"]
     if failed:
         return PhaseResult("failed", f"acceptance failed: {', '.join(failed)}", 1)

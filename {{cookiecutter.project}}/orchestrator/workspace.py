@@ -52,6 +52,10 @@ def spec_for(run: Run, extra_env: dict[str, str] | None = None) -> SandboxSpec:
     if phase_left <= 0:
         raise Tripped("phase_wall_seconds", limits["phase_wall_seconds"], round(limits["phase_wall_seconds"] - phase_left, 3))
     safety = run.task.safety
+    if run_left <= phase_left:
+        wall_name, wall_spent = "wall_seconds", limits["wall_seconds"] - run_left
+    else:
+        wall_name, wall_spent = "phase_wall_seconds", limits["phase_wall_seconds"] - phase_left
     return SandboxSpec(
         workspace=run.workspace,
         scratch=scratch_dir(run),
@@ -61,6 +65,10 @@ def spec_for(run: Run, extra_env: dict[str, str] | None = None) -> SandboxSpec:
         cloud_providers=tuple(safety.get("cloud", {}).get("providers", [])),
         isolate=not run.settings.unsafe_no_isolation,
         extra_env=extra_env or {},
+        max_processes=limits["max_processes"],
+        stop_file=run.settings.state_dir / "STOP",
+        wall_name=wall_name,
+        wall_spent=max(wall_spent, 0.0),
     )
 
 

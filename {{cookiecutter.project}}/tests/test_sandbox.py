@@ -240,6 +240,20 @@ def test_host_secrets_in_etc_are_masked(spec: SandboxSpec) -> None:
     assert result.output.split() in (["0"], [])  # empty shadow, empty ssh dir
 
 
+def test_a_program_in_home_is_readable_but_the_rest_of_home_is_not(spec: SandboxSpec, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "agent-home"
+    (home / ".aws").mkdir(parents=True)
+    (home / ".aws" / "credentials").write_text("planted\n")
+    agent = home / "agent.sh"
+    agent.write_text(f"#!/bin/sh\necho agent ran; cat {home}/.aws/credentials\n")
+    agent.chmod(0o755)
+    monkeypatch.setenv("HOME", str(home))
+    result = run([str(agent)], spec)
+    assert "agent ran" in result.output
+    assert "planted" not in result.output
+
+
 # --- filesystem -------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from orchestrator.errors import BadInput, Problem
+from orchestrator.safety import CONTROL_PLANE
 
 if TYPE_CHECKING:
     from orchestrator.runs import Run
@@ -33,10 +34,6 @@ class AttemptResult:
     failure_key: tuple[str, int | None, str] | None = None
     """(command, exit code, output digest) of the failure, for the repeated-failure breaker."""
 
-
-CONTROL_PLANE = ("taskpacks/**", "orchestrator/**", "noxfile.py", ".github/**", "AGENTS.md", "solutions/**",
-                 "pyproject.toml", "Makefile")
-"""Paths the prompt names as off limits; the safety guard enforces its own list over the diff."""
 
 FEEDBACK_CAP = 16 * 1024
 """Characters of failure output carried into a retry prompt (the tail: where errors are)."""
@@ -62,7 +59,7 @@ def render_prompt(run: Run, attempt: int, feedback: str | None) -> str:
         "network_hosts": list(safety.get("network", {}).get("hosts", [])),
         "cloud_providers": list(safety.get("cloud", {}).get("providers", [])),
         "limits": task.limits,
-        "control_plane": _control_plane(),
+        "control_plane": CONTROL_PLANE,
         "agents_md": (run.workspace / "AGENTS.md").is_file(),
         "context_files": list(data.get("context", [])),
         "attempt": attempt,
@@ -70,14 +67,6 @@ def render_prompt(run: Run, attempt: int, feedback: str | None) -> str:
         "feedback": (feedback or "")[-FEEDBACK_CAP:].strip(),
     }
     return _templates().get_template("prompt.md.j2").render(context)
-
-
-def _control_plane() -> tuple[str, ...]:
-    try:
-        from orchestrator.safety import CONTROL_PLANE as protected  # type: ignore[attr-defined]
-    except ImportError:  # the safety module lands separately; until then the list above
-        return CONTROL_PLANE
-    return tuple(protected)
 
 
 @cache

@@ -6,6 +6,7 @@ from orchestrator.executors import AttemptResult
 from orchestrator.fsio import sha256_bytes
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import Run
+from orchestrator.safety import record_execution
 from orchestrator.sandbox import run as sandboxed
 from orchestrator.workspace import spec_for
 
@@ -24,7 +25,7 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
         result = sandboxed(["/bin/sh", "-c", command], spec_for(run, env), cwd=run.workspace)
         log.command(command, result.exit_code, result.duration, result.output, result.output_bytes,
                     note=f"attempt {attempt}")
-        run.manifest["safety"].setdefault("denied", []).extend({**d, "phase": "execute"} for d in result.denied)
+        record_execution(run, log, "execute", result)
         if result.breaker:
             return AttemptResult(False, f"`{command}` tripped {result.breaker}", None, result.breaker,
                                  result.limit, result.measured)
