@@ -6,14 +6,13 @@ tripped? — and a trip is a `Trip(name, limit, measured, detail)` that becomes
 its limit and the measured value). The limits come from the task pack's `limits`,
 whose defaults live in the schema. Breakers that must act *while* a process runs
 (wall time, output bytes, kill switch, process count) are enforced by the sandbox's
-supervisor loop; the rest are checked between steps by the pipeline.
+supervisor loop and the codex stream reader; the rest are checked between steps by
+the execute phase.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -74,47 +73,7 @@ def check_kill_switch(environ: Mapping[str, str], stop: Path | None) -> Trip | N
     return Trip("kill_switch", 0, 1, reason) if reason else None
 
 
-# --- wall time --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """A wall-time budget started at `started` (time.monotonic()): what is left, and the trip."""
-
-    name: str
-    seconds: float
-    started: float
-
-    @classmethod
-    def start(cls, name: str, seconds: float, now: float | None = None) -> Deadline:
-        return cls(name, seconds, time.monotonic() if now is None else now)
-
-    def elapsed(self, now: float | None = None) -> float:
-        return (time.monotonic() if now is None else now) - self.started
-
-    def remaining(self, now: float | None = None) -> float:
-        return self.seconds - self.elapsed(now)
-
-    def check(self, now: float | None = None) -> Trip | None:
-        elapsed = self.elapsed(now)
-        return Trip(self.name, self.seconds, round(elapsed, 3)) if elapsed >= self.seconds else None
-
-
-def tightest(*deadlines: Deadline, now: float | None = None) -> tuple[float, Deadline]:
-    """Seconds left under the tightest of several budgets (run and phase), and which one."""
-    best = min(deadlines, key=lambda d: d.remaining(now))
-    return best.remaining(now), best
-
-
-def check_wall(name: str, limit: float, elapsed: float) -> Trip | None:
-    return Trip(name, limit, round(elapsed, 3)) if elapsed >= limit else None
-
-
 # --- counts -----------------------------------------------------------------------------
-
-
-def check_attempts(attempts: int, max_attempts: int) -> Trip | None:
-    return Trip("max_attempts", max_attempts, attempts) if attempts > max_attempts else None
 
 
 def output_digest(output: str | bytes) -> str:
@@ -164,29 +123,6 @@ def check_diff(stat: DiffStat, limits: Mapping[str, Any]) -> Trip | None:
     return None
 
 
-def check_output(output_bytes: int, limit: int) -> Trip | None:
-    return Trip("max_output_bytes", limit, output_bytes) if output_bytes > limit else None
-
-
-def usage_from_events(events: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Agent consumption from a codex `--json` event stream: turns, commands, tokens."""
-    usage = {"turns": 0, "commands": 0, "input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-    for event in events:
-        kind = event.get("type")
-        if kind == "turn.started":
-            usage["turns"] += 1
-        elif kind == "item.completed" and (event.get("item") or {}).get("type") == "command_execution":
-            usage["commands"] += 1
-        elif kind == "turn.completed":
-            numbers = event.get("usage") or {}
-            for key in ("input_tokens", "output_tokens"):
-                usage[key] += int(numbers.get(key) or 0)
-            usage["total_tokens"] += int(
-                numbers.get("total_tokens") or (numbers.get("input_tokens") or 0) + (numbers.get("output_tokens") or 0)
-            )
-    return usage
-
-
 def check_agent(usage: Mapping[str, int], limits: Mapping[str, Any]) -> Trip | None:
     """max_turns, max_commands, max_tokens over agent usage numbers (e.g. usage_from_events)."""
     tokens = usage.get("total_tokens") or usage.get("input_tokens", 0) + usage.get("output_tokens", 0)
@@ -195,18 +131,3 @@ def check_agent(usage: Mapping[str, int], limits: Mapping[str, Any]) -> Trip | N
         if name in limits and measured > limits[name]:
             return Trip(name, limits[name], measured)
     return None
-
-
-def check_processes(count: int, limit: int) -> Trip | None:
-    return Trip("max_processes", limit, count) if count > limit else None
-
-
-def from_execution(execution: Any) -> Trip | None:
-    """The trip a sandbox Execution carries (wall time, output, kill switch), if any."""
-    if getattr(execution, "breaker", None):
-        return Trip(execution.breaker, execution.limit, execution.measured)
-    return None
-
-
-def environ_kill_switch() -> str | None:
-    return kill_switch_reason(os.environ, None)

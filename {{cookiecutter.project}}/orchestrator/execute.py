@@ -8,9 +8,9 @@ stops an executor that keeps failing the same way.
 from __future__ import annotations
 
 import importlib
-from collections import Counter
 from types import ModuleType
 
+from orchestrator.breakers import FailureTracker, check_diff, diff_stat_of, raise_if
 from orchestrator.errors import Tripped
 from orchestrator.executors import AttemptResult
 from orchestrator.phaselog import PhaseLog
@@ -27,18 +27,20 @@ def executor_module(kind: str) -> ModuleType:
     return importlib.import_module(EXECUTORS[kind])
 
 
-def check_change_size(run: Run) -> None:
-    limits = run.task.limits
-    changes = run.manifest.get("changes", {})
-    files, lines = changes.get("files_changed", 0), changes.get("lines_added", 0) + changes.get("lines_deleted", 0)
-    if files > limits["max_changed_files"]:
-        raise Tripped("max_changed_files", limits["max_changed_files"], files)
-    if lines > limits["max_diff_lines"]:
-        raise Tripped("max_diff_lines", limits["max_diff_lines"], lines)
-
-
 def _trip(result: AttemptResult) -> Tripped:
     return Tripped(result.breaker or "unknown", result.limit, result.measured, result.reason)
+
+
+def _next_feedback(run: Run, log: PhaseLog, result: AttemptResult) -> tuple[tuple[str, int | None, str], str] | None:
+    """None when the attempt passed; else the failure's identity and what to tell the executor."""
+    if not result.ok:
+        key = result.failure_key or (result.reason, result.exit_code, "")
+        return key, result.reason
+    checks = run_checks(run, log)
+    if all(c["status"] == "passed" for c in checks):
+        return None
+    text = failure_text(checks)
+    return ("acceptance", None, text), text
 
 
 def run(run: Run, log: PhaseLog) -> PhaseResult:
@@ -46,7 +48,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     module = executor_module(run.task.executor["kind"])
     run.manifest["executor"]["version"] = module.version()
     limits = run.task.limits
-    failures: Counter[tuple] = Counter()
+    repeated = FailureTracker(limits["max_repeated_failures"])
     feedback: str | None = None
     result = AttemptResult(False, "no attempt made")
     for attempt in range(1, limits["max_attempts"] + 1):
@@ -54,35 +56,20 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         log.note(f"attempt {attempt} of {limits['max_attempts']}")
         result = module.execute(run, log, attempt, feedback)
         check_workspace(run)  # before any git command or file read of ours touches the workspace
-        record_changes(run, log.redactor)
+        changes = record_changes(run, log.redactor)
         run.save()
         if result.breaker:
             raise _trip(result)
-        check_change_size(run)
-        if result.failure_key:
-            failures[result.failure_key] += 1
-            if failures[result.failure_key] >= limits["max_repeated_failures"] and attempt < limits["max_attempts"]:
-                raise Tripped("max_repeated_failures", limits["max_repeated_failures"], failures[result.failure_key],
-                              f"`{result.failure_key[0]}` failed the same way each time")
+        raise_if(check_diff(diff_stat_of(changes), limits))
         if attempt == limits["max_attempts"]:
             break
-        if result.ok:
-            checks = run_checks(run, log)
-            if all(c["status"] == "passed" for c in checks):
-                break
-            feedback = failure_text(checks)
-            key = ("acceptance", None, feedback)
-        else:
-            feedback = result.reason
-            key = None
-        if key:
-            failures[key] += 1
-            if failures[key] >= limits["max_repeated_failures"]:
-                raise Tripped("max_repeated_failures", limits["max_repeated_failures"], failures[key],
-                              "acceptance failed the same way after each attempt")
+        failure = _next_feedback(run, log, result)
+        if failure is None:
+            break
+        key, feedback = failure
+        raise_if(repeated.record(*key))
         log.note(f"attempt {attempt} did not pass: {feedback.splitlines()[0] if feedback else ''}")
     outputs = [run.dir / DIFF, *result.outputs]
     if not result.ok:
         return PhaseResult("failed", result.reason, 1, outputs)
     return PhaseResult("passed", f"executor {run.task.executor['kind']} finished in {attempt} attempt(s)", 0, outputs)
-

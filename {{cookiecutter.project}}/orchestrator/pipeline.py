@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from orchestrator import FINALIZERS, PHASES, evidence, gitops
+from orchestrator.breakers import check_kill_switch, raise_if, stop_file
 from orchestrator.config import Settings
 from orchestrator.errors import Aborted, BadInput, Refused, Tripped
 from orchestrator.phaselog import PhaseLog
@@ -39,7 +40,6 @@ from orchestrator.taskpack import load_taskpack
 PhaseFn = Callable[[Run, PhaseLog], PhaseResult]
 EXIT_ABORTED = 130
 OK_STATUSES = {"passed", "skipped", "warning"}
-STOP_FILE = "STOP"
 
 
 def phase_function(name: str) -> PhaseFn:
@@ -128,14 +128,6 @@ def open_run(settings: Settings, task_ref: str, run_arg: str | None) -> Run:
 # --- one phase --------------------------------------------------------------------------
 
 
-def kill_switch(settings: Settings) -> str | None:
-    if os.environ.get("ORCH_KILL_SWITCH", "") not in ("", "0"):
-        return "ORCH_KILL_SWITCH is set"
-    if (settings.state_dir / STOP_FILE).exists():
-        return f"{(settings.state_dir / STOP_FILE).relative_to(settings.repo)} exists"
-    return None
-
-
 def execute_phase(run: Run, name: str, redactor: Redactor) -> int:
     """Runs one phase and records it; never raises for what the phase itself does."""
     entry = run.manifest["phases"][name]
@@ -152,9 +144,8 @@ def execute_phase(run: Run, name: str, redactor: Redactor) -> int:
     INTERRUPTS.shielded = shield or previous_shield
     INTERRUPTS.in_phase = not shield
     try:
-        stop = kill_switch(run.settings) if name not in FINALIZERS else None
-        if stop:
-            raise Tripped("kill_switch", 0, 1, stop)
+        if not shield:
+            raise_if(check_kill_switch(os.environ, stop_file(run.settings.state_dir)))
         result = phase_function(name)(run, log)
         status, code, reason = result.status, result.exit_code, result.reason
         if status not in OK_STATUSES and code == 0:

@@ -19,7 +19,6 @@ import re
 import selectors
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from orchestrator.breakers import check_agent
 from orchestrator.config import find_repo
 from orchestrator.errors import BadInput
 from orchestrator.executors import AttemptResult, render_prompt
@@ -36,6 +36,7 @@ from orchestrator.fsio import atomic_write_text
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import Redactor
 from orchestrator.runs import Run
+from orchestrator.sandbox import kill_group
 from orchestrator.workspace import scratch_dir, spec_for
 
 PINNED = "0.169.0"
@@ -279,18 +280,10 @@ class Usage:
         }
 
 
-BREAKERS = (("max_turns", "turns"), ("max_commands", "commands"), ("max_tokens", "total_tokens"))
-
-
 def check_breakers(before: Mapping[str, int], now: Usage, limits: Mapping[str, Any]) -> tuple[str, int, int] | None:
     """The first agent limit the run (earlier attempts included) has gone past, if any."""
-    counters = now.counters()
-    for limit_name, counter in BREAKERS:
-        measured = int(before.get(counter, 0)) + counters[counter]
-        limit = limits.get(limit_name)
-        if limit is not None and measured > int(limit):
-            return limit_name, int(limit), measured
-    return None
+    trip = check_agent(summed(before, now), limits)
+    return (trip.name, int(trip.limit), int(trip.measured)) if trip else None
 
 
 def summed(before: Mapping[str, int], now: Usage) -> dict[str, int]:
@@ -375,7 +368,7 @@ def run_streaming(
                 breaker = ("wall_seconds", timeout, round(time.monotonic() - start, 3))
     finally:
         selector.close()
-        _kill_group(proc)
+        kill_group(proc)
         proc.wait()
         proc.stdout.close()
         proc.stderr.close()
@@ -388,13 +381,6 @@ def run_streaming(
     if breaker:
         result.breaker, result.limit, result.measured = breaker
     return result
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 # --- the attempt ----------------------------------------------------------------------------------
