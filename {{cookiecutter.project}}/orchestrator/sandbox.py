@@ -253,6 +253,11 @@ def write_shims(spec: SandboxSpec) -> list[Path]:
     return needed
 
 
+DENIED_KINDS = ("cloud", "process")
+"""What the jail itself reports: a refused cloud CLI (its shim), processes left running (PID 1).
+The log is writable from inside, so a forged line can only make its own run look worse."""
+
+
 def read_denied_log(spec: SandboxSpec) -> list[dict[str, str]]:
     path = denied_log(spec)
     if not path.is_file():
@@ -263,8 +268,8 @@ def read_denied_log(spec: SandboxSpec) -> list[dict[str, str]]:
             item = json.loads(line)
         except ValueError:
             continue
-        if isinstance(item, dict) and item.get("kind") == "cloud" and isinstance(item.get("target"), str):
-            out.append({"kind": "cloud", "target": item["target"][:100]})
+        if isinstance(item, dict) and item.get("kind") in DENIED_KINDS and isinstance(item.get("target"), str):
+            out.append({"kind": item["kind"], "target": item["target"][:100]})
     path.unlink(missing_ok=True)
     return out
 
@@ -591,6 +596,7 @@ def _init_config(spec: SandboxSpec, argv: Sequence[str], cwd: Path, status_fd: i
         "proxy": {"socket": str(proxy.socket_path), "port": PROXY_PORT} if proxy else None,
         "status_fd": status_fd,
         "isolate": spec.isolate,
+        "denied_log": str(denied_log(spec).resolve()),
     }
 
 

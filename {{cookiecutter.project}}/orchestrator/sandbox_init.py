@@ -314,7 +314,27 @@ def run_command(config: dict, listener: socket.socket | None) -> int:
         except ChildProcessError:
             return 1
         if reaped == pid:
+            record_leftovers(config)
             return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def record_leftovers(config: dict) -> None:
+    """Processes still running when the command ended are killed with PID 1; say so.
+
+    A command that leaves a daemon behind has done something the task pack never
+    declared, so it goes to the denied log like a refused host or cloud CLI.
+    """
+    if not config.get("isolate", True):
+        return
+    left = [name for name in os.listdir("/proc") if name.isdigit() and int(name) != os.getpid()]
+    if not left:
+        return
+    record = {"kind": "process", "target": f"{len(left)} background process(es) still running at exit, killed"}
+    try:
+        with open(config["denied_log"], "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+    except OSError:
+        pass
 
 
 def main() -> None:

@@ -261,6 +261,16 @@ def test_sleeping_past_the_time_limit_trips_and_leaves_no_process(repo: Path, ru
     assert survivors(tag) == []
 
 
+def test_a_background_process_left_running_is_killed_and_fails_the_review(repo: Path, run_pack) -> None:
+    tag = marker()
+    command = f"(setsid sleep {tag} &); nohup sleep {tag} >/dev/null 2>&1 & touch hello.txt"
+    proc, data, _ = run_pack("rt-daemon", executor={"kind": "shell", "commands": [command]}, limits=FAST)
+    contained(proc, data, "failed")
+    assert [kind for kind, _ in denied(data)] == ["process"]
+    assert "permissions" in data["reason"]
+    assert survivors(tag) == []
+
+
 def test_a_fork_storm_is_bounded_and_leaves_no_process(repo: Path, run_pack) -> None:
     tag = marker()
     command = f"i=0; while [ $i -lt 3000 ]; do sleep {tag} & i=$((i+1)); done; wait"

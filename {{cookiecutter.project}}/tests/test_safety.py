@@ -201,25 +201,3 @@ def test_a_planted_git_hook_is_refused(guarded: Run) -> None:
 def test_the_guard_list_is_the_one_prompts_name() -> None:
     assert {"taskpacks/**", "orchestrator/**", "noxfile.py", ".github/**", "AGENTS.md", "solutions/**"} <= set(
         safety.CONTROL_PLANE)
-
-
-# --- codex hardening --------------------------------------------------------------------
-
-
-def test_codex_flags_close_environment_tmp_and_network(tmp_path: Path) -> None:
-    args = safety.codex_hardening_args(False, tmp_path)
-    pairs = [args[i + 1] for i, a in enumerate(args) if a == "-c"]
-    assert pairs == ["shell_environment_policy.inherit=core", "shell_environment_policy.ignore_default_excludes=false",
-                     "sandbox_workspace_write.exclude_slash_tmp=true",
-                     "sandbox_workspace_write.exclude_tmpdir_env_var=true",
-                     "sandbox_workspace_write.network_access=false"]
-    assert args[-2:] == ["--disable", "plugins"]
-    assert "sandbox_workspace_write.network_access=true" in safety.codex_hardening_args(True, tmp_path)
-
-
-def test_codex_gets_an_allowlisted_environment_plus_only_its_provider_key() -> None:
-    parent = {"PATH": "/usr/bin", "PROVIDER_KEY": "sk-test-123456", "OTHER_TOKEN": "t-123456", "AWS_SECRET_ACCESS_KEY": "x"}
-    env = safety.codex_env("PROVIDER_KEY", parent)
-    assert env == {"PATH": "/usr/bin", "PROVIDER_KEY": "sk-test-123456"}
-    assert safety.codex_env(None, parent) == {"PATH": "/usr/bin"}
-
