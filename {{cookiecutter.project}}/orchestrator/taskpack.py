@@ -724,8 +724,17 @@ def load_taskpack(repo: Path, ref: str) -> TaskPack:
     return pack
 
 
-def load_many(repo: Path, refs: list[str]) -> list[TaskPack]:
-    """All packs, or one BadInput carrying every problem of every pack."""
+@dataclass(frozen=True)
+class Checked:
+    """The outcome of checking several refs: the valid packs, and every problem of the rest."""
+
+    packs: list[TaskPack]
+    problems: list[Problem]
+    bad: int
+
+
+def check_refs(repo: Path, refs: list[str]) -> Checked:
+    """Checks each pack once (a pack named twice counts once); never stops at the first bad one."""
     packs: list[TaskPack] = []
     problems: list[Problem] = []
     bad = 0
@@ -746,6 +755,12 @@ def load_many(repo: Path, refs: list[str]) -> list[TaskPack]:
             problems.extend(found)
         else:
             packs.append(pack)
-    if problems:
-        raise BadInput(f"{bad} of {len(refs)} task pack(s) invalid", problems)
-    return packs
+    return Checked(packs, problems, bad)
+
+
+def load_many(repo: Path, refs: list[str]) -> list[TaskPack]:
+    """All packs, or one BadInput carrying every problem of every pack."""
+    checked = check_refs(repo, refs)
+    if checked.problems:
+        raise BadInput(f"{checked.bad} of {len(refs)} task pack(s) invalid", checked.problems)
+    return checked.packs

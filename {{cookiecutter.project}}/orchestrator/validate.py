@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.errors import EXIT_BAD_INPUT, EXIT_OK, BadInput, Problem
-from orchestrator.taskpack import TASKPACKS, check_file, display_path, find_task_ids, resolve_ref
+from orchestrator.errors import EXIT_BAD_INPUT, EXIT_OK
+from orchestrator.taskpack import TASKPACKS, check_file, check_refs, display_path, find_task_ids
 
 if TYPE_CHECKING:
     from orchestrator.phaselog import PhaseLog
@@ -26,32 +26,17 @@ def main(repo: Path, refs: list[str]) -> int:
     if not targets:
         print(f"validate: no task packs under {TASKPACKS}/ (create one with `nox -s new -- <task-id>`)", file=sys.stderr)
         return EXIT_OK
-    problems: list[Problem] = []
-    bad = 0
-    seen: set[Path] = set()
-    for ref in targets:
-        try:
-            file = resolve_ref(repo, ref)
-        except BadInput as exc:
-            bad += 1
-            problems.extend(exc.problems)
-            continue
-        if file in seen:
-            continue
-        seen.add(file)
-        pack, found = check_file(repo, file)
-        if pack is None:
-            bad += 1
-            problems.extend(found)
-        else:
-            print(f"ok  {display_path(file, repo)}  ({pack.id})")
+    checked = check_refs(repo, targets)
+    for pack in checked.packs:
+        print(f"ok  {display_path(pack.file, repo)}  ({pack.id})")
+    problems, bad = checked.problems, checked.bad
     if problems:
         for problem in sorted(problems):
             print(problem, file=sys.stderr)
         print(f"validate: {bad} of {len(targets)} task pack(s) invalid, {len(problems)} problem(s); "
               "fix them and run validate again", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(f"validate: {len(seen)} task pack(s) valid")
+    print(f"validate: {len(checked.packs)} task pack(s) valid")
     return EXIT_OK
 
 

@@ -9,19 +9,15 @@ and a declared cloud provider's CLI.
 
 from __future__ import annotations
 
-import http.server
 import os
 import secrets
-import socket
 import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import git
+from conftest import git, survivors
 from orchestrator.sandbox import isolation_available
 
 pytestmark = pytest.mark.skipif(not isolation_available()[0] and not os.environ.get("CI"),
@@ -35,21 +31,6 @@ CONTAINED = {"refused", "failed", "tripped"}
 def marker() -> str:
     """A unique `sleep` argument: a process carrying it is one this test started."""
     return f"{secrets.randbelow(10**6) + 10**6}.{secrets.randbelow(10**4)}"
-
-
-def survivors(tag: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if tag in cmdline and state != "Z":
-            found.append(f"{entry.name}: {cmdline}")
-    return found
 
 
 def leaked(repo: Path, *values: str) -> list[str]:
@@ -74,32 +55,6 @@ def contained(proc: subprocess.CompletedProcess[str], data: dict[str, Any], *sta
 
 def denied(data: dict[str, Any]) -> list[tuple[str, str]]:
     return [(d["kind"], d["target"]) for d in data["safety"].get("denied", [])]
-
-
-@pytest.fixture
-def listener() -> Iterator[tuple[int, list[int]]]:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    server.settimeout(0.2)
-    accepted: list[int] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except (TimeoutError, OSError):
-                continue
-            accepted.append(1)
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], accepted
-    stop.set()
-    thread.join()
-    server.close()
 
 
 @pytest.fixture
@@ -287,31 +242,11 @@ def test_a_fork_storm_is_bounded_and_leaves_no_process(repo: Path, run_pack) -> 
 # --- what is declared still works ---------------------------------------------------------
 
 
-@pytest.fixture
-def web_server() -> Iterator[int]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"declared host says hello"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
-
-
 def test_a_declared_host_is_reachable_through_the_proxy(repo: Path, run_pack, web_server: int) -> None:
     command = (f"python3 -c \"import urllib.request; "
                f"open('got.txt', 'wb').write(urllib.request.urlopen('http://127.0.0.1:{web_server}/').read())\"")
     proc, data, _ = run_pack("rt-declared-host", executor={"kind": "shell", "commands": [command]},
-                             acceptance=[{"id": "fetched", "run": "grep -q 'declared host says hello' got.txt"}],
+                             acceptance=[{"id": "fetched", "run": "grep -q 'hello from the declared host' got.txt"}],
                              safety={"network": {"hosts": [f"127.0.0.1:{web_server}"]}}, limits=FAST)
     assert data["status"] == "succeeded", (data["reason"], proc.stdout, proc.stderr)
     assert denied(data) == []

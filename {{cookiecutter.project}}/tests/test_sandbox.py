@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import http.server
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from conftest import survivors
 from orchestrator import sandbox
 from orchestrator.errors import Refused
 from orchestrator.sandbox import Execution, SandboxSpec, build_env, isolation_available, run
@@ -40,72 +38,6 @@ def sh(command: str, spec: SandboxSpec, **kwargs) -> Execution:
 
 def py(code: str, spec: SandboxSpec) -> Execution:
     return run([PY, "-c", code], spec)
-
-
-def survivors(marker: str) -> list[str]:
-    """Host processes whose command line holds `marker` (the caller's unique tag)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if marker in cmdline and state != "Z":
-            found.append(f"{entry.name}: {cmdline}")
-    return found
-
-
-@pytest.fixture
-def listener() -> Iterator[tuple[int, list[int]]]:
-    """A TCP listener on the host's 127.0.0.1 that counts the connections it accepts."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    server.settimeout(0.2)
-    accepted: list[int] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except (TimeoutError, OSError):
-                continue
-            accepted.append(1)
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], accepted
-    stop.set()
-    thread.join()
-    server.close()
-
-
-@pytest.fixture
-def web_server() -> Iterator[int]:
-    """A local HTTP server standing in for a declared host."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"hello from the declared host"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
 
 
 # --- running ----------------------------------------------------------------------------
