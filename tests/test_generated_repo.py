@@ -41,7 +41,10 @@ def test_generated_test_suite_passes(generated_repo: Path, tmp_path: Path) -> No
     shutil.copytree(generated_repo, repo, symlinks=True)
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NOX_"))}
     result = run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"], cwd=repo, env=environ, timeout=900
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"],
+        cwd=repo,
+        env=environ,
+        timeout=900,
     )
     assert result.returncode == 0, describe(result)
     if environ.get("ORCH_CODEX_BIN"):

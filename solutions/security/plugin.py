@@ -30,11 +30,21 @@ BEGIN = "----- BEGIN plugin_result/v1 -----"
 END = "----- END plugin_result/v1 -----"
 LEVELS = ("note", "warning", "error")
 DEFAULT_MAX_FILE_BYTES = 1 << 20
-IP_CANDIDATE = re.compile(r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])|(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+IP_CANDIDATE = re.compile(
+    r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])|(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])"
+)
 
 UNPICKLERS = {
-    "pickle.loads", "pickle.load", "pickle.Unpickler", "cPickle.loads", "cPickle.load",
-    "dill.loads", "dill.load", "marshal.loads", "marshal.load", "shelve.open",
+    "pickle.loads",
+    "pickle.load",
+    "pickle.Unpickler",
+    "cPickle.loads",
+    "cPickle.load",
+    "dill.loads",
+    "dill.load",
+    "marshal.loads",
+    "marshal.load",
+    "shelve.open",
 }
 SHELL_CALLS = {"os.system", "os.popen"}
 SAFE_YAML_LOADERS = {"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader"}
@@ -87,22 +97,57 @@ def check_call(path: str, call: ast.Call, aliases: dict[str, str]) -> list[dict[
     found: list[dict[str, Any]] = []
     if name in ("eval", "exec", "builtins.eval", "builtins.exec"):
         short = name.rsplit(".", 1)[-1]
-        found.append(finding(path, call, f"py-{short}", "error",
-                             f"{short}() runs arbitrary code; parse the data instead (ast.literal_eval, json)"))
+        found.append(
+            finding(
+                path,
+                call,
+                f"py-{short}",
+                "error",
+                f"{short}() runs arbitrary code; parse the data instead (ast.literal_eval, json)",
+            )
+        )
     elif name in UNPICKLERS:
-        found.append(finding(path, call, "py-unsafe-deserialization", "error",
-                             f"{name}() can execute code from its input; use json or a schema-checked format"))
+        found.append(
+            finding(
+                path,
+                call,
+                "py-unsafe-deserialization",
+                "error",
+                f"{name}() can execute code from its input; use json or a schema-checked format",
+            )
+        )
     elif name in SHELL_CALLS:
-        found.append(finding(path, call, "py-shell", "error",
-                             f"{name}() runs a shell command line; use subprocess.run([...]) with an argv list"))
+        found.append(
+            finding(
+                path,
+                call,
+                "py-shell",
+                "error",
+                f"{name}() runs a shell command line; use subprocess.run([...]) with an argv list",
+            )
+        )
     elif name.startswith("subprocess."):
         shell = keyword(call, "shell")
         if isinstance(shell, ast.Constant) and shell.value:
-            found.append(finding(path, call, "py-shell", "error",
-                                 f"{name}(shell=True) lets input become shell syntax; pass an argv list"))
+            found.append(
+                finding(
+                    path,
+                    call,
+                    "py-shell",
+                    "error",
+                    f"{name}(shell=True) lets input become shell syntax; pass an argv list",
+                )
+            )
         elif shell is not None and not isinstance(shell, ast.Constant):
-            found.append(finding(path, call, "py-shell", "warning",
-                                 f"{name}(shell=<expression>) may run a shell; pass shell=False and an argv list"))
+            found.append(
+                finding(
+                    path,
+                    call,
+                    "py-shell",
+                    "warning",
+                    f"{name}(shell=<expression>) may run a shell; pass shell=False and an argv list",
+                )
+            )
     elif name in ("yaml.load", "yaml.load_all", "yaml.unsafe_load", "yaml.unsafe_load_all"):
         loader = keyword(call, "Loader")
         if loader is None and len(call.args) > 1:
@@ -110,8 +155,15 @@ def check_call(path: str, call: ast.Call, aliases: dict[str, str]) -> list[dict[
         loader_name = (qualified(loader, aliases) or "") if loader is not None else ""
         if "unsafe" in name or loader_name.rsplit(".", 1)[-1] not in SAFE_YAML_LOADERS:
             shown = f" with {loader_name}" if loader_name else " without a Loader"
-            found.append(finding(path, call, "py-yaml-load", "error",
-                                 f"{name}(){shown} can build arbitrary objects; use yaml.safe_load"))
+            found.append(
+                finding(
+                    path,
+                    call,
+                    "py-yaml-load",
+                    "error",
+                    f"{name}(){shown} can build arbitrary objects; use yaml.safe_load",
+                )
+            )
     return found
 
 
@@ -124,8 +176,15 @@ def check_ip(path: str, node: ast.Constant) -> list[dict[str, Any]]:
             continue
         if address.is_loopback or address.is_unspecified:
             continue
-        found.append(finding(path, node, "hardcoded-ip", "warning",
-                             f"hard-coded IP address {address}; read it from configuration"))
+        found.append(
+            finding(
+                path,
+                node,
+                "hardcoded-ip",
+                "warning",
+                f"hard-coded IP address {address}; read it from configuration",
+            )
+        )
     return found
 
 
@@ -135,8 +194,16 @@ def scan_source(path: str, source: str) -> list[dict[str, Any]]:
         tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", 0) or 0
-        return [{"file": path, "line": line, "column": 0, "rule": "py-syntax", "severity": "note",
-                 "message": f"not scanned: the file does not parse ({getattr(exc, 'msg', exc)})"}]
+        return [
+            {
+                "file": path,
+                "line": line,
+                "column": 0,
+                "rule": "py-syntax",
+                "severity": "note",
+                "message": f"not scanned: the file does not parse ({getattr(exc, 'msg', exc)})",
+            }
+        ]
     aliases = collect_aliases(tree)
     found: list[dict[str, Any]] = []
     for node in ast.walk(tree):
@@ -152,8 +219,15 @@ def is_python(path: Path, head: bytes) -> bool:
 
 
 def option_error(message: str) -> dict[str, Any]:
-    return {"schema": "plugin_result/v1", "name": NAME, "version": VERSION, "status": "error",
-            "summary": f"bad plugin options: {message}", "findings": [], "metrics": {}}
+    return {
+        "schema": "plugin_result/v1",
+        "name": NAME,
+        "version": VERSION,
+        "status": "error",
+        "summary": f"bad plugin options: {message}",
+        "findings": [],
+        "metrics": {},
+    }
 
 
 def scan(request: dict[str, Any]) -> dict[str, Any]:
@@ -200,8 +274,15 @@ def scan(request: dict[str, Any]) -> dict[str, Any]:
     if failing:
         first = failing[0]
         summary += f"; first at or above {fail_on}: {first['file']}:{first['line']} {first['rule']}"
-    return {"schema": "plugin_result/v1", "name": NAME, "version": VERSION, "status": status,
-            "summary": summary, "findings": findings, "metrics": metrics}
+    return {
+        "schema": "plugin_result/v1",
+        "name": NAME,
+        "version": VERSION,
+        "status": status,
+        "summary": summary,
+        "findings": findings,
+        "metrics": metrics,
+    }
 
 
 def main() -> int:
