@@ -28,7 +28,8 @@ FALLBACK_NAME = "Codex Orchestrator"
 FALLBACK_EMAIL = "orchestrator@localhost"
 COMMIT_MESSAGE = "Initial commit from the Codex Orchestrator template"
 SPECIAL_SOLUTIONS = {"all", "none"}
-NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".nox", ".venv")
+CACHES = ("__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache")
+NOT_COPIED = shutil.ignore_patterns(*CACHES, "*.pyc", ".nox", ".venv")
 # What cookiecutter itself treats as a repository URL, plus its abbreviations.
 REPO_URL = re.compile(r"^(((git|hg)\+)?(git|ssh|file|https?):(//)?|\w+@[\w.]+|(gh|gl|bb):)")
 
@@ -115,9 +116,18 @@ def init_repository(project: Path, branch: str) -> None:
     git(*identity_overrides(project), "commit", "-q", "--no-verify", "-m", COMMIT_MESSAGE, cwd=project)
 
 
+def drop_caches(project: Path) -> None:
+    """Tool caches a developer's checkout may hold inside the template are not part of a repo."""
+    for pattern in CACHES:
+        for path in sorted(project.rglob(pattern), reverse=True):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def main() -> int:
     project = Path.cwd()
     root = template_root()
+    drop_caches(project)
     copy_solutions(root, ANSWERS["solution"], project)
     if ANSWERS["ci"] == "none":
         shutil.rmtree(project / ".github", ignore_errors=True)
