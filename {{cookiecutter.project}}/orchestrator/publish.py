@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import subprocess
 
-from orchestrator import gitops
+from orchestrator import evidence, gitops
 from orchestrator.errors import Refused
 from orchestrator.phaselog import PhaseLog
-from orchestrator.runs import PhaseResult, Run, derive_status, utc_now
+from orchestrator.runs import PhaseResult, Run, derive_status, record_outputs, utc_now
 
 CAPPED_DIRS = ("logs", "codex")
 FILE_CAP = 1 << 20
@@ -63,11 +63,14 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     manifest["git"]["head"] = head
     entry = manifest["phases"]["publish"]
     entry.update(status="passed", ended_at=utc_now(), exit_code=0, reason=f"committed to {branch}")
-    summarize.render(run)
-    run.save()
-    files, omitted = evidence_files(run)
-    for rel in omitted:
+    summary = summarize.render(run)
+    for rel in evidence_files(run)[1]:
         log.note(f"not committed (over {FILE_CAP} bytes): {rel}")
+    # The committed run directory must verify on its own: index what is about to be committed.
+    record_outputs(run, "publish", [summary, run.logs / "publish.log"])
+    run.save()
+    evidence.refresh(run, "publish")
+    files, _ = evidence_files(run)
     evidence_commit = gitops.commit_tree(
         repo, start_tree=start_tree, keep_from=old, keep_prefix=keep, add=files, parents=[parent],
         message=f"{run.task.id}: evidence of run {run.id} ({status})\n\n{reason}\n\n"

@@ -31,6 +31,16 @@ def test_a_passing_pack_succeeds_and_lands_on_its_task_branch(repo: Path, run_pa
     assert data["git"]["head"] == git(repo, "rev-parse", "codex/double~1").strip()
 
 
+def test_the_evidence_committed_on_the_task_branch_verifies_on_its_own(repo: Path, run_pack, tmp_path: Path) -> None:
+    _, _, run_dir = run_pack("double", executor={"kind": "shell", "commands": [FIX]}, acceptance=[CHECK])
+    checkout = tmp_path / "branch"
+    git(repo, "worktree", "add", "-q", "--detach", str(checkout), "codex/double")
+    committed = checkout / run_dir.relative_to(repo)
+    proc = orchestrator(checkout, "evidence", "verify", "--run", str(committed))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert orchestrator(repo, "evidence", "verify", "--run", str(run_dir)).returncode == 0
+
+
 def test_the_base_branch_and_checkout_are_untouched(repo: Path, run_pack) -> None:
     run_pack("double", executor={"kind": "shell", "commands": [FIX]}, acceptance=[CHECK])
     assert not (repo / "calc.py").exists()
