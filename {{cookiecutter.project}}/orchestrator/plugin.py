@@ -38,7 +38,7 @@ from orchestrator.runs import PhaseResult, Run
 from orchestrator.sandbox import SandboxSpec
 from orchestrator.sandbox import run as sandbox_run
 from orchestrator.schemas import validator
-from orchestrator.workspace import spec_for
+from orchestrator.workspace import ensure, spec_for
 
 RESULT_FILE = "plugin_result.json"
 DESCRIPTOR = "plugin.json"
@@ -341,6 +341,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         return PhaseResult("skipped", reason)
 
     plugin_dir = run.repo / "solutions" / name
+    ensure(run)
     outputs: list[Path] = []
     if not NAME.match(name):
         outcome = Outcome("missing", f"plugin {name!r} is missing: not a valid name (lowercase letters, digits and -)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import subprocess
 
-from orchestrator import evidence, gitops
+from orchestrator import evidence, gitops, workspace
 from orchestrator.errors import Refused
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run, derive_status, record_outputs, utc_now
@@ -82,6 +82,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     manifest["git"]["evidence_commit"] = evidence_commit
     if settings.push:
         push(run, log, branch)
+    log.note(workspace.discard(run))
     return PhaseResult("passed", f"committed to {branch}", 0, [run.dir / "SUMMARY.md"])
 
 

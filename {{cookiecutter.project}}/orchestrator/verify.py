@@ -12,7 +12,7 @@ from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.safety import check_workspace, record_execution
 from orchestrator.sandbox import run as sandboxed
-from orchestrator.workspace import spec_for
+from orchestrator.workspace import ensure, spec_for
 
 EXCERPT_LINES = 20
 EXCERPT_CHARS = 2000
@@ -65,6 +65,7 @@ def failure_text(results: list[dict[str, Any]]) -> str:
 
 
 def run(run: Run, log: PhaseLog) -> PhaseResult:
+    ensure(run)
     results = run_checks(run, log)
     run.manifest["acceptance"] = results
     check_workspace(run, scope=False)  # checks may leave build files, never symlinks out or a new .git

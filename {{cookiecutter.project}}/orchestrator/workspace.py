@@ -6,6 +6,8 @@ directory (the evidence) stay outside its reach.
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +27,39 @@ def create(run: Run) -> Path:
     if not path.exists():
         gitops.add_worktree(run.repo, path, run.manifest["git"]["base"])
     return path
+
+
+def ensure(run: Run) -> Path:
+    """The workspace as the executor left it: recreated from the recorded tree once discarded.
+
+    A whole run discards its worktree when it is published; a phase rerun alone later
+    (verify, plugin) gets it back from `changes.tree`, the tree the manifest recorded.
+    """
+    path = run.workspace
+    if path.exists():
+        return path
+    create(run)
+    tree = run.manifest.get("changes", {}).get("tree")
+    if tree:
+        gitops.git(path, "read-tree", "--reset", "-u", tree)
+    return path
+
+
+def discard(run: Run) -> str:
+    """Removes the worktree and the private scratch space (ORCH_KEEP_WORKSPACE=1 keeps them).
+
+    Returns what happened, for the log; a workspace that cannot be removed (the agent
+    made part of it read-only, say) is left behind and said so, never a failed run.
+    """
+    if os.environ.get("ORCH_KEEP_WORKSPACE", "") not in ("", "0"):
+        return f"workspace kept (ORCH_KEEP_WORKSPACE): {run.workspace}"
+    for scratch in scratch_dir(run).parent.glob(f"{run.task.id}-{run.id}*"):
+        shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        gitops.remove_worktree(run.repo, run.workspace)
+    except (gitops.GitError, OSError) as exc:
+        return f"workspace not removed ({exc}); `git worktree remove --force {run.workspace}` removes it"
+    return "workspace removed (ORCH_KEEP_WORKSPACE=1 keeps it)"
 
 
 def scratch_dir(run: Run) -> Path:

@@ -134,6 +134,21 @@ def test_a_phase_can_be_rerun_alone_against_an_explicit_run(repo: Path, run_pack
     manifest(run_dir)
 
 
+def test_a_published_run_removes_its_workspace_and_a_rerun_of_verify_restores_it(repo: Path, run_pack) -> None:
+    _, data, run_dir = run_pack("tidy", executor={"kind": "shell", "commands": [FIX]}, acceptance=[CHECK])
+    assert list((repo / ".orchestrator" / "worktrees").iterdir()) == []
+    proc = orchestrator(repo, "verify", "tidy")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    workspace = repo / ".orchestrator" / "worktrees" / f"tidy-{data['run_id']}"
+    assert (workspace / "calc.py").read_text().startswith("def double")
+    assert manifest(run_dir)["acceptance"][0]["status"] == "passed"
+
+
+def test_orch_keep_workspace_keeps_it(repo: Path, run_pack) -> None:
+    _, data, _ = run_pack("kept", env={"ORCH_KEEP_WORKSPACE": "1"})
+    assert (repo / ".orchestrator" / "worktrees" / f"kept-{data['run_id']}" / "hello.txt").exists()
+
+
 def test_the_kill_switch_trips_the_run(repo: Path, run_pack) -> None:
     proc, data, run_dir = run_pack("halt", env={"ORCH_KILL_SWITCH": "1"})
     assert proc.returncode == 3
