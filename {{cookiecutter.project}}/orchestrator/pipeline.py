@@ -11,11 +11,12 @@ from __future__ import annotations
 import importlib
 import os
 import signal
-import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 from orchestrator import FINALIZERS, PHASES, evidence, gitops
@@ -64,7 +65,7 @@ class _Interrupts:
         self.installed = False
 
     def install(self) -> None:
-        if self.installed or sys.modules.get("threading") and not _main_thread():
+        if self.installed or threading.current_thread() is not threading.main_thread():
             return
         signal.signal(signal.SIGINT, self._handle)
         signal.signal(signal.SIGTERM, self._handle)
@@ -82,23 +83,20 @@ class _Interrupts:
         raise SystemExit(EXIT_ABORTED)
 
 
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
 INTERRUPTS = _Interrupts()
 
 
 @contextmanager
-def _shielded() -> Iterator[None]:
+def _shielded(on: bool = True) -> Iterator[None]:
+    """Interrupts are deferred (on) or raise `Aborted` (off) until the block ends."""
     previous = INTERRUPTS.shielded
-    INTERRUPTS.shielded = True
+    INTERRUPTS.shielded = previous or on
+    INTERRUPTS.in_phase = not INTERRUPTS.shielded
     try:
         yield
     finally:
         INTERRUPTS.shielded = previous
+        INTERRUPTS.in_phase = False
 
 
 # --- starting and opening runs ----------------------------------------------------------
@@ -138,48 +136,43 @@ def execute_phase(run: Run, name: str, redactor: Redactor) -> int:
     log = PhaseLog(run.logs / f"{name}.log", redactor)
     log.note(f"phase {name} of run {run.id} (task {run.task.id}) started {entry['started_at']}")
     run.phase_started = time.monotonic()
-    result = PhaseResult()
-    shield = name in FINALIZERS or name == "publish"
-    previous_shield = INTERRUPTS.shielded
-    INTERRUPTS.shielded = shield or previous_shield
-    INTERRUPTS.in_phase = not shield
-    try:
-        if not shield:
-            raise_if(check_kill_switch(os.environ, stop_file(run.settings.state_dir)))
-        result = phase_function(name)(run, log)
-        status, code, reason = result.status, result.exit_code, result.reason
-        if status not in OK_STATUSES and code == 0:
-            code = 1
-    except Tripped as exc:
-        status, code, reason = "tripped", exc.exit_code, str(exc)
-        run.manifest["breakers"].append(
-            {"name": exc.breaker, "limit": exc.limit, "measured": exc.measured, "phase": name, "detail": exc.detail}
-        )
-    except Refused as exc:
-        status, code, reason = "refused", exc.exit_code, str(exc)
-    except Aborted as exc:
-        status, code, reason = "aborted", EXIT_ABORTED, str(exc)
-    except BadInput as exc:
-        status, code, reason = "failed", exc.exit_code, str(exc)
-    except Exception as exc:  # noqa: BLE001 - a crash is recorded, never shown as a traceback
-        status, code = "failed", 1
-        reason = f"crashed: {type(exc).__name__}: {exc}"
-        entry["error"] = {"type": type(exc).__name__, "message": redactor.redact(str(exc))}
-        log.write("".join(traceback.format_exception(exc)))
-    finally:
-        INTERRUPTS.in_phase = False
-        INTERRUPTS.shielded = previous_shield
+    finalizing = name in FINALIZERS or name == "publish"
+    with _shielded(finalizing):
+        status, code, reason, outputs = _call(run, name, log, check_stop=not finalizing)
     entry.update(status=status, ended_at=utc_now(), exit_code=code, reason=redactor.redact(reason))
     log.note(f"phase {name} {status} (exit {code}): {reason}")
-    outputs = [p for p in result.outputs if p.exists()]
-    log_path = run.logs / f"{name}.log"
-    record_outputs(run, name, [*outputs, log_path])
+    record_outputs(run, name, [*(p for p in outputs if p.exists()), run.logs / f"{name}.log"])
     run.save()
     try:
         evidence.refresh(run, name)
     except OSError as exc:
         log.note(f"evidence index not refreshed: {exc}")
     return code
+
+
+def _call(run: Run, name: str, log: PhaseLog, *, check_stop: bool) -> tuple[str, int, str, list[Path]]:
+    """The phase function, with every way out turned into (status, exit code, reason, outputs)."""
+    try:
+        if check_stop:
+            raise_if(check_kill_switch(os.environ, stop_file(run.settings.state_dir)))
+        result = phase_function(name)(run, log)
+    except Tripped as exc:
+        run.manifest["breakers"].append({"name": exc.breaker, "limit": exc.limit, "measured": exc.measured,
+                                         "phase": name, "detail": exc.detail})
+        return "tripped", exc.exit_code, str(exc), []
+    except Refused as exc:
+        return "refused", exc.exit_code, str(exc), []
+    except Aborted as exc:
+        return "aborted", EXIT_ABORTED, str(exc), []
+    except BadInput as exc:
+        return "failed", exc.exit_code, str(exc), []
+    except Exception as exc:  # noqa: BLE001 - a crash is recorded, never shown as a traceback
+        message = log.redactor.redact(str(exc))
+        run.manifest["phases"][name]["error"] = {"type": type(exc).__name__, "message": message}
+        log.write("".join(traceback.format_exception(exc)))
+        return "failed", 1, f"crashed: {type(exc).__name__}: {exc}", []
+    code = result.exit_code if result.exit_code or result.status in OK_STATUSES else 1
+    return result.status, code, result.reason, result.outputs
 
 
 def _skip_unreached(run: Run, failed_phase: str) -> None:
