@@ -72,27 +72,26 @@ def _declarations(run: Run) -> tuple[list[str], list[str]]:
 
 
 def check_policy(run: Run) -> list[dict[str, str]]:
+    """Each declaration against `[tool.orchestrator.policy]`: none, allowed, or refused by the repo."""
     hosts, providers = _declarations(run)
     policy = run.settings.policy
+    rules = (
+        ("network", hosts, policy.allow_network, "network hosts", "safety.network.hosts", "allow_network",
+         "no network declared: the sandbox has none", "declared hosts only, through the egress proxy"),
+        ("cloud", providers, policy.allow_cloud, "cloud providers", "safety.cloud.providers", "allow_cloud",
+         "no cloud provider declared: cloud CLIs refuse, no credentials", "declared providers"),
+    )
     out = []
-    if not hosts:
-        out.append(decide(run, "network", "allow", "no network declared: the sandbox has none"))
-    elif not policy.allow_network:
-        out.append(decide(run, "network", "refuse",
-                          f"the pack declares network hosts ({', '.join(hosts)}) but pyproject.toml "
-                          "[tool.orchestrator.policy] allow_network = false; remove safety.network.hosts "
-                          "or change the repository policy"))
-    else:
-        out.append(decide(run, "network", "allow", f"declared hosts only, through the egress proxy: {', '.join(hosts)}"))
-    if not providers:
-        out.append(decide(run, "cloud", "allow", "no cloud provider declared: cloud CLIs refuse, no credentials"))
-    elif not policy.allow_cloud:
-        out.append(decide(run, "cloud", "refuse",
-                          f"the pack declares cloud providers ({', '.join(providers)}) but pyproject.toml "
-                          "[tool.orchestrator.policy] allow_cloud = false; remove safety.cloud.providers "
-                          "or change the repository policy"))
-    else:
-        out.append(decide(run, "cloud", "allow", f"declared providers: {', '.join(providers)}"))
+    for kind, declared, allowed, what, field_, switch, none_text, allow_text in rules:
+        listed = ", ".join(declared)
+        if not declared:
+            out.append(decide(run, kind, "allow", none_text))
+        elif not allowed:
+            out.append(decide(run, kind, "refuse",
+                              f"the pack declares {what} ({listed}) but pyproject.toml [tool.orchestrator.policy] "
+                              f"{switch} = false; remove {field_} or change the repository policy"))
+        else:
+            out.append(decide(run, kind, "allow", f"{allow_text}: {listed}"))
     return out
 
 
