@@ -42,6 +42,12 @@ def _in_chain(session: nox.Session) -> bool:
     return "run" in requested
 
 
+def _usage(session: nox.Session, text: str) -> None:
+    """Bad arguments are bad input: exit 2, like the engine, not nox's generic 1."""
+    session.log(f"usage: {text}")
+    raise SystemExit(2)
+
+
 def _finish(session: nox.Session, code: int) -> None:
     if code != 0:
         raise SystemExit(code)  # the contract exit code, not nox's generic 1
@@ -66,7 +72,7 @@ def _phase(session: nox.Session, name: str) -> None:
     push = "--push" in args
     args = [a for a in args if a != "--push"]
     if len(args) != 1:
-        session.error("usage: nox -s run -- <task-id> [--push]")
+        _usage(session, "nox -s run -- <task-id> [--push]")
     task = args[0]
     try:
         settings = replace(load_settings(ROOT), push=True) if push else load_settings(ROOT)
@@ -142,14 +148,14 @@ def publish(session: nox.Session) -> None:
 def run(session: nox.Session) -> None:
     """Carry one task pack through every phase: `nox -s run -- <task-id>`."""
     if len([a for a in session.posargs if a != "--push"]) != 1:
-        session.error("usage: nox -s run -- <task-id> [--push]")
+        _usage(session, "nox -s run -- <task-id> [--push]")
 
 
 @nox.session(venv_backend="none", default=False)
 def new(session: nox.Session) -> None:
     """Scaffold a task pack that passes validate: `nox -s new -- <task-id>`."""
     if len(session.posargs) != 1:
-        session.error("usage: nox -s new -- <task-id>")
+        _usage(session, "nox -s new -- <task-id>")
     _engine(session, "new", *session.posargs)
 
 

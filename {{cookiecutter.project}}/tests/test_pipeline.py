@@ -228,3 +228,13 @@ def test_nox_run_chains_every_phase_and_keeps_contract_exit_codes(repo: Path) ->
     assert bad.returncode == 1
     data = manifest(runs_of(repo, "vianox-fails")[-1])
     assert data["status"] == "failed" and "never" in data["reason"]
+
+
+@pytest.mark.skipif(not (Path(sys.executable).parent / "nox").exists(), reason="nox is not installed next to this interpreter")
+@pytest.mark.parametrize("args", [[], ["one", "two"]], ids=["no-task", "two-tasks"])
+def test_nox_run_with_bad_arguments_exits_2(repo: Path, args: list[str]) -> None:
+    nox = str(Path(sys.executable).parent / "nox")
+    proc = subprocess.run([nox, "-s", "run", "--", *args], cwd=repo, capture_output=True, text=True, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "usage: nox -s run -- <task-id>" in proc.stdout + proc.stderr
+    assert not (repo / "runs").exists()
