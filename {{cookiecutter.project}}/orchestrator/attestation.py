@@ -74,7 +74,7 @@ def write_attestation(run_dir: Path, index: dict[str, Any], manifest: dict[str, 
 
 def check_attestation(run_dir: Path, index: dict[str, Any]) -> list[str]:
     """The attestation matches the index and the index file: same subjects, same digests."""
-    from orchestrator.schemas import validator
+    from orchestrator.schemas import first_error
 
     path = run_dir / FILE
     if not path.is_file():
@@ -83,9 +83,8 @@ def check_attestation(run_dir: Path, index: dict[str, Any]) -> list[str]:
         data = read_json(path)
     except ValueError as exc:
         return [f"changed: {FILE} is not valid JSON ({exc})"]
-    errors = list(validator("intoto_statement.v1.json").iter_errors(data))
-    if errors:
-        return [f"changed: {FILE} is not an in-toto Statement v1 ({errors[0].message})"]
+    if problem := first_error("intoto_statement.v1.json", data):
+        return [f"changed: {FILE} is not an in-toto Statement v1 ({problem})"]
     expected = {e["path"]: e["sha256"] for e in index["entries"]}
     expected[INDEX] = sha256_file(run_dir / INDEX)
     subjects = {s.get("name"): s["digest"].get("sha256") for s in data["subject"]}

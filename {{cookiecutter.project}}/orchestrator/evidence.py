@@ -288,7 +288,7 @@ def verify_run(run_dir: Path) -> list[str]:
     Each problem starts with the run-relative file it is about: `changed: logs/x.log ...`.
     """
     from orchestrator.attestation import check_attestation
-    from orchestrator.schemas import validator
+    from orchestrator.schemas import first_error
 
     path = run_dir / INDEX
     if not path.is_file():
@@ -297,10 +297,8 @@ def verify_run(run_dir: Path) -> list[str]:
         index = read_json(path)
     except ValueError as exc:
         return [f"changed: {INDEX} is not valid JSON ({exc})"]
-    errors = sorted(validator("evidence_index.v1.json").iter_errors(index), key=lambda e: list(e.absolute_path))
-    if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "(root)"
-        return [f"changed: {INDEX} does not match evidence_index/v1 at {where}: {errors[0].message}"]
+    if problem := first_error("evidence_index.v1.json", index):
+        return [f"changed: {INDEX} does not match evidence_index/v1 at {problem}"]
     problems: list[str] = []
     entries = {e["path"]: e for e in index["entries"]}
     if root_digest(index["entries"]) != index["root_digest"]:

@@ -37,7 +37,7 @@ from orchestrator.redact import Redactor
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.sandbox import SandboxSpec
 from orchestrator.sandbox import run as sandbox_run
-from orchestrator.schemas import validator
+from orchestrator.schemas import first_error
 from orchestrator.workspace import ensure, spec_for
 
 RESULT_FILE = "plugin_result.json"
@@ -162,12 +162,8 @@ def extract_result(output: str) -> dict[str, Any]:
 
 
 def check_result(result: dict[str, Any], descriptor: Descriptor) -> None:
-    errors = sorted(validator("plugin_result.v1.json").iter_errors(result), key=lambda e: list(e.absolute_path))
-    if errors:
-        first = errors[0]
-        where = "/".join(str(p) for p in first.absolute_path) or "(root)"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise PluginProblem(f"result does not match plugin_result/v1: {where}: {first.message}{more}")
+    if problem := first_error("plugin_result.v1.json", result):
+        raise PluginProblem(f"result does not match plugin_result/v1: {problem}")
     if result["name"] != descriptor.name:
         raise PluginProblem(f"result name {result['name']!r} is not the plugin's name {descriptor.name!r}")
 
@@ -216,13 +212,11 @@ def parse_name_status(raw: str) -> tuple[list[str], list[str]]:
 # --- I/O edges --------------------------------------------------------------------------------------
 
 
-def changed_files(workspace: Path, base: str) -> tuple[list[str], list[str]]:
-    """Files the run changed: base against the whole workspace (new files in, ignored files out).
-
-    Uses the same workspace tree as the diff the execute phase records, so the plugin sees
-    exactly the files the summary lists.
+def changed_files(workspace: Path, base: str, tree: str | None) -> tuple[list[str], list[str]]:
+    """Files the run changed: base against the tree the execute phase recorded (the diff the
+    summary lists), or against the workspace as it is when no tree was recorded.
     """
-    tree = gitops.workspace_tree(workspace)
+    tree = tree or gitops.workspace_tree(workspace)
     return parse_name_status(gitops.git(workspace, "diff", "--name-status", "-z", "--no-renames", base, tree))
 
 
@@ -280,7 +274,8 @@ def execute(run: Run, log: PhaseLog, descriptor: Descriptor) -> Outcome:
     workspace = run.workspace
     if not workspace.is_dir():
         raise RuntimeError(f"workspace {workspace} does not exist: the execute phase has not run for this run")
-    changed, deleted = changed_files(workspace, str(run.manifest["git"]["base"]))
+    changed, deleted = changed_files(workspace, str(run.manifest["git"]["base"]),
+                                     run.manifest.get("changes", {}).get("tree"))
     request = build_request(run, descriptor, changed, deleted)
     argv = resolve_argv(descriptor.entry, descriptor.dir)
     spec = sandbox_spec(run, descriptor)

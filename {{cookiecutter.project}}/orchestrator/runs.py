@@ -18,7 +18,7 @@ from orchestrator import PHASES, __version__
 from orchestrator.config import Settings
 from orchestrator.errors import BadInput
 from orchestrator.fsio import read_json, sha256_file, write_json
-from orchestrator.schemas import validator
+from orchestrator.schemas import first_error
 from orchestrator.taskpack import TaskPack
 
 MANIFEST = "manifest.json"
@@ -158,12 +158,12 @@ def load_manifest(run_dir: Path) -> dict[str, Any]:
     path = run_dir / MANIFEST
     if not path.is_file():
         raise BadInput(f"{path}: no manifest here; pass --run with a run directory under runs/<task-id>/")
-    manifest = read_json(path)
-    errors = sorted(validator("manifest.v1.json").iter_errors(manifest), key=lambda e: list(e.absolute_path))
-    if errors:
-        first = errors[0]
-        where = "/".join(str(p) for p in first.absolute_path) or "(root)"
-        raise BadInput(f"{path}: {where}: {first.message} (the manifest does not match manifest/v1)")
+    try:
+        manifest = read_json(path)
+    except ValueError as exc:
+        raise BadInput(f"{path}: not valid JSON ({exc}); the run's manifest is damaged") from None
+    if problem := first_error("manifest.v1.json", manifest):
+        raise BadInput(f"{path}: {problem} (the manifest does not match manifest/v1)")
     return manifest
 
 

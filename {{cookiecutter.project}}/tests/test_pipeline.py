@@ -149,6 +149,14 @@ def test_orch_keep_workspace_keeps_it(repo: Path, run_pack) -> None:
     assert (repo / ".orchestrator" / "worktrees" / f"kept-{data['run_id']}" / "hello.txt").exists()
 
 
+def test_a_damaged_manifest_is_bad_input_not_a_traceback(repo: Path, run_pack) -> None:
+    _, _, run_dir = run_pack("damaged")
+    (run_dir / "manifest.json").write_text("{ not json", encoding="utf-8")
+    proc = orchestrator(repo, "summarize", "damaged")
+    assert proc.returncode == 2
+    assert "manifest.json: not valid JSON" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_the_kill_switch_trips_the_run(repo: Path, run_pack) -> None:
     proc, data, run_dir = run_pack("halt", env={"ORCH_KILL_SWITCH": "1"})
     assert proc.returncode == 3

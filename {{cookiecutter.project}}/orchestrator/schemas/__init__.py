@@ -17,6 +17,19 @@ def load(name: str) -> dict:
     return json.loads((HERE / name).read_text(encoding="utf-8"))
 
 
+def first_error(name: str, value: object) -> str | None:
+    """`where: message` of the first error (by path) of `value` against schema `name`, or None.
+
+    One line for a person: the rest are counted, not listed.
+    """
+    errors = sorted(validator(name).iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path])
+    if not errors:
+        return None
+    where = "/".join(str(p) for p in errors[0].absolute_path) or "(root)"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {errors[0].message}{more}"
+
+
 @cache
 def validator(name: str) -> Validator:
     """A compiled validator for `name` (e.g. "manifest.v1.json"), with format checks on."""
