@@ -29,7 +29,7 @@ FALLBACK_EMAIL = "orchestrator@localhost"
 COMMIT_MESSAGE = "Initial commit from the Codex Orchestrator template"
 SPECIAL_SOLUTIONS = {"all", "none"}
 CACHES = ("__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache")
-NOT_COPIED = shutil.ignore_patterns(*CACHES, "*.pyc", ".nox", ".venv")
+EXAMPLE = "example"
 # What cookiecutter itself treats as a repository URL, plus its abbreviations.
 REPO_URL = re.compile(r"^(((git|hg)\+)?(git|ssh|file|https?):(//)?|\w+@[\w.]+|(gh|gl|bb):)")
 
@@ -65,10 +65,25 @@ def chosen_solutions(root: Path, choice: str) -> list[Path]:
 
 
 def copy_solutions(root: Path, choice: str, project: Path) -> None:
+    """`solutions/<name>/` goes to the same place; its `example/` tree (sample code, example
+    task packs) is laid over the repository root, and two solutions may not ship the same file."""
     for source in chosen_solutions(root, choice):
-        shutil.copytree(
-            source, project / "solutions" / source.name, symlinks=True, ignore=NOT_COPIED, dirs_exist_ok=True
-        )
+        ignore = shutil.ignore_patterns(*CACHES, "*.pyc", ".nox", ".venv", EXAMPLE)
+        shutil.copytree(source, project / "solutions" / source.name, symlinks=True, ignore=ignore, dirs_exist_ok=True)
+        example = source / EXAMPLE
+        if example.is_dir():
+            copy_example(example, project, source.name)
+
+
+def copy_example(example: Path, project: Path, solution: str) -> None:
+    for path in sorted(example.rglob("*")):
+        if path.is_dir() or any(part in CACHES for part in path.parts) or path.suffix == ".pyc":
+            continue
+        target = project / path.relative_to(example)
+        if target.exists():
+            raise HookError(f"solution {solution!r}: example file {target.relative_to(project)} already exists")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target, follow_symlinks=False)
 
 
 def write_json(path: Path, data: object) -> None:

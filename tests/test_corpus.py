@@ -1,6 +1,6 @@
 """The malformed-pack corpus, run against a baked repository's `python -m orchestrator validate`.
 
-The corpus ships with the generated repository: tests/corpus/malformed/<case>/task.yml,
+The corpus ships with the generated repository: orchestrator/tests/corpus/malformed/<case>/task.yml,
 and expected.json there mapping each case to the line, field and message its error must
 carry (`generated` cases are made at test time instead of committed: the oversized file).
 Cases are collected from the template's copy, which the bake copies byte for byte, and
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import GENERATED, describe, run
 
-CORPUS = Path("tests") / "corpus" / "malformed"
+CORPUS = Path("orchestrator") / "tests" / "corpus" / "malformed"
 EXPECTED = GENERATED / CORPUS / "expected.json"
 MINIMUM_CASES = 20
 OVERSIZED_BYTES = 4 << 20  # far beyond any sane task pack size limit
@@ -33,7 +33,7 @@ def case_params() -> list:
     return [pytest.param(name, spec, id=name) for name, spec in sorted(load_cases().items())]
 
 
-@pytest.mark.skipif(not EXPECTED.is_file(), reason="no corpus yet (tests/corpus/malformed/expected.json)")
+@pytest.mark.skipif(not EXPECTED.is_file(), reason="no corpus yet (orchestrator/tests/corpus/malformed/expected.json)")
 def test_corpus_has_enough_distinct_cases() -> None:
     cases = load_cases()
     assert len(cases) >= MINIMUM_CASES

@@ -35,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -43,7 +43,7 @@ from typing import IO
 
 from orchestrator.breakers import kill_switch_reason
 from orchestrator.egress import EgressProxy, parse_allowlist
-from orchestrator.errors import Refused
+from orchestrator.errors import Refused, Tripped
 from orchestrator.redact import SECRET_NAME, looks_secret, secret_values
 
 LOG = logging.getLogger("orchestrator.sandbox")
@@ -106,6 +106,19 @@ CLOUD_CONFIG: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
+class Forward:
+    """127.0.0.1:<port> inside the jail, connected to the host-side unix socket <socket>."""
+
+    port: int
+    socket: Path
+
+
+LineHook = Callable[[str], None]
+"""Called with each complete output line (decoded, without its newline) as it arrives. Raising
+`errors.Tripped` from it kills the whole jail and ends the process as tripped by that breaker."""
+
+
+@dataclass(frozen=True)
 class SandboxSpec:
     """How one process may run. Built by the caller from the task pack and settings."""
 
@@ -129,6 +142,9 @@ class SandboxSpec:
     """The budget `wall_seconds` is what is left of (wall_seconds or phase_wall_seconds), for the trip record."""
     wall_spent: float = 0.0
     """Seconds of that budget already spent before this process, so a trip reports the budget's own numbers."""
+    forwards: tuple[Forward, ...] = ()
+    """Extra TCP ports on the jail's loopback, each forwarded to a unix socket a host-side service listens on
+    (e.g. a model proxy); the egress proxy's own port is added by `run`."""
 
 
 @dataclass
@@ -351,6 +367,7 @@ def jail_paths(spec: SandboxSpec, extra_read: Sequence[Path]) -> tuple[list[str]
         ro.add(git_dir.resolve().parent)
     ro.add(INIT.resolve().parent.parent)
     rw = [workspace, scratch]
+    ro.update(f.socket.resolve().parent for f in spec.forwards)
     ro_over = [workspace / ".git", shim_dir(spec).resolve()]
     ordered = sorted(ro, key=lambda p: (len(p.parts), str(p)))
     return [str(p) for p in ordered], [str(p) for p in rw], [str(p) for p in ro_over]
@@ -583,6 +600,7 @@ def kill_group(proc: subprocess.Popen[bytes], cgroup: PidsCgroup | None = None) 
 def _init_config(spec: SandboxSpec, argv: Sequence[str], cwd: Path, status_fd: int, cgroup: PidsCgroup | None,
                  proxy: EgressProxy | None, extra_read: list[Path]) -> dict:
     ro, rw, ro_over = jail_paths(spec, extra_read)
+    forwards = [*([Forward(PROXY_PORT, proxy.socket_path)] if proxy else []), *spec.forwards]
     return {
         "root": str((spec.scratch / ".root").resolve()),
         "ro": ro,
@@ -593,7 +611,7 @@ def _init_config(spec: SandboxSpec, argv: Sequence[str], cwd: Path, status_fd: i
         "argv": list(argv),
         "nproc": spec.max_processes + INIT_TASKS if spec.isolate else None,
         "cgroup_procs": str(cgroup.procs) if cgroup else None,
-        "proxy": {"socket": str(proxy.socket_path), "port": PROXY_PORT} if proxy else None,
+        "forwards": [{"port": f.port, "socket": str(f.socket)} for f in forwards],
         "status_fd": status_fd,
         "isolate": spec.isolate,
         "denied_log": str(denied_log(spec).resolve()),
@@ -634,8 +652,11 @@ def run(
     cwd: Path | None = None,
     stdin: bytes | None = None,
     timeout: float | None = None,
+    on_line: LineHook | None = None,
 ) -> Execution:
-    """Runs argv in the sandbox; output is read as it comes so the output breaker is exact."""
+    """Runs argv in the sandbox; output is read as it comes so the output breaker is exact.
+
+    `on_line` sees every output line live (progress on the terminal, agent event breakers)."""
     workdir = cwd or spec.workspace
     spec.scratch.mkdir(parents=True, exist_ok=True)
     (spec.scratch / ".root").mkdir(exist_ok=True)
@@ -661,7 +682,8 @@ def run(
         fds[:] = os.pipe()
         config = _init_config(spec, argv, workdir, fds[1], cgroup, proxy, [*extra_read, *argv_paths(argv)])
         full = [*prefix, sys.executable, "-I", "-S", str(INIT), json.dumps(config)]
-        return _supervise(argv, full, spec, env, workdir, stdin, timeout, start, stop_file, proxy, cgroup, fds)
+        return _supervise(argv, full, spec, env, workdir, stdin, timeout, start, stop_file, proxy, cgroup, fds,
+                          on_line)
     finally:
         if proxy is not None:
             proxy.stop()
@@ -707,6 +729,7 @@ def _supervise(
     proxy: EgressProxy | None,
     cgroup: PidsCgroup | None,
     fds: list[int],
+    on_line: LineHook | None = None,
 ) -> Execution:
     try:
         proc = subprocess.Popen(
@@ -754,6 +777,23 @@ def _supervise(
             return ("max_processes", spec.max_processes, spec.max_processes + refused)
         return None
 
+    pending = b""
+
+    def feed_lines(data: bytes, final: bool = False) -> tuple[str, float, float] | None:
+        nonlocal pending
+        if on_line is None:
+            return None
+        pending += data
+        *lines, pending = pending.split(b"\n")
+        if final and pending:
+            lines, pending = [*lines, pending], b""
+        try:
+            for line in lines:
+                on_line(line.decode("utf-8", "replace"))
+        except Tripped as trip:
+            return (trip.breaker, trip.limit, trip.measured)
+        return None
+
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)
     try:
@@ -771,6 +811,10 @@ def _supervise(
                 breaker = ("max_output_bytes", spec.max_output_bytes, total)
                 break
             chunks.append(data)
+            if (breaker := feed_lines(data)) is not None:
+                break
+        if breaker is None:
+            breaker = feed_lines(b"", final=True)
         while breaker is None and (breaker := poll()) is None:
             left = limit_seconds - (time.monotonic() - start)
             try:

@@ -289,12 +289,12 @@ def forward(listener: socket.socket, unix_path: str) -> None:
                 close(sock)
 
 
-def run_command(config: dict, listener: socket.socket | None) -> int:
+def run_command(config: dict, listeners: list[tuple[socket.socket, str]]) -> int:
     env = dict(os.environ)
     pid = os.fork()
     if pid == 0:
         try:
-            if listener is not None:
+            for listener, _ in listeners:
                 listener.close()
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
             nproc = config.get("nproc")
@@ -306,8 +306,8 @@ def run_command(config: dict, listener: socket.socket | None) -> int:
         except OSError as exc:
             os.write(2, f"sandbox: cannot run {config['argv'][0]}: {exc.strerror}\n".encode())
             os._exit(127)
-    if listener is not None:
-        threading.Thread(target=forward, args=(listener, config["proxy"]["socket"]), daemon=True).start()
+    for listener, unix_path in listeners:
+        threading.Thread(target=forward, args=(listener, unix_path), daemon=True).start()
     while True:
         try:
             reaped, status = os.waitpid(-1, 0)
@@ -341,7 +341,7 @@ def main() -> None:
     config = json.loads(sys.argv[1])
     status_fd = int(config["status_fd"])
     os.set_inheritable(status_fd, False)
-    listener = None
+    listeners: list[tuple[socket.socket, str]] = []
     try:
         join_cgroup(config.get("cgroup_procs"))
         if not config.get("isolate", True):
@@ -349,15 +349,15 @@ def main() -> None:
         else:
             enter_root(build_root(config))
             loopback_up()
-        if config.get("proxy"):
-            listener = forwarder_socket(int(config["proxy"]["port"]))
+        for item in config.get("forwards") or ():
+            listeners.append((forwarder_socket(int(item["port"])), item["socket"]))
         os.chdir(config["cwd"])
     except (SetupError, OSError) as exc:
         os.write(status_fd, f"error: {exc}\n".encode())
         os._exit(125)
     os.write(status_fd, b"ok\n")
     os.close(status_fd)
-    code = run_command(config, listener)
+    code = run_command(config, listeners)
     sys.stdout.flush()
     os._exit(code if code >= 0 else 128 - code)
 

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import survivors
 from orchestrator import sandbox
-from orchestrator.errors import Refused
+from orchestrator.errors import Refused, Tripped
 from orchestrator.sandbox import Execution, SandboxSpec, build_env, isolation_available, run
 
 PY = sys.executable
@@ -345,3 +345,54 @@ def test_time_limit_holds_even_when_output_keeps_coming(spec: SandboxSpec) -> No
     short = replace(spec, wall_seconds=1, max_output_bytes=1 << 30)
     result = sh("while true; do echo tick; sleep 0.01; done", short)
     assert result.breaker == "wall_seconds"
+
+
+# --- the hooks other parts build on: live lines and forwarded ports ----------------------
+
+
+def test_each_output_line_reaches_the_line_hook_while_the_process_still_runs(spec: SandboxSpec) -> None:
+    seen: list[tuple[str, bool]] = []
+    marker = spec.workspace / "second-started"
+
+    def hook(line: str) -> None:
+        seen.append((line, marker.exists()))
+
+    result = sh(f"echo first; sleep 0.5; touch {marker}; echo second; printf tail", spec, on_line=hook)
+    assert result.exit_code == 0
+    assert seen == [("first", False), ("second", True), ("tail", True)]
+
+
+def test_a_line_hook_that_trips_kills_the_jail_and_names_its_breaker(spec: SandboxSpec) -> None:
+    def hook(line: str) -> None:
+        if line == "too-many":
+            raise Tripped("max_turns", 1, 2, "counted by the hook")
+
+    result = sh("echo too-many; sleep 30", spec, on_line=hook)
+    assert (result.breaker, result.limit, result.measured) == ("max_turns", 1, 2)
+    assert result.exit_code is None
+    assert result.duration < 10
+
+
+def test_a_forwarded_port_reaches_its_host_unix_socket_and_nothing_else(spec: SandboxSpec, tmp_path: Path) -> None:
+    import socket as socketlib
+
+    path = tmp_path / "svc" / "s"
+    path.parent.mkdir()
+    server = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(b"hello from the host:" + conn.recv(64))
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    code = ("import socket; s = socket.create_connection(('127.0.0.1', 4555), timeout=5); s.sendall(b'ping'); "
+            "print(s.recv(100).decode())")
+    result = py(code, replace(spec, forwards=(sandbox.Forward(4555, path),)))
+    thread.join(timeout=5)
+    server.close()
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "hello from the host:ping"

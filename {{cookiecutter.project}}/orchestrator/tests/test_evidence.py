@@ -18,7 +18,7 @@ from orchestrator.fsio import sha256_file
 from orchestrator.runs import record_outputs
 from orchestrator.schemas import validator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def finished_run(root: Path, **fields: object) -> Synthetic:

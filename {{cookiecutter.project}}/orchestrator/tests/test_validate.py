@@ -17,7 +17,7 @@ from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import Redactor
 from orchestrator.taskpack import MAX_BYTES, check_file, load_many, load_taskpack
 
-CORPUS = ROOT / "tests" / "corpus" / "malformed"
+CORPUS = Path(__file__).resolve().parent / "corpus" / "malformed"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
 
 

@@ -1,6 +1,6 @@
 """Benchmark (not a test): validate N generated task packs in one process, against plain yaml.safe_load.
 
-    python tests/bench_validate.py [N]      (run from the repository root; default N = 1000)
+    python orchestrator/tests/bench_validate.py [N]      (run from the repository root; default N = 1000)
 
 Prints seconds for: validating all packs (schema compiled once, C YAML parser when
 present), and yaml.safe_load of the same files, measured in the same run.
@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import yaml

@@ -17,7 +17,7 @@ from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import MASK, Redactor
 from orchestrator.schemas import validator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
 
 
