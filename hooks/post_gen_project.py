@@ -69,7 +69,9 @@ def copy_solutions(root: Path, choice: str, project: Path) -> None:
     task packs) is laid over the repository root, and two solutions may not ship the same file."""
     for source in chosen_solutions(root, choice):
         ignore = shutil.ignore_patterns(*CACHES, "*.pyc", ".nox", ".venv", EXAMPLE)
-        shutil.copytree(source, project / "solutions" / source.name, symlinks=True, ignore=ignore, dirs_exist_ok=True)
+        shutil.copytree(
+            source, project / "solutions" / source.name, symlinks=True, ignore=ignore, dirs_exist_ok=True
+        )
         example = source / EXAMPLE
         if example.is_dir():
             copy_example(example, project, source.name)
@@ -81,7 +83,9 @@ def copy_example(example: Path, project: Path, solution: str) -> None:
             continue
         target = project / path.relative_to(example)
         if target.exists():
-            raise HookError(f"solution {solution!r}: example file {target.relative_to(project)} already exists")
+            raise HookError(
+                f"solution {solution!r}: example file {target.relative_to(project)} already exists"
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target, follow_symlinks=False)
 

@@ -53,7 +53,13 @@ def baked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 
 DESIGN_FILES = ("noxfile.py", "pyproject.toml", "Makefile", "README.md", "AGENTS.md", ".gitignore")
-DESIGN_DIRS = ("orchestrator", "orchestrator/schemas", "orchestrator/templates", "orchestrator/tests", "taskpacks")
+DESIGN_DIRS = (
+    "orchestrator",
+    "orchestrator/schemas",
+    "orchestrator/templates",
+    "orchestrator/tests",
+    "taskpacks",
+)
 DESIGN_SCHEMAS = (
     "taskpack.v1.json",
     "manifest.v1.json",

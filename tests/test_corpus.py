@@ -33,7 +33,9 @@ def case_params() -> list:
     return [pytest.param(name, spec, id=name) for name, spec in sorted(load_cases().items())]
 
 
-@pytest.mark.skipif(not EXPECTED.is_file(), reason="no corpus yet (orchestrator/tests/corpus/malformed/expected.json)")
+@pytest.mark.skipif(
+    not EXPECTED.is_file(), reason="no corpus yet (orchestrator/tests/corpus/malformed/expected.json)"
+)
 def test_corpus_has_enough_distinct_cases() -> None:
     cases = load_cases()
     assert len(cases) >= MINIMUM_CASES
