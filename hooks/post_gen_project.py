@@ -148,6 +148,7 @@ def main() -> int:
     root = template_root()
     drop_caches(project)
     copy_solutions(root, ANSWERS["solution"], project)
+    shutil.copy2(root / "CHANGELOG.md", project / "CHANGELOG.md")  # one changelog: template and engine share a version
     if ANSWERS["ci"] == "none":
         shutil.rmtree(project / ".github", ignore_errors=True)
     answers = public_answers(ANSWERS)

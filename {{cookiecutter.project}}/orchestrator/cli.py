@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from orchestrator import PHASES
+from orchestrator import PHASES, __version__
 from orchestrator.config import find_repo, load_settings
 from orchestrator.errors import EXIT_BAD_INPUT, BadInput, OrchestratorError
 
@@ -20,6 +20,7 @@ from orchestrator.errors import EXIT_BAD_INPUT, BadInput, OrchestratorError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m orchestrator", description=__doc__.splitlines()[0])
     parser.add_argument("-C", "--repo", type=Path, default=None, help="repository root (default: found from cwd)")
+    parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     p = sub.add_parser("validate", help="check task packs against taskpack/v1 (all packs when none named)")
     p.add_argument("refs", nargs="*", help="task ids or paths to task packs")
