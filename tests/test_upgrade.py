@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, describe, git, run
 
 CRUFT = shutil.which("cruft", path=str(Path(sys.executable).parent))
