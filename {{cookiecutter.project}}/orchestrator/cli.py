@@ -7,6 +7,7 @@ Every error a user can cause ends here as a message and a contract exit code
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -29,7 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("task_id")
     p = sub.add_parser("run", help="carry a task pack through every phase (a new run)")
     p.add_argument("task_id")
+    p.add_argument("--run-id", default=None, help=argparse.SUPPRESS)  # chosen by a control plane (mcp)
+    p.add_argument("--started-by", default=None, help=argparse.SUPPRESS)
     p.add_argument("--push", action="store_true", help="push the task branch (same as ORCH_PUSH=1)")
+    p = sub.add_parser("mcp", help="serve the control plane over MCP (stdio; --http HOST:PORT with ORCH_MCP_TOKEN)")
+    p.add_argument("--http", metavar="HOST:PORT", default=None, help="serve streamable HTTP instead of stdio")
+    p = sub.add_parser("draft", help="ask a model for a draft task pack from an objective (OPENAI_API_KEY)")
+    p.add_argument("objective")
+    p.add_argument("--id", dest="task_id", default=None, help="the draft's task id (default: from the model)")
+    p = sub.add_parser("approve", help="commit a proposed or drafted task pack held in .orchestrator/proposals/")
+    p.add_argument("task_id")
     for name in PHASES[1:]:
         if name == "evidence":
             p = sub.add_parser(name, help="the evidence phase (<task-id> [--run DIR]), or `evidence query|verify`")
@@ -62,6 +72,23 @@ def dispatch(args: argparse.Namespace) -> int:
         path = new_task(repo, args.task_id, settings.default_executor)
         print(f"created {path.relative_to(repo)}; edit it, then `nox -s validate -- {args.task_id}`")
         return 0
+    if args.command == "mcp":
+        from orchestrator.mcpserver.server import serve
+
+        return serve(repo, args.http, dict(os.environ))
+    if args.command == "draft":
+        from orchestrator.mcpserver.draft import draft_command
+
+        return draft_command(repo, args.objective, args.task_id, dict(os.environ))
+    if args.command == "approve":
+        from orchestrator import gitops
+        from orchestrator.mcpserver.proposals import approve
+
+        who = gitops.identity(repo)["GIT_AUTHOR_NAME"]
+        commit = approve(repo, args.task_id, who)
+        print(f"committed taskpacks/{args.task_id}/ on {settings.base_branch} ({commit[:12]}); "
+              f"run it with `nox -s run -- {args.task_id}`")
+        return 0
     if args.command == "evidence":
         if args.rest[:1] in (["query"], ["verify"]):
             from orchestrator import evidence_cli
@@ -72,7 +99,7 @@ def dispatch(args: argparse.Namespace) -> int:
     from orchestrator import pipeline
 
     if args.command == "run":
-        code, run = pipeline.run_all(settings, args.task_id)
+        code, run = pipeline.run_all(settings, args.task_id, run_id=args.run_id, started_by=args.started_by)
     elif args.command == "validate":
         if len(args.refs) != 1:
             raise BadInput("validate --run takes exactly one task id")

@@ -27,6 +27,7 @@ from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import Redactor
 from orchestrator.runs import (
     DECISIVE,
+    RUN_ID,
     PhaseResult,
     Run,
     load_manifest,
@@ -102,17 +103,27 @@ def _shielded(on: bool = True) -> Iterator[None]:
 # --- starting and opening runs ----------------------------------------------------------
 
 
-def start_run(settings: Settings, task_ref: str) -> Run:
-    """A new run directory and manifest; bad input raises before anything is written."""
+def start_run(settings: Settings, task_ref: str, *, run_id: str | None = None, started_by: str | None = None) -> Run:
+    """A new run directory and manifest; bad input raises before anything is written.
+
+    A control plane may choose the run id (so it can answer with it at once) and names itself
+    in `started_by`, which the manifest records."""
     task = load_taskpack(settings.repo, task_ref)
     gitops.check_branch_name(settings.repo, settings.branch_for(task.id))
     if settings.branch_for(task.id) == settings.base_branch:
         raise BadInput(f"task branch {settings.base_branch!r} is the base branch; publish never commits there")
     base = gitops.require_commit(settings.repo, settings.base_branch, "base branch")
-    run_id = new_run_id()
+    if run_id is not None and not RUN_ID.match(run_id):
+        raise BadInput(f"--run-id {run_id!r}: expected a run id like 20260101T000000Z-abc123")
+    run_id = run_id or new_run_id()
     run_dir = settings.runs_dir / task.id / run_id
-    (run_dir / "logs").mkdir(parents=True)
+    try:
+        (run_dir / "logs").mkdir(parents=True)
+    except FileExistsError:
+        raise BadInput(f"run {run_id} of {task.id} already exists") from None
     run = Run(settings, task, run_dir, new_manifest(settings, task, run_id, base, "unknown"))
+    if started_by:
+        run.manifest["started_by"] = {"via": "mcp", "client": started_by}
     run.save()
     return run
 
@@ -208,14 +219,16 @@ def report(run: Run) -> str:
 
 
 def run_phase(settings: Settings, name: str, task_ref: str, run_arg: str | None = None,
-              *, new_run: bool = False, chain: bool = False, run: Run | None = None) -> tuple[int, Run]:
+              *, new_run: bool = False, chain: bool = False, run: Run | None = None,
+              run_id: str | None = None, started_by: str | None = None) -> tuple[int, Run]:
     """One phase against a new run, the chain's run, or an existing one (`--run`, default latest)."""
     if name not in PHASES:
         raise BadInput(f"unknown phase {name!r}; phases are: {', '.join(PHASES)}")
     redactor = Redactor.from_environ()
     INTERRUPTS.install()
     if run is None:
-        run = start_run(settings, task_ref) if new_run else open_run(settings, task_ref, run_arg)
+        run = (start_run(settings, task_ref, run_id=run_id, started_by=started_by) if new_run
+               else open_run(settings, task_ref, run_arg))
     INTERRUPTS.on_idle = lambda signame: _abort_idle(run, signame, redactor, chain)
     code = execute_phase(run, name, redactor)
     if name in DECISIVE:
@@ -241,9 +254,11 @@ def _abort_idle(run: Run, signame: str, redactor: Redactor, chain: bool) -> None
     finalize(run, redactor, publish=chain)
 
 
-def run_all(settings: Settings, task_ref: str) -> tuple[int, Run]:
+def run_all(settings: Settings, task_ref: str, *, run_id: str | None = None,
+            started_by: str | None = None) -> tuple[int, Run]:
     """Every phase in order, in this process: what `nox -s run` does, without nox."""
-    code, run = run_phase(settings, PHASES[0], task_ref, new_run=True, chain=True)
+    code, run = run_phase(settings, PHASES[0], task_ref, new_run=True, chain=True, run_id=run_id,
+                          started_by=started_by)
     for name in PHASES[1:]:
         if code != 0:
             break

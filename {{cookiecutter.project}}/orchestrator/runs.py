@@ -7,6 +7,7 @@ the run, the file on disk is complete and valid against `manifest.v1.json`.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,10 @@ SEVERITY = ("aborted", "tripped", "refused", "failed")
 
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+"""A run id: the UTC start second and six random hex digits."""
 
 
 def new_run_id(now: datetime | None = None) -> str:

@@ -25,7 +25,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from orchestrator import gitops
+from orchestrator import ceilings, gitops
+from orchestrator.config import read_tool_section
 from orchestrator.errors import Refused
 from orchestrator.globs import match_any, match_path
 from orchestrator.phaselog import PhaseLog
@@ -93,6 +94,17 @@ def check_policy(run: Run) -> list[dict[str, str]]:
         else:
             out.append(decide(run, kind, "allow", f"{allow_text}: {listed}"))
     return out
+
+
+def check_ceilings(run: Run) -> dict[str, str]:
+    """The pack against the repository's policy ceilings (hosts, providers, executors, limits, scope)."""
+    policy = read_tool_section(run.repo).get("policy", {})
+    found = ceilings.check_file(run.task.file, run.manifest["task"]["path"], run.task.data,
+                                ceilings.from_policy(policy if isinstance(policy, dict) else {}))
+    if found:
+        return decide(run, "ceilings", "refuse", "over the repository's policy ceilings: "
+                      + "; ".join(str(p) for p in found))
+    return decide(run, "ceilings", "allow", "within the repository's policy ceilings")
 
 
 def pack_files(run: Run) -> list[Path]:
@@ -182,7 +194,8 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     """Takes every decision (all are recorded, so a refusal lists every reason at once)."""
     run.manifest.setdefault("safety", {})["decisions"] = []
     run.manifest["safety"].setdefault("denied", [])
-    decisions = [*check_policy(run), check_pack_secrets(run), check_isolation(run), check_clean(run)]
+    decisions = [*check_policy(run), check_ceilings(run), check_pack_secrets(run), check_isolation(run),
+                 check_clean(run)]
     run.manifest["safety"]["git_control_sha256"] = git_control_digest(run.repo)
     for entry in decisions:
         log.note(f"{entry['id']}: {entry['decision']}: {entry['reason']}")
