@@ -28,11 +28,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--run", dest="run_dir", default=None, help="record the validate phase in this run instead")
     p = sub.add_parser("new", help="scaffold a task pack that validates as written")
     p.add_argument("task_id")
-    p = sub.add_parser("run", help="carry a task pack through every phase (a new run)")
-    p.add_argument("task_id")
+    p = sub.add_parser("run", help="carry task packs through every phase (a new run each; several at once with -j)")
+    p.add_argument("task_ids", nargs="*", metavar="task_id")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="run at most N packs at once (default: CPUs)")
+    p.add_argument("--all", action="store_true", help="every task pack under taskpacks/")
     p.add_argument("--run-id", default=None, help=argparse.SUPPRESS)  # chosen by a control plane (mcp)
     p.add_argument("--started-by", default=None, help=argparse.SUPPRESS)
     p.add_argument("--push", action="store_true", help="push the task branch (same as ORCH_PUSH=1)")
+    p = sub.add_parser("matrix", help="print the CI job matrix (JSON) for task ids, `all` or `changed`")
+    p.add_argument("selectors", nargs="+", metavar="id|all|changed")
+    p.add_argument("--since", default="HEAD~1", help="for `changed`: the commit to compare with (default HEAD~1)")
+    p = sub.add_parser("pr", help="open or update the draft pull request of a task branch (GITHUB_TOKEN)")
+    p.add_argument("task_id")
     p = sub.add_parser("mcp", help="serve the control plane over MCP (stdio; --http HOST:PORT with ORCH_MCP_TOKEN)")
     p.add_argument("--http", metavar="HOST:PORT", default=None, help="serve streamable HTTP instead of stdio")
     p = sub.add_parser("draft", help="ask a model for a draft task pack from an objective (OPENAI_API_KEY)")
@@ -57,6 +64,19 @@ def _phase_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     return parser
 
 
+def _run_ids(repo: Path, args: argparse.Namespace) -> list[str]:
+    from orchestrator.taskpack import find_task_ids
+
+    ids = list(dict.fromkeys([*args.task_ids, *(find_task_ids(repo) if args.all else [])]))
+    if not ids:
+        raise BadInput("name the task packs to run (python -m orchestrator run <task-id>... [-j N]), or --all")
+    if args.jobs is not None and args.jobs < 1:
+        raise BadInput(f"--jobs {args.jobs}: must be 1 or more")
+    if args.run_id and len(ids) > 1:
+        raise BadInput("--run-id names one run; give one task id with it")
+    return ids
+
+
 def dispatch(args: argparse.Namespace) -> int:
     repo = args.repo.resolve() if args.repo else find_repo()
     settings = load_settings(repo)
@@ -72,6 +92,14 @@ def dispatch(args: argparse.Namespace) -> int:
         path = new_task(repo, args.task_id, settings.default_executor)
         print(f"created {path.relative_to(repo)}; edit it, then `nox -s validate -- {args.task_id}`")
         return 0
+    if args.command == "matrix":
+        from orchestrator import matrix
+
+        return matrix.main(repo, args.selectors, args.since)
+    if args.command == "pr":
+        from orchestrator import github
+
+        return github.main(settings, args.task_id)
     if args.command == "mcp":
         from orchestrator.mcpserver.server import serve
 
@@ -99,7 +127,12 @@ def dispatch(args: argparse.Namespace) -> int:
     from orchestrator import pipeline
 
     if args.command == "run":
-        code, run = pipeline.run_all(settings, args.task_id, run_id=args.run_id, started_by=args.started_by)
+        ids = _run_ids(repo, args)
+        if len(ids) > 1 or args.jobs or args.all:
+            from orchestrator.parallel import run_many
+
+            return run_many(settings, ids, args.jobs or os.cpu_count() or 1, push=settings.push)
+        code, run = pipeline.run_all(settings, ids[0], run_id=args.run_id, started_by=args.started_by)
     elif args.command == "validate":
         if len(args.refs) != 1:
             raise BadInput("validate --run takes exactly one task id")
