@@ -8,15 +8,16 @@ verify re-hashes a run (or all of them) against its evidence index and attestati
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TextIO
 
 from orchestrator import PHASES
 from orchestrator.evidence import KINDS, verify_run
-from orchestrator.evidence_db import query, run_dirs
-from orchestrator.globs import GlobError
+from orchestrator.evidence_db import query, query_json, run_dirs
+from orchestrator.globs import GlobError, glob_to_regex
 
 STATUSES = ("running", "succeeded", "failed", "refused", "tripped", "aborted")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -93,18 +94,30 @@ def cmd_verify(repo: Path, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def write_json_array(objects: Iterable[str], out: TextIO) -> None:
+    """A JSON array, one object a line, written as the objects come (the query is streamed)."""
+    out.write("[")
+    sep = "\n"
+    for obj in objects:
+        out.write(sep + obj)
+        sep = ",\n"
+    out.write("\n]\n" if sep != "\n" else "]\n")
+
+
 def cmd_query(repo: Path, args: argparse.Namespace) -> int:
     run = args.run
     if run is not None and ("/" in run or os.sep in run):
         run = _shown(repo, _resolve_run(repo, run))
+    filters = {"task": args.task, "run": run, "phase": args.phase, "kind": args.kind, "status": args.status,
+               "path_glob": args.path_glob}
     try:
-        rows = query(repo, task=args.task, run=run, phase=args.phase, kind=args.kind, status=args.status,
-                     path_glob=args.path_glob)
+        glob_to_regex(args.path_glob) if args.path_glob else None
     except GlobError as exc:
         raise _BadArgs(f"--path {args.path_glob!r} {exc}") from None
     if args.json:
-        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+        write_json_array(query_json(repo, **filters), sys.stdout)
         return EXIT_OK
+    rows = query(repo, **filters)
     if not rows:
         print("no artifacts match", file=sys.stderr)
         return EXIT_OK

@@ -172,17 +172,17 @@ def _glob_prefix(pattern: str) -> str:
     return pattern[:cut]
 
 
-def query(repo: Path, *, task: str | None = None, run: str | None = None, phase: str | None = None,
-          kind: str | None = None, status: str | None = None, path_glob: str | None = None) -> list[dict[str, Any]]:
-    """Artifacts matching every given filter, sorted by run directory, then path (the table's key order).
+COLUMNS = ("task", "run_id", "run_dir", "status", "path", "sha256", "bytes", "kind", "phase", "media_type")
+"""The fields of one query row, in order."""
+SELECT = {"task": "r.task", "run_id": "r.run_id", "run_dir": "r.run_dir", "status": "r.status", "path": "a.path",
+          "sha256": "a.sha256", "bytes": "a.bytes", "kind": "a.kind", "phase": "a.phase",
+          "media_type": "a.media_type"}
 
-    `run` is a run id or a run directory (relative to the repository); `path_glob` uses the
-    scope glob syntax against run-relative paths (`logs/*.log`, `**/*.json`). Raises
-    GlobError for a bad glob.
-    """
-    regex = glob_to_regex(path_glob) if path_glob else None
+
+def _where(run: str | None, path_glob: str | None, **equal: str | None) -> tuple[str, list[Any]]:
     where, args = [], []
-    for column, value in (("r.task", task), ("a.phase", phase), ("a.kind", kind), ("r.status", status)):
+    for column, value in (("r.task", equal["task"]), ("a.phase", equal["phase"]), ("a.kind", equal["kind"]),
+                          ("r.status", equal["status"])):
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
@@ -194,14 +194,56 @@ def query(repo: Path, *, task: str | None = None, run: str | None = None, phase:
         if prefix:
             where.append("substr(a.path, 1, ?) = ?")
             args += [len(prefix), prefix]
-    sql = ("SELECT r.task, r.run_id, r.run_dir, r.status, a.path, a.sha256, a.bytes, a.kind, a.phase, a.media_type "
-           "FROM artifacts a JOIN runs r ON r.run_dir = a.run_dir"
-           + (" WHERE " + " AND ".join(where) if where else "")
-           + " ORDER BY a.run_dir, a.path")
-    columns = ("task", "run_id", "run_dir", "status", "path", "sha256", "bytes", "kind", "phase", "media_type")
+    return (" WHERE " + " AND ".join(where) if where else ""), args
+
+
+RUN_FIELDS = ("task", "run_id", "run_dir", "status")
+
+
+def _select(repo: Path, what: str, *, task: str | None, run: str | None, phase: str | None, kind: str | None,
+            status: str | None, path_glob: str | None) -> Iterator[tuple[Any, ...]]:
+    """(path, run_dir, *what) rows matching every filter, in (run directory, path) order, as SQLite yields them.
+
+    The runs table is joined only when a filter needs it: `what` may name run columns (`r.`) only then."""
+    regex = glob_to_regex(path_glob) if path_glob else None
+    where, args = _where(run, path_glob, task=task, phase=phase, kind=kind, status=status)
+    join = " JOIN runs r ON r.run_dir = a.run_dir" if "r." in where or "r." in what else ""
+    sql = f"SELECT a.path, a.run_dir, {what} FROM artifacts a{join}{where} ORDER BY a.run_dir, a.path"
     with connect(repo) as conn:
         sync(repo, conn)
-        rows = conn.execute(sql, args).fetchall()
-    if regex is not None:
-        rows = [row for row in rows if regex.fullmatch(row[4])]
-    return [dict(zip(columns, row, strict=True)) for row in rows]
+        for row in conn.execute(sql, args):
+            if regex is None or regex.fullmatch(row[0]):
+                yield row
+
+
+def query(repo: Path, *, task: str | None = None, run: str | None = None, phase: str | None = None,
+          kind: str | None = None, status: str | None = None, path_glob: str | None = None) -> list[dict[str, Any]]:
+    """Artifacts matching every given filter, sorted by run directory, then path (the table's key order).
+
+    `run` is a run id or a run directory (relative to the repository); `path_glob` uses the
+    scope glob syntax against run-relative paths (`logs/*.log`, `**/*.json`). Raises
+    GlobError for a bad glob.
+    """
+    rows = _select(repo, ", ".join(SELECT.values()), task=task, run=run, phase=phase, kind=kind, status=status,
+                   path_glob=path_glob)
+    return [dict(zip(COLUMNS, row[2:], strict=True)) for row in rows]
+
+
+def query_json(repo: Path, *, task: str | None = None, run: str | None = None, phase: str | None = None,
+               kind: str | None = None, status: str | None = None, path_glob: str | None = None) -> Iterator[str]:
+    """The same rows as `query`, each a compact JSON object, made as SQLite yields them: for streaming out.
+
+    SQLite builds each artifact's part (`json_object`); the run's part is one prefix per run."""
+    prefixes = _run_prefixes(repo)
+    fields = ", ".join(f"'{name}', {SELECT[name]}" for name in COLUMNS if name not in RUN_FIELDS)
+    for row in _select(repo, f"json_object({fields})", task=task, run=run, phase=phase, kind=kind, status=status,
+                       path_glob=path_glob):
+        yield prefixes[row[1]] + row[2][1:]
+
+
+def _run_prefixes(repo: Path) -> dict[str, str]:
+    """run_dir -> the opening of its rows' JSON objects, with the run's fields in COLUMNS order."""
+    fields = ", ".join(f"'{name}', {name}" for name in RUN_FIELDS)
+    with connect(repo) as conn:
+        sync(repo, conn)
+        return {run_dir: obj[:-1] + "," for run_dir, obj in conn.execute(f"SELECT run_dir, json_object({fields}) FROM runs")}

@@ -306,3 +306,17 @@ def test_repo_index_follows_runs_incrementally(two_runs: tuple[Synthetic, Synthe
 
     shutil.rmtree(second.run_dir)
     assert {r["task"] for r in evidence_db.query(repo)} == {"add-slug"}
+
+
+def test_the_streamed_json_query_gives_exactly_the_rows_of_the_query(tmp_path: Path) -> None:
+    import io
+
+    from orchestrator import bench, evidence_db
+    from orchestrator.evidence_cli import write_json_array
+
+    bench._synthetic_runs(tmp_path, 12, 9)
+    for filters in ({}, {"task": "task-07"}, {"kind": "diff", "status": "failed"},
+                    {"phase": "execute", "path_glob": "logs/*.log"}, {"task": "no-such-task"}):
+        out = io.StringIO()
+        write_json_array(evidence_db.query_json(tmp_path, **filters), out)
+        assert json.loads(out.getvalue()) == evidence_db.query(tmp_path, **filters), filters
