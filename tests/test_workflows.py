@@ -52,15 +52,49 @@ def test_pull_requests_validate_every_task_pack(workflows: list[Path]) -> None:
     assert any("pull_request" in d["on"] and steps_running(d, "nox -s validate") for d in data)
 
 
-def test_manual_dispatch_runs_one_task_pack(workflows: list[Path]) -> None:
-    dispatched = [d for d in map(load, workflows) if "workflow_dispatch" in (d["on"] or {})]
-    assert dispatched, "a workflow starts on workflow_dispatch"
-    data = dispatched[0]
-    assert data["on"]["workflow_dispatch"]["inputs"]["task_id"]["required"] is True
+def dispatched(workflows: list[Path]) -> dict:
+    found = [d for d in map(load, workflows) if "workflow_dispatch" in (d["on"] or {})]
+    assert found, "a workflow starts on workflow_dispatch"
+    return found[0]
+
+
+def test_manual_dispatch_plans_a_matrix_of_task_packs(workflows: list[Path]) -> None:
+    data = dispatched(workflows)
+    inputs = data["on"]["workflow_dispatch"]["inputs"]
+    assert {"task_ids", "max_parallel", "push", "open_pr"} <= set(inputs)
+    assert steps_running(data, "python -m orchestrator matrix")
+    run_job = data["jobs"]["run"]
+    assert run_job["strategy"]["fail-fast"] is False
+    assert "matrix" in str(run_job["strategy"]["matrix"]) and "max_parallel" in str(
+        run_job["strategy"]["max-parallel"]
+    )
     steps = steps_running(data, "nox -s run --")
-    assert steps, "the dispatched job calls nox -s run -- <task_id>"
+    assert steps, "the run job calls nox -s run -- <task_id>"
     # The input reaches the shell as a variable, never spliced into the script text.
     assert "${{" not in steps[0]["run"]
+
+
+def test_the_run_job_can_write_nothing_and_keeps_no_credentials(workflows: list[Path]) -> None:
+    data = dispatched(workflows)
+    run_job = data["jobs"]["run"]
+    assert run_job["permissions"] == {"contents": "read"}
+    checkouts = [s for s in run_job["steps"] if str(s.get("uses", "")).startswith("actions/checkout")]
+    assert checkouts and all(s["with"]["persist-credentials"] is False for s in checkouts)
+    keyed = [s for s in run_job["steps"] if "OPENAI_API_KEY" in str(s.get("env", {}))]
+    assert len(keyed) == 1 and "matrix.executor == 'codex'" in keyed[0]["env"]["OPENAI_API_KEY"]
+
+
+def test_only_the_publish_job_holds_write_permissions(workflows: list[Path]) -> None:
+    data = dispatched(workflows)
+    writers = {
+        name
+        for name, job in data["jobs"].items()
+        if any(v == "write" for v in (job.get("permissions") or {}).values())
+    }
+    assert writers == {"publish"}
+    assert data["jobs"]["publish"]["permissions"]["pull-requests"] == "write"
+    assert data["permissions"] == {"contents": "read"}
+    assert steps_running(data, "python -m orchestrator pr")
 
 
 def test_python_version_and_base_branch_come_from_the_answers(workflows: list[Path]) -> None:

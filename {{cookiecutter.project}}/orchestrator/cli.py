@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("matrix", help="print the CI job matrix (JSON) for task ids, `all` or `changed`")
     p.add_argument("selectors", nargs="+", metavar="id|all|changed")
     p.add_argument("--since", default="HEAD~1", help="for `changed`: the commit to compare with (default HEAD~1)")
+    p = sub.add_parser("outcomes", help="a Markdown table of each named pack's latest run (CI job summaries)")
+    p.add_argument("task_ids", nargs="+", metavar="task_id")
     p = sub.add_parser("pr", help="open or update the draft pull request of a task branch (GITHUB_TOKEN)")
     p.add_argument("task_id")
     p = sub.add_parser("mcp", help="serve the control plane over MCP (stdio; --http HOST:PORT with ORCH_MCP_TOKEN)")
@@ -96,6 +98,11 @@ def dispatch(args: argparse.Namespace) -> int:
         from orchestrator import matrix
 
         return matrix.main(repo, args.selectors, args.since)
+    if args.command == "outcomes":
+        from orchestrator import matrix
+
+        print(matrix.outcomes(settings, args.task_ids), end="")
+        return 0
     if args.command == "pr":
         from orchestrator import github
 

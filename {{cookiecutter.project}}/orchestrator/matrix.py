@@ -1,4 +1,5 @@
-"""`python -m orchestrator matrix <ids...|all|changed>`: the task packs a CI job matrix fans out over.
+"""`python -m orchestrator matrix <ids...|all|changed>`: the task packs a CI job matrix fans out over;
+`python -m orchestrator outcomes <ids...>`: a Markdown table of each pack's latest run, for a job summary.
 
 It prints `{"include": [{"task_id": ..., "executor": ...}, ...]}` for GitHub Actions'
 `strategy.matrix` (`fromJSON`), so the workflow can install the Codex CLI and hand the model key
@@ -13,7 +14,9 @@ import json
 from pathlib import Path
 
 from orchestrator import gitops
+from orchestrator.config import Settings
 from orchestrator.errors import BadInput
+from orchestrator.runs import task_runs
 from orchestrator.taskpack import TASKPACKS, find_task_ids, load_many
 
 ALL = "all"
@@ -51,3 +54,21 @@ def matrix(repo: Path, selectors: list[str], since: str = "HEAD~1") -> dict[str,
 def main(repo: Path, selectors: list[str], since: str) -> int:
     print(json.dumps(matrix(repo, selectors, since), separators=(",", ":")))
     return 0
+
+
+def _cell(text: object) -> str:
+    return "".join(ch if ch.isprintable() else " " for ch in str(text)).replace("|", "\\|")[:200]
+
+
+def outcomes(settings: Settings, task_ids: list[str]) -> str:
+    """The latest run of each pack: status, reason and where its summary is; `no run` when none."""
+    lines = ["| pack | status | reason | summary |", "| --- | --- | --- | --- |"]
+    for task_id in task_ids:
+        runs = task_runs(settings, task_id)
+        if not runs:
+            lines.append(f"| {_cell(task_id)} | no run | the job did not leave a run directory | - |")
+            continue
+        data = json.loads((runs[-1] / "manifest.json").read_text(encoding="utf-8"))
+        summary = (runs[-1] / "SUMMARY.md").relative_to(settings.repo).as_posix()
+        lines.append(f"| {_cell(task_id)} | {_cell(data.get('status'))} | {_cell(data.get('reason'))} | {summary} |")
+    return "\n".join(lines) + "\n"

@@ -180,3 +180,14 @@ def test_pr_without_a_token_or_repository_is_a_clear_error(repo: Path, missing: 
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert missing in result.stderr and "Traceback" not in result.stderr
+
+
+def test_outcomes_tabulate_each_packs_latest_run_for_a_job_summary(repo: Path) -> None:
+    write_pack(repo, "greet")
+    orchestrator(repo, "run", "greet")
+    result = orchestrator(repo, "outcomes", "greet", "never-ran")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "| pack | status | reason | summary |"
+    assert lines[2].startswith("| greet | succeeded |") and lines[2].endswith("/SUMMARY.md |")
+    assert lines[3].startswith("| never-ran | no run |")
