@@ -71,6 +71,27 @@ def run_overhead(repo: Path, rounds: int = 5) -> list[tuple[str, float, str]]:
     ]
 
 
+def parallel_speedup(repo: Path, packs: int = 8, jobs: int = 2) -> list[tuple[str, float, str]]:
+    """`packs` no-op packs one after the other, then `-j jobs` at once, on the same copy."""
+    env = {k: v for k, v in {**os.environ, **GIT_ENV}.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    with tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
+        work = prepare(repo, Path(tmp) / "repo")
+        ids = [f"bench-noop-{n}" for n in range(packs)]
+        for task_id in ids:
+            (work / "taskpacks" / task_id).mkdir()
+            (work / "taskpacks" / task_id / "task.yml").write_text(NOOP.replace("id: bench-noop", f"id: {task_id}"),
+                                                                   encoding="utf-8")
+        for argv in (["git", "add", "-A"], ["git", "commit", "-q", "-m", "packs"]):
+            subprocess.run(argv, cwd=work, env=env, check=True)
+        engine = [sys.executable, "-m", "orchestrator", "run"]
+        serial = _timed([*engine, *ids, "-j", "1"], work, env)
+        together = _timed([*engine, *ids, "-j", str(jobs)], work, env)
+    return [
+        (f"{packs} no-op packs, one at a time (-j 1)", serial, "baseline"),
+        (f"{packs} no-op packs, -j {jobs}", together, f"speed-up {serial / together:.2f}x; target >= 1.6x"),
+    ]
+
+
 def table(rows: list[tuple[str, float, str]]) -> str:
     width = max(len(r[0]) for r in rows)
     lines = [f"{'measure'.ljust(width)}  {'seconds':>9}  note", "-" * (width + 30)]
@@ -81,6 +102,7 @@ def table(rows: list[tuple[str, float, str]]) -> str:
 def main() -> int:
     repo = Path(__file__).resolve().parents[1]
     print(table(run_overhead(repo)))
+    print(table(parallel_speedup(repo)))
     return 0
 
 
