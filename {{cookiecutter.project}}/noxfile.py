@@ -31,7 +31,7 @@ nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_external_run = True
 
-PHASES = ("validate", "safety", "execute", "verify", "plugin", "review", "evidence", "summarize", "publish")
+PHASES = ("validate", "safety", "prepare", "execute", "verify", "plugin", "review", "evidence", "summarize", "publish")
 _CHAIN: dict = {}
 """Task id -> the run (orchestrator.runs.Run) this nox invocation started (`nox -s run`)."""
 
@@ -103,6 +103,12 @@ def safety(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none", default=False)
+def prepare(session: nox.Session) -> None:
+    """Install the task's declared environment (environment.setup), or restore it from the cache."""
+    _phase(session, "prepare")
+
+
+@nox.session(venv_backend="none", default=False)
 def execute(session: nox.Session) -> None:
     """The executor (shell, codex or command) does the work in the run's workspace."""
     _phase(session, "execute")
@@ -169,6 +175,34 @@ def evidence_query(session: nox.Session) -> None:
 def evidence_verify(session: nox.Session) -> None:
     """Check that no artifact changed: `nox -s evidence-verify -- [--run DIR | --all]`."""
     _engine(session, "evidence", "verify", *session.posargs)
+
+
+@nox.session(venv_backend="none", default=False)
+def cache(session: nox.Session) -> None:
+    """The prepared-environment cache: `nox -s cache -- prune [--all]`, `nox -s cache -- list`."""
+    _engine(session, "cache", *session.posargs)
+
+
+@nox.session(venv_backend="none", default=False)
+def mcp(session: nox.Session) -> None:
+    """Serve the control plane over MCP: stdio, or `-- --http HOST:PORT` with ORCH_MCP_TOKEN set."""
+    _engine(session, "mcp", *session.posargs)
+
+
+@nox.session(venv_backend="none", default=False)
+def draft(session: nox.Session) -> None:
+    """Draft a task pack from an objective with a model: `nox -s draft -- "<objective>"` (OPENAI_API_KEY)."""
+    if not session.posargs:
+        _usage(session, 'nox -s draft -- "<objective>" [--id <task-id>]')
+    _engine(session, "draft", *session.posargs)
+
+
+@nox.session(venv_backend="none", default=False)
+def approve(session: nox.Session) -> None:
+    """Commit a proposed or drafted task pack: `nox -s approve -- <task-id>`."""
+    if len(session.posargs) != 1:
+        _usage(session, "nox -s approve -- <task-id>")
+    _engine(session, "approve", *session.posargs)
 
 
 @nox.session(venv_backend="none", default=False)

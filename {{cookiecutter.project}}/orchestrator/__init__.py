@@ -5,6 +5,7 @@ __version__ = "1.3.0"
 PHASES = (
     "validate",
     "safety",
+    "prepare",
     "execute",
     "verify",
     "plugin",

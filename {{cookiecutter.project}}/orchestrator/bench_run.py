@@ -92,6 +92,101 @@ def parallel_speedup(repo: Path, packs: int = 8, jobs: int = 2) -> list[tuple[st
     ]
 
 
+WHEEL = "orchprobe-1.0-py3-none-any.whl"
+
+
+def make_wheel() -> bytes:
+    """A real, minimal wheel (`orchprobe`) that no host environment has: for a local package index."""
+    import base64
+    import hashlib
+    import io
+    import zipfile
+
+    files = {
+        "orchprobe/__init__.py": b"VALUE = 'prepared'\n",
+        "orchprobe-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: orchprobe\nVersion: 1.0\n",
+        "orchprobe-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    record.append("orchprobe-1.0.dist-info/RECORD,,")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+        archive.writestr("orchprobe-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+    return buffer.getvalue()
+
+
+def _phase_seconds(run_dir: Path, phase: str) -> float:
+    import json
+    from datetime import datetime
+
+    entry = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["phases"][phase]
+    parse = lambda text: datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return (parse(entry["ended_at"]) - parse(entry["started_at"])).total_seconds()
+
+
+def prepare_cache(repo: Path, rounds: int = 3) -> list[tuple[str, float, str]]:
+    """The prepare phase of a small Python environment (a venv and one wheel from a local index), cold vs warm."""
+    import http.server
+    import threading
+
+    wheel = make_wheel()
+
+    class Index(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.endswith(".whl"):
+                body, kind = wheel, "application/octet-stream"
+            elif self.path.rstrip("/") == "/simple/orchprobe":
+                body, kind = f'<a href="/files/{WHEEL}">{WHEEL}</a>'.encode(), "text/html"
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Index)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    pack = NOOP.replace("id: bench-noop", "id: bench-env") + (
+        "environment:\n  setup: [\"python3 -m venv .venv\", "
+        f"\".venv/bin/pip install --no-cache-dir --index-url http://127.0.0.1:{port}/simple orchprobe\"]\n"
+        f"  network: {{hosts: [\"127.0.0.1:{port}\"]}}\n")
+    env = {k: v for k, v in {**os.environ, **GIT_ENV}.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    try:
+        with tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
+            work = prepare(repo, Path(tmp) / "repo")
+            (work / "taskpacks" / "bench-env").mkdir()
+            (work / "taskpacks" / "bench-env" / "task.yml").write_text(pack, encoding="utf-8")
+            for argv in (["git", "add", "-A"], ["git", "commit", "-q", "-m", "env pack"]):
+                subprocess.run(argv, cwd=work, env=env, check=True)
+            engine = [sys.executable, "-m", "orchestrator", "run", "bench-env"]
+            cold, warm = [], []
+            for _ in range(rounds):
+                for argv in ([sys.executable, "-m", "orchestrator", "cache", "prune", "--all"], engine, engine):
+                    _timed(argv, work, env)
+                runs = sorted((work / "runs" / "bench-env").iterdir())
+                cold.append(_phase_seconds(runs[-2], "prepare"))
+                warm.append(_phase_seconds(runs[-1], "prepare"))
+    finally:
+        server.shutdown()
+    cold_s, warm_s = statistics.median(cold), statistics.median(warm)
+    return [
+        ("prepare, cold cache (venv + one wheel from a local index), median", cold_s, "baseline"),
+        ("prepare, warm cache (restored, no setup, no network), median", warm_s,
+         f"{warm_s / cold_s:.0%} of cold; target <= 10% and <= 0.5 s"),
+    ]
+
+
 def table(rows: list[tuple[str, float, str]]) -> str:
     width = max(len(r[0]) for r in rows)
     lines = [f"{'measure'.ljust(width)}  {'seconds':>9}  note", "-" * (width + 30)]
@@ -103,6 +198,7 @@ def main() -> int:
     repo = Path(__file__).resolve().parents[1]
     print(table(run_overhead(repo)))
     print(table(parallel_speedup(repo)))
+    print(table(prepare_cache(repo)))
     return 0
 
 

@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("task_ids", nargs="+", metavar="task_id")
     p = sub.add_parser("pr", help="open or update the draft pull request of a task branch (GITHUB_TOKEN)")
     p.add_argument("task_id")
+    p = sub.add_parser("cache", help="the prepared-environment cache: `cache list`, `cache prune [--all]`")
+    p.add_argument("action", choices=("list", "prune"))
+    p.add_argument("--all", dest="everything", action="store_true", help="prune: remove every entry")
     p = sub.add_parser("mcp", help="serve the control plane over MCP (stdio; --http HOST:PORT with ORCH_MCP_TOKEN)")
     p.add_argument("--http", metavar="HOST:PORT", default=None, help="serve streamable HTTP instead of stdio")
     p = sub.add_parser("draft", help="ask a model for a draft task pack from an objective (OPENAI_API_KEY)")
@@ -107,6 +110,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from orchestrator import github
 
         return github.main(settings, args.task_id)
+    if args.command == "cache":
+        from orchestrator import envcache
+
+        return envcache.command(repo, settings.state_dir, args.action, args.everything)
     if args.command == "mcp":
         from orchestrator.mcpserver.server import serve
 

@@ -137,15 +137,16 @@ def derive_status(manifest: dict[str, Any]) -> tuple[str, str]:
     running and none has failed; evidence, summarize and publish can only fail it.
     """
     phases = manifest["phases"]
+    present = [name for name in PHASES if name in phases]  # manifests written before `prepare` lack it
     for severity in SEVERITY:
-        for name in PHASES:
+        for name in present:
             entry = phases[name]
             if entry["status"] == severity:
                 reason = entry.get("reason") or f"phase {name} {severity}"
                 return STATUS_BY_PHASE[severity], f"{name}: {reason}"
-    if any(phases[name]["status"] in ("pending", "running") for name in DECISIVE):
+    if any(phases[name]["status"] in ("pending", "running") for name in DECISIVE if name in phases):
         return "running", ""
-    warnings = [f"{name}: {phases[name].get('reason', '')}" for name in PHASES if phases[name]["status"] == "warning"]
+    warnings = [f"{name}: {phases[name].get('reason', '')}" for name in present if phases[name]["status"] == "warning"]
     return "succeeded", "all phases passed" + (f" (warnings: {'; '.join(warnings)})" if warnings else "")
 
 

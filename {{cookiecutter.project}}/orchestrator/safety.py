@@ -27,6 +27,7 @@ from typing import Any
 
 from orchestrator import ceilings, gitops
 from orchestrator.config import read_tool_section
+from orchestrator.environment import tolerated_link
 from orchestrator.errors import Refused
 from orchestrator.globs import match_any, match_path
 from orchestrator.phaselog import PhaseLog
@@ -268,7 +269,8 @@ def check_workspace(run: Run, *, scope: bool = True) -> None:
     if (why := check_git_file(run)) is not None:
         problems.append(("workspace.git", why))
         _refuse(run, problems)
-    links = escaping_symlinks(run.workspace)
+    prepared = run.manifest.get("environment", {}).get("paths", [])
+    links = [link for link in escaping_symlinks(run.workspace) if not tolerated_link(run.workspace, prepared, link)]
     if links:
         problems.append(("workspace.symlinks", f"symlinks out of the workspace: {_listing(links)}"))
     recorded = run.manifest.get("safety", {}).get("git_control_sha256")
@@ -309,7 +311,10 @@ def changed_paths(run: Run) -> list[str]:
 def record_execution(run: Run, log: PhaseLog, phase: str, execution: Execution) -> None:
     """Puts what the sandbox denied into the manifest and the phase log (one line each)."""
     denied = run.manifest.setdefault("safety", {}).setdefault("denied", [])
+    prepared = run.manifest.get("environment", {}).get("paths", [])
     for item in execution.denied:
+        if item["kind"] == "symlink" and tolerated_link(run.workspace, prepared, item["target"]):
+            continue
         entry = {**item, "phase": phase}
         if entry not in denied:
             denied.append(entry)

@@ -142,6 +142,8 @@ class SandboxSpec:
     """The budget `wall_seconds` is what is left of (wall_seconds or phase_wall_seconds), for the trip record."""
     wall_spent: float = 0.0
     """Seconds of that budget already spent before this process, so a trip reports the budget's own numbers."""
+    path_prefix: tuple[Path, ...] = ()
+    """Directories put first on PATH (the prepared environment's .venv/bin, node_modules/.bin)."""
     forwards: tuple[Forward, ...] = ()
     """Extra TCP ports on the jail's loopback, each forwarded to a unix socket a host-side service listens on
     (e.g. a model proxy); the egress proxy's own port is added by `run`."""
@@ -179,7 +181,8 @@ def _cloud_var(name: str) -> str | None:
 
 def sandbox_path(spec: SandboxSpec) -> str:
     return os.pathsep.join(
-        [str(shim_dir(spec)), str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
+        [str(shim_dir(spec)), *map(str, spec.path_prefix), str(Path(sys.executable).parent), "/usr/local/bin",
+         "/usr/bin", "/bin"]
     )
 
 

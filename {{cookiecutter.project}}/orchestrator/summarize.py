@@ -45,8 +45,8 @@ def _ms(stamp: str) -> str:
 def timeline(manifest: dict[str, Any]) -> list[dict[str, str]]:
     rows = []
     for name in PHASES:
-        entry = manifest["phases"][name]
-        if entry["started_at"] and entry["ended_at"]:
+        entry = manifest["phases"].get(name)
+        if entry and entry["started_at"] and entry["ended_at"]:
             tag = {"passed": "done", "failed": "crit", "refused": "crit", "tripped": "crit",
                    "aborted": "crit", "warning": "active"}.get(entry["status"], "done")
             rows.append({"name": name, "status": entry["status"], "tag": tag,
@@ -62,7 +62,7 @@ def context(run: Run) -> dict[str, Any]:
         "status": status,
         "reason": reason,
         "task": run.task.data,
-        "phases": [(name, manifest["phases"][name]) for name in PHASES],
+        "phases": [(name, manifest["phases"][name]) for name in PHASES if name in manifest["phases"]],
         "changes": manifest.get("changes", {"files": [], "files_changed": 0, "lines_added": 0, "lines_deleted": 0}),
         "timeline": timeline(manifest),
         "logs": sorted(p.name for p in run.logs.glob("*.log")) if run.logs.is_dir() else [],

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator import gitops
+from orchestrator.environment import path_prefix
 from orchestrator.errors import Tripped
 from orchestrator.fsio import atomic_write_bytes
 from orchestrator.redact import Redactor
@@ -104,6 +105,7 @@ def spec_for(run: Run, extra_env: dict[str, str] | None = None) -> SandboxSpec:
         stop_file=run.settings.state_dir / "STOP",
         wall_name=wall_name,
         wall_spent=max(wall_spent, 0.0),
+        path_prefix=tuple(path_prefix(run.workspace)),
     )
 
 

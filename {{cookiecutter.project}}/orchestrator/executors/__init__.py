@@ -65,6 +65,7 @@ def render_prompt(run: Run, attempt: int, feedback: str | None) -> str:
         "attempt": attempt,
         "max_attempts": task.limits.get("max_attempts", 1),
         "feedback": (feedback or "")[-FEEDBACK_CAP:].strip(),
+        "prepared": run.manifest.get("environment", {}).get("cache") in ("hit", "miss"),
     }
     return _templates().get_template("prompt.md.j2").render(context)
 

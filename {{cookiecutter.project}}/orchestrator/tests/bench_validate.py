@@ -17,7 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import yaml
-
 from orchestrator.taskpack import check_file, find_task_ids
 
 

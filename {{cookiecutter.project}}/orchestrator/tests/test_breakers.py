@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from orchestrator import breakers
 from orchestrator.breakers import DiffStat, FailureTracker, Trip
 from orchestrator.errors import Tripped

@@ -19,6 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ROOT, manifest, write_pack
+from orchestrator import execute, pipeline
+from orchestrator.config import load_settings
+from orchestrator.executors import AttemptResult, codex, command, render_prompt
+from orchestrator.phaselog import PhaseLog
+from orchestrator.redact import Redactor
+from orchestrator.runs import Run
+from orchestrator.workspace import create
 from scripted_model import (
     ScriptedModel,
     Step,
@@ -29,15 +37,6 @@ from scripted_model import (
     message,
     truncated,
 )
-
-from conftest import ROOT, manifest, write_pack
-from orchestrator import execute, pipeline
-from orchestrator.config import load_settings
-from orchestrator.executors import AttemptResult, codex, command, render_prompt
-from orchestrator.phaselog import PhaseLog
-from orchestrator.redact import Redactor
-from orchestrator.runs import Run
-from orchestrator.workspace import create
 
 KEY_VAR = "ORCH_TEST_MODEL_KEY"
 KEY = "sk-test-0123456789abcdefSECRET"

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import GIT_ENV, git
 from orchestrator.mcpserver.draft import draft_schema
 

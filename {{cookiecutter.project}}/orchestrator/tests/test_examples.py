@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, git
 from orchestrator.globs import match_any
 from orchestrator.taskpack import TaskPack, load_taskpack

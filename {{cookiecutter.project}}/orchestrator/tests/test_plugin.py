@@ -17,7 +17,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
 from conftest import ROOT, git, manifest, orchestrator, runs_of, write_pack
 from orchestrator import plugin
 from orchestrator.config import load_settings

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import git, write_pack
 from orchestrator import safety, workspace
 from orchestrator.config import load_settings

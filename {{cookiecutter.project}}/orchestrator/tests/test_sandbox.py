@@ -11,7 +11,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from conftest import survivors
 from orchestrator import sandbox
 from orchestrator.errors import Refused, Tripped

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
-
 from conftest import ROOT, write_pack
+from jsonschema import Draft202012Validator
 from orchestrator.errors import BadInput
 from orchestrator.schemadoc import render
 from orchestrator.schemas import HERE, load

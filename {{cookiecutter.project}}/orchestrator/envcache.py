@@ -1,0 +1,213 @@
+"""The cache of prepared environments, per repository, under `.orchestrator/cache/` (outside any jail).
+
+An entry is what setup wrote to ignored paths, copied as it was, with the workspace path it was
+made in. Worktree paths differ from run to run, and tools bake absolute paths into what they
+install (a venv's script shebangs, `pyvenv.cfg`, activate scripts), so a restore relocates:
+it copies the tree into the new workspace and rewrites the old workspace path to the new one
+in text files and symlink targets. The same relocation provides the prepared environment to
+another checkout of the run (the tree verify tests). Copies, never hard links: the execution
+plane may change its environment in place, and that must not reach the cache. Entries are
+evicted oldest-used first past a size cap; `nox -s cache -- prune` trims by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE_DIR = "cache"
+META = "meta.json"
+TREE = "tree"
+INVENTORY = "inventory"
+DEFAULT_MAX_MB = 2048
+SCAN_LIMIT = 64 * 1024 * 1024
+"""Files larger than this are copied but not searched for the old workspace path."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: Path
+    workspace: str
+    paths: tuple[str, ...]
+    bytes: int
+    mentions: tuple[str, ...] = ()
+    """Workspace-relative files of the entry that hold the workspace path (rewritten on restore)."""
+
+    @property
+    def used(self) -> float:
+        return (self.path / META).stat().st_mtime
+
+
+def cache_root(state_dir: Path, environ: dict[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env["ORCH_CACHE_DIR"]) if env.get("ORCH_CACHE_DIR") else state_dir / CACHE_DIR
+
+
+def tree_size(paths: list[Path]) -> int:
+    total = 0
+    for top in paths:
+        for dirpath, _dirs, files in os.walk(top) if top.is_dir() and not top.is_symlink() else [(top.parent, [], [top.name])]:
+            for name in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, name)).st_size
+                except OSError:
+                    pass
+    return total
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", "--reflink=auto", str(source), str(target)], check=True, capture_output=True)
+
+
+def _mentions(root: Path, old: str) -> Iterator[Path]:
+    """Files (and symlinks) under root whose content (text) or target holds the path `old`."""
+    old_b = old.encode()
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                target = os.readlink(path)
+                if target == old or target.startswith(old + "/"):
+                    yield path
+                continue
+            try:
+                if path.stat().st_size > SCAN_LIMIT:
+                    continue
+                data = path.read_bytes()
+            except OSError:
+                continue
+            if old_b in data and b"\0" not in data[:8192]:
+                yield path
+
+
+def _rewrite(path: Path, old: str, new: str) -> None:
+    if path.is_symlink():
+        target = os.readlink(path)
+        path.unlink()
+        path.symlink_to(new + target[len(old):])
+        return
+    mode = path.stat().st_mode
+    path.write_bytes(path.read_bytes().replace(old.encode(), new.encode()))
+    path.chmod(mode)
+
+
+def relocate(root: Path, old: str, new: str, only: list[str] | None = None) -> int:
+    """Rewrites `old` to `new` in the text files and absolute symlinks under root; returns how many changed.
+
+    `only` (paths relative to root's parent workspace) limits the rewrite to files already known to
+    mention `old` (found once, when the entry was saved), so a restore does not read every file."""
+    if old == new:
+        return 0
+    workspace = Path(new)
+    targets = [workspace / rel for rel in only] if only is not None else list(_mentions(root, old))
+    for path in targets:
+        _rewrite(path, old, new)
+    return len(targets)
+
+
+def provide(source_workspace: Path, paths: list[str], target_workspace: Path) -> None:
+    """Copies prepared paths from one workspace into another, relocated (e.g. into verify's checkout)."""
+    for rel in paths:
+        if (source_workspace / rel).exists() or (source_workspace / rel).is_symlink():
+            _copy(source_workspace / rel, target_workspace / rel)
+            relocate(target_workspace / rel, str(source_workspace), str(target_workspace))
+
+
+def save(root: Path, key: str, workspace: Path, paths: list[str], max_bytes: int,
+         inventory: list[Path] | None = None) -> str:
+    """Stores the prepared paths (and the inventory of what they hold) under `key`; returns what happened."""
+    size = tree_size([workspace / p for p in paths])
+    if size > max_bytes:
+        return f"not cached: the environment is {size >> 20} MB, over the cache cap of {max_bytes >> 20} MB"
+    entry = root / key
+    staging = root / f".{key}.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    mentions: list[str] = []
+    for rel in paths:
+        _copy(workspace / rel, staging / TREE / rel)
+        mentions += [p.relative_to(staging / TREE).as_posix() for p in _mentions(staging / TREE / rel, str(workspace))]
+    for item in inventory or ():
+        _copy(item, staging / INVENTORY / item.name)
+    (staging / META).write_text(json.dumps({"workspace": str(workspace), "paths": paths, "bytes": size,
+                                            "mentions": sorted(mentions)}), encoding="utf-8")
+    shutil.rmtree(entry, ignore_errors=True)
+    os.replace(staging, entry)
+    evicted = prune(root, max_bytes)
+    return f"cached as {key} ({size >> 10} KiB)" + (f"; evicted {evicted} older entr(ies)" if evicted else "")
+
+
+def restore(root: Path, key: str, workspace: Path, inventory_dir: Path | None = None) -> list[str] | None:
+    """Lays the cached environment into the workspace, relocated, and its inventory into inventory_dir;
+    None on a miss."""
+    entry = load(root / key)
+    if entry is None:
+        return None
+    for rel in entry.paths:
+        _copy(entry.path / TREE / rel, workspace / rel)
+    relocate(workspace, entry.workspace, str(workspace), only=list(entry.mentions))
+    saved = entry.path / INVENTORY
+    if inventory_dir is not None and saved.is_dir():
+        inventory_dir.mkdir(parents=True, exist_ok=True)
+        for item in saved.iterdir():
+            shutil.copyfile(item, inventory_dir / item.name)
+    os.utime(entry.path / META)  # most recently used
+    return list(entry.paths)
+
+
+def load(path: Path) -> Entry | None:
+    try:
+        meta = json.loads((path / META).read_text(encoding="utf-8"))
+        return Entry(path, str(meta["workspace"]), tuple(meta["paths"]), int(meta["bytes"]),
+                     tuple(meta.get("mentions", ())))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def entries(root: Path) -> Iterator[Entry]:
+    if not root.is_dir():
+        return
+    for path in root.iterdir():
+        if path.is_dir() and not path.name.startswith(".") and (entry := load(path)) is not None:
+            yield entry
+
+
+def prune(root: Path, max_bytes: int) -> int:
+    """Evicts the least recently used entries until the cache fits in max_bytes (-1: all); returns how many went."""
+    found = sorted(entries(root), key=lambda e: e.used)
+    total = sum(e.bytes for e in found)
+    evicted = 0
+    for entry in found:
+        if total <= max_bytes:
+            break
+        shutil.rmtree(entry.path, ignore_errors=True)
+        total -= entry.bytes
+        evicted += 1
+    for stale in root.glob(".*.tmp") if root.is_dir() else ():
+        if time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale, ignore_errors=True)
+    return evicted
+
+
+def command(repo: Path, state_dir: Path, action: str, everything: bool) -> int:
+    """`python -m orchestrator cache list|prune [--all]`."""
+    from orchestrator.config import read_tool_section
+
+    root = cache_root(state_dir)
+    if action == "list":
+        found = sorted(entries(root), key=lambda e: e.used, reverse=True)
+        for entry in found:
+            print(f"{entry.path.name}  {entry.bytes >> 10:>8} KiB  {', '.join(entry.paths)}")
+        print(f"{len(found)} entr(ies), {sum(e.bytes for e in found) >> 20} MB in {root}")
+        return 0
+    cap = -1 if everything else int((read_tool_section(repo).get("environment") or {}).get(
+        "cache_max_mb", DEFAULT_MAX_MB)) << 20
+    evicted = prune(root, cap)
+    print(f"pruned {evicted} entr(ies) from {root}" + ("" if everything else f" (cap {cap >> 20} MB)"))
+    return 0
