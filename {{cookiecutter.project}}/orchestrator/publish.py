@@ -6,12 +6,15 @@ the change itself (its id becomes `git.head`), then the evidence on top of it.
 Any other run gets the evidence commit only: a refused or failed change is never
 published as code, but what happened is.
 
-Every run's commits start from the run's own base commit, so `git diff
+A change commit's parent is the run's own base commit, so `git diff
 <base>...codex/<id>` shows exactly this run's change and the task's `runs/`. When
 the branch already exists, the evidence commit is a merge: first parent this run's
 line, second parent the branch's previous head. Earlier runs' commits and evidence
 stay reachable from the branch itself (a push carries them), no second ref has to
 be kept in step, and the merge-base with the base branch only ever moves forward.
+A run with no change to publish whose base the branch already contains (a refused
+rerun, say) only adds its evidence on top: it never drops the published change nor
+moves the branch back to an older base.
 """
 
 from __future__ import annotations
@@ -56,13 +59,16 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     ident = gitops.identity(repo)
     keep = f"runs/{run.task.id}"
     status, reason = derive_status(manifest)
-    parent = base
-    start_tree = f"{base}^{{tree}}"
     change_tree = manifest.get("changes", {}).get("tree")
+    publish_change = status == "succeeded" and change_tree and manifest["changes"]["files_changed"]
+    parent = base
+    if not publish_change and old and gitops.is_ancestor(repo, base, old):
+        parent = old  # nothing to publish as code: the branch keeps its change and its (newer or same) base
+    start_tree = f"{parent}^{{tree}}"
     head = None
-    if status == "succeeded" and change_tree and manifest["changes"]["files_changed"]:
+    if publish_change:
         head = gitops.commit_tree(
-            repo, start_tree=change_tree, keep_from=old, keep_prefix=keep, add={}, parents=[parent],
+            repo, start_tree=change_tree, keep_from=None, keep_prefix=keep, add={}, parents=[base],
             message=f"{run.task.id}: {run.task.data.get('title', '')}\n\nChange made by run {run.id} "
                     f"({manifest['executor']['kind']} executor).\nTask-Id: {run.task.id}\nRun-Id: {run.id}\n",
             identity=ident,
