@@ -105,8 +105,8 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
 def require_remote(repo: Path) -> None:
     """`--push` needs the remote it pushes to; checked before a run starts, and again here."""
     if gitops.remote_url(repo, REMOTE) is None:
-        raise Refused(f"--push (ORCH_PUSH=1) pushes to the remote {REMOTE!r}, and this repository has no remote "
-                      f"{REMOTE!r}; add it (git remote add {REMOTE} <url>) or run without --push")
+        raise Refused(f"--push (ORCH_PUSH=1) pushes to the remote {REMOTE!r}, and this repository has "
+                      f"no remote {REMOTE!r}; add it (git remote add {REMOTE} <url>) or run without --push")
 
 
 def push(run: Run, log: PhaseLog, branch: str) -> None:

@@ -78,7 +78,8 @@ limits:                      # circuit breakers; omitted ones take the schema de
 def render(task_id: str, executor: str) -> str:
     """The text of a fresh pack; a pure function so tests can check it without a repository."""
     title = task_id.replace("-", " ").capitalize()
-    return _HEAD.format(id=_plain(task_id), title=_plain(title)) + _EXECUTORS[executor].format() + _TAIL.format()
+    head = _HEAD.format(id=_plain(task_id), title=_plain(title))
+    return head + _EXECUTORS[executor].format() + _TAIL.format()
 
 
 def _plain(text: str) -> str:

@@ -48,7 +48,8 @@ def test_the_change_commit_sits_directly_on_the_runs_base(repo: Path) -> None:
     data = manifest(runs_of(repo, "greet")[-1])
     assert data["git"]["base"] == rev(repo, base_branch())
     assert rev(repo, f"{data['git']['head']}^") == data["git"]["base"]
-    assert git(repo, "diff", "--name-only", data["git"]["base"], data["git"]["head"]).split() == ["src/hello.txt"]
+    changed = git(repo, "diff", "--name-only", data["git"]["base"], data["git"]["head"]).split()
+    assert changed == ["src/hello.txt"]
 
 
 def test_earlier_runs_stay_reachable_from_the_branch(repo: Path) -> None:

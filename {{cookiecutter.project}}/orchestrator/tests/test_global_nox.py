@@ -25,10 +25,11 @@ def global_nox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """nox in a virtualenv of its own, as `pipx install nox` leaves it: none of the repo's tools."""
     venv = tmp_path_factory.mktemp("globalnox") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
-    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                           "--disable-pip-version-check", pinned_nox()], capture_output=True, text=True, check=False)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    proc = subprocess.run([*pip, pinned_nox()], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        pytest.skip(f"cannot install {pinned_nox()} into a separate venv (no package index?): {proc.stderr[-300:]}")
+        pytest.skip(f"cannot install {pinned_nox()} into a separate venv (no package index?): "
+                    f"{proc.stderr[-300:]}")
     return venv / "bin" / "nox"
 
 
@@ -42,9 +43,10 @@ def repo_venv() -> Path:
 
 def nox_run(nox: Path | str, repo: Path, task: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in {**os.environ, **GIT_ENV}.items() if not k.startswith(("NOX_", "VIRTUAL_ENV"))}
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != Path(sys.prefix) / "bin")
-    return subprocess.run([str(nox), "-s", "run", "--", task], cwd=repo, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    here = Path(sys.prefix) / "bin"
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != here)
+    return subprocess.run([str(nox), "-s", "run", "--", task], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
 
 
 def test_a_global_nox_runs_the_example_as_the_repo_nox_does(repo: Path, global_nox: Path) -> None:

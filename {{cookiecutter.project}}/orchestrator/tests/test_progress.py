@@ -66,7 +66,8 @@ def test_executor_output_reaches_nox_stdout_before_the_command_ends(repo: Path) 
 def test_a_live_line_is_redacted_escaped_and_prefixed(tmp_path: Path) -> None:
     secret = "s3cr3t-VALUE-9f8e7d6c5b4a"
     terminal = io.StringIO()
-    log = PhaseLog(tmp_path / "logs" / "execute.log", Redactor.from_environ({"API_TOKEN": secret}), stream=terminal)
+    redactor = Redactor.from_environ({"API_TOKEN": secret})
+    log = PhaseLog(tmp_path / "logs" / "execute.log", redactor, stream=terminal)
     log.live(f"token={secret} \x1b[2J\x1b]0;title\x07 done\r\n")
     shown = terminal.getvalue()
     assert shown.startswith("[execute] ") and shown.endswith(" done\n")

@@ -74,7 +74,8 @@ def test_cli_new_refuses_a_bad_id_with_exit_2(repo: Path) -> None:
 def test_cli_new_tells_the_user_to_edit_validate_and_commit(repo: Path) -> None:
     made = orchestrator(repo, "new", "told")
     assert made.returncode == 0, made.stderr
-    for step in ("edit it", "nox -s validate -- told", "git add taskpacks/told && git commit", "nox -s run -- told"):
+    steps = ("edit it", "nox -s validate -- told", "git add taskpacks/told && git commit", "nox -s run -- told")
+    for step in steps:
         assert step in made.stdout
 
 
