@@ -142,7 +142,7 @@ def execute_phase(run: Run, name: str, redactor: Redactor) -> int:
     log.note(f"phase {name} of run {run.id} (task {run.task.id}) started {entry['started_at']}")
     run.phase_started = time.monotonic()
     finalizing = name in FINALIZERS or name == "publish"
-    with _shielded(finalizing), heartbeat(log):
+    with heartbeat(log), _shielded(finalizing):
         status, code, reason, outputs = _call(run, name, log, check_stop=not finalizing)
     entry.update(status=status, ended_at=utc_now(), exit_code=code, reason=redactor.redact(reason))
     log.note(f"phase {name} {status} (exit {code}): {reason}")
