@@ -292,3 +292,18 @@ def test_nox_run_with_bad_arguments_exits_2(repo: Path, args: list[str]) -> None
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "usage: nox -s run -- <task-id>" in proc.stdout + proc.stderr
     assert not (repo / "runs").exists()
+
+
+NOX = Path(sys.executable).parent / "nox"
+
+
+@pytest.mark.skipif(not NOX.exists(), reason="nox is not installed next to this interpreter")
+def test_nox_run_with_the_kill_switch_exits_3_and_writes_nothing(repo: Path) -> None:
+    write_pack(repo, "halted")
+    refs = all_refs(repo)
+    env = {**os.environ, **GIT_ENV, "ORCH_KILL_SWITCH": "1"}
+    proc = subprocess.run([str(NOX), "-s", "run", "--", "halted"], cwd=repo, env=env, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "the kill switch is on (ORCH_KILL_SWITCH=1)" in proc.stderr
+    assert not (repo / "runs").exists() and all_refs(repo) == refs
