@@ -40,13 +40,10 @@ def test_generated_test_suite_passes(generated_repo: Path, tmp_path: Path) -> No
     repo = tmp_path / generated_repo.name
     shutil.copytree(generated_repo, repo, symlinks=True)
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NOX_"))}
-    result = run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"],
-        cwd=repo,
-        env=environ,
-        timeout=900,
-    )
+    result = run([sys.executable, "-m", "pytest", "-q", "-rs"], cwd=repo, env=environ, timeout=900)
     assert result.returncode == 0, describe(result)
+    leftovers = run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo)
+    assert leftovers.stdout == "", f"the suite left the tree dirty:\n{leftovers.stdout}"
     if environ.get("ORCH_CODEX_BIN"):
         skipped = [line for line in result.stdout.splitlines() if line.startswith("SKIPPED")]
         assert not [line for line in skipped if "codex" in line.lower()], "\n".join(skipped)

@@ -1,23 +1,28 @@
 #!/usr/bin/env python3
 # /// script
 # requires-python = ">=3.11"
-# dependencies = [
-#   "nox==2026.10.20",
-#   "PyYAML==6.0.3",
-#   "jsonschema==4.26.0",
-#   "Jinja2==3.1.6",
-#   "detect-secrets==1.5.0",
-# ]
+# dependencies = ["nox>=2025.2.9"]
+# [tool.nox]
+# script-venv-backend = "virtualenv"
 # ///
 """Phases of a run as nox sessions; `nox -s run -- <task-id>` chains them.
 
 Thin by design: every session is a call into `orchestrator` in nox's own
 interpreter (venv_backend "none"), so no phase installs anything or starts a
 second Python. Exit codes are the engine's (0, 1, 2, 3), not nox's.
+
+One environment, however nox was started: when this file is loaded by a nox
+outside the repository's `.venv` (`pipx install nox`, a system nox), it hands
+over to `.venv/bin/nox` with the same arguments, so every session, and the
+sandboxed commands of a run, see exactly the pinned tools of requirements.txt.
+Without a `.venv`, the interpreter that loaded this file must have them itself
+(CI installs requirements.txt and runs nox in place).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -25,10 +30,54 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+DELEGATED = "ORCH_NOX_DELEGATED"
+"""Set on the hand-over to `.venv/bin/nox`, so it happens at most once."""
+
+
+def _use_repo_venv() -> None:
+    """Re-executes this nox invocation as `.venv/bin/nox` when another nox loaded the file."""
+    repo_nox = VENV / "bin" / "nox"
+    if os.environ.get(DELEGATED) or not repo_nox.exists():
+        return
+    if Path(sys.prefix).resolve() == VENV.resolve():
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    env = {**os.environ, DELEGATED: "1", "NOX_SCRIPT_MODE": "none"}
+    os.execve(repo_nox, [str(repo_nox), *sys.argv[1:]], env)
+
+
+def _missing_requirements() -> list[str]:
+    """The pins of requirements.txt this interpreter does not have."""
+    missing = []
+    for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        name, _, version = line.split("#", 1)[0].strip().partition("==")
+        if not name:
+            continue
+        try:
+            found = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found = None
+        if found != version:
+            missing.append(f"{name}=={version}")
+    return missing
+
+
+def _require_environment() -> None:
+    if missing := _missing_requirements():
+        print(f"error: there is no .venv and this nox's Python ({sys.executable}) lacks "
+              f"{', '.join(missing)}; run `make bootstrap` (creates .venv from requirements.txt), "
+              "then any nox works", file=sys.stderr)
+        raise SystemExit(2)
+
+
+_use_repo_venv()
+_require_environment()
 sys.path.insert(0, str(ROOT))
 
 nox.needs_version = ">=2025.2.9"
-nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.default_venv_backend = "none"
 nox.options.error_on_external_run = True
 
 PHASES = ("validate", "safety", "prepare", "execute", "verify", "plugin", "review", "evidence", "summarize", "publish")

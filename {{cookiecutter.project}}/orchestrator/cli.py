@@ -92,10 +92,10 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return validate.main(repo, args.refs)
     if args.command == "new":
-        from orchestrator.scaffold import new_task
+        from orchestrator.scaffold import new_task, next_steps
 
-        path = new_task(repo, args.task_id, settings.default_executor)
-        print(f"created {path.relative_to(repo)}; edit it, then `nox -s validate -- {args.task_id}`")
+        new_task(repo, args.task_id, settings.default_executor)
+        print(next_steps(args.task_id))
         return 0
     if args.command == "matrix":
         from orchestrator import matrix

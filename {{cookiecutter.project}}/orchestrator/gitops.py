@@ -165,6 +165,31 @@ def identity(repo: Path) -> dict[str, str]:
     return ident
 
 
+def is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
+    proc = subprocess.run(["git", "merge-base", "--is-ancestor", ancestor, descendant], cwd=repo,
+                          capture_output=True, check=False)
+    return proc.returncode == 0
+
+
+def branch_parents(repo: Path, first: str, previous: str | None) -> list[str]:
+    """Parents of a run's last commit: its own line first, then the branch's previous head.
+
+    The first parent descends from the run's base, so the base stays the merge-base of
+    the task branch and the base branch; the second keeps every earlier run's commits
+    and evidence reachable from the branch itself (a push carries them along). It is
+    left out when it adds nothing (the previous head is already an ancestor).
+    """
+    if previous is None or is_ancestor(repo, previous, first):
+        return [first]
+    return [first, previous]
+
+
+def remote_url(repo: Path, remote: str) -> str | None:
+    proc = subprocess.run(["git", "remote", "get-url", remote], cwd=repo, capture_output=True, text=True,
+                          check=False)
+    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
+
+
 def update_branch(repo: Path, branch: str, new: str, old: str | None) -> None:
     ref = f"refs/heads/{branch}"
     git(repo, "update-ref", "-m", "orchestrator publish", ref, new, *([old] if old else ["0" * 40]))

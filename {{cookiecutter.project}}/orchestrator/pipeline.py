@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from orchestrator import FINALIZERS, PHASES, evidence, gitops
-from orchestrator.breakers import check_kill_switch, raise_if, stop_file
+from orchestrator import FINALIZERS, PHASES, evidence, gitops, publish
+from orchestrator.breakers import check_kill_switch, kill_switch_reason, raise_if, stop_file
 from orchestrator.config import Settings
 from orchestrator.errors import Aborted, BadInput, Refused, Tripped
 from orchestrator.phaselog import PhaseLog
@@ -104,15 +104,20 @@ def _shielded(on: bool = True) -> Iterator[None]:
 
 
 def start_run(settings: Settings, task_ref: str, *, run_id: str | None = None, started_by: str | None = None) -> Run:
-    """A new run directory and manifest; bad input raises before anything is written.
+    """A new run directory and manifest; bad input, the kill switch and a `--push` without a
+    remote raise before anything is written.
 
     A control plane may choose the run id (so it can answer with it at once) and names itself
     in `started_by`, which the manifest records."""
+    if reason := kill_switch_reason(os.environ, stop_file(settings.state_dir)):
+        raise Refused(f"the kill switch is on ({reason}): no run starts; unset it to run again")
     task = load_taskpack(settings.repo, task_ref)
     gitops.check_branch_name(settings.repo, settings.branch_for(task.id))
     if settings.branch_for(task.id) == settings.base_branch:
         raise BadInput(f"task branch {settings.base_branch!r} is the base branch; publish never commits there")
     base = gitops.require_commit(settings.repo, settings.base_branch, "base branch")
+    if settings.push:
+        publish.require_remote(settings.repo)
     if run_id is not None and not RUN_ID.match(run_id):
         raise BadInput(f"--run-id {run_id!r}: expected a run id like 20260101T000000Z-abc123")
     run_id = run_id or new_run_id()
@@ -148,7 +153,7 @@ def execute_phase(run: Run, name: str, redactor: Redactor) -> int:
     log.note(f"phase {name} of run {run.id} (task {run.task.id}) started {entry['started_at']}")
     run.phase_started = time.monotonic()
     finalizing = name in FINALIZERS or name == "publish"
-    with _shielded(finalizing):
+    with heartbeat(log), _shielded(finalizing):
         status, code, reason, outputs = _call(run, name, log, check_stop=not finalizing)
     entry.update(status=status, ended_at=utc_now(), exit_code=code, reason=redactor.redact(reason))
     log.note(f"phase {name} {status} (exit {code}): {reason}")
@@ -159,6 +164,30 @@ def execute_phase(run: Run, name: str, redactor: Redactor) -> int:
     except OSError as exc:
         log.note(f"evidence index not refreshed: {exc}")
     return code
+
+
+HEARTBEAT_SECONDS = 8.0
+"""A phase silent this long shows that it is still running (and for how long)."""
+
+
+@contextmanager
+def heartbeat(log: PhaseLog, every: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+    """While the block runs, a thread prints `still running (Ns)` whenever the phase was silent `every` s."""
+    done = threading.Event()
+    started = time.monotonic()
+
+    def beat() -> None:
+        while not done.wait(min(every / 8, 1.0)):
+            if log.silent_for() >= every:
+                log.live(f"still running ({time.monotonic() - started:.0f}s)")
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{log.phase}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _call(run: Run, name: str, log: PhaseLog, *, check_stop: bool) -> tuple[str, int, str, list[Path]]:

@@ -5,17 +5,29 @@ checkout and the base branch are never touched. A succeeded run gets two commits
 the change itself (its id becomes `git.head`), then the evidence on top of it.
 Any other run gets the evidence commit only: a refused or failed change is never
 published as code, but what happened is.
+
+A change commit's parent is the run's own base commit, so `git diff
+<base>...codex/<id>` shows exactly this run's change and the task's `runs/`. When
+the branch already exists, the evidence commit is a merge: first parent this run's
+line, second parent the branch's previous head. Earlier runs' commits and evidence
+stay reachable from the branch itself (a push carries them), no second ref has to
+be kept in step, and the merge-base with the base branch only ever moves forward.
+A run with no change to publish whose base the branch already contains (a refused
+rerun, say) only adds its evidence on top: it never drops the published change nor
+moves the branch back to an older base.
 """
 
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from orchestrator import evidence, gitops, workspace
 from orchestrator.errors import Refused
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run, derive_status, record_outputs, utc_now
 
+REMOTE = "origin"
 CAPPED_DIRS = ("logs", "codex")
 FILE_CAP = 1 << 20
 """Logs and agent transcripts above this size stay in runs/ but are not committed."""
@@ -47,13 +59,16 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     ident = gitops.identity(repo)
     keep = f"runs/{run.task.id}"
     status, reason = derive_status(manifest)
-    parent = old or base
-    start_tree = f"{parent}^{{tree}}"
     change_tree = manifest.get("changes", {}).get("tree")
+    publish_change = status == "succeeded" and change_tree and manifest["changes"]["files_changed"]
+    parent = base
+    if not publish_change and old and gitops.is_ancestor(repo, base, old):
+        parent = old  # nothing to publish as code: the branch keeps its change and its (newer or same) base
+    start_tree = f"{parent}^{{tree}}"
     head = None
-    if status == "succeeded" and change_tree and manifest["changes"]["files_changed"]:
+    if publish_change:
         head = gitops.commit_tree(
-            repo, start_tree=change_tree, keep_from=old, keep_prefix=keep, add={}, parents=[parent],
+            repo, start_tree=change_tree, keep_from=None, keep_prefix=keep, add={}, parents=[base],
             message=f"{run.task.id}: {run.task.data.get('title', '')}\n\nChange made by run {run.id} "
                     f"({manifest['executor']['kind']} executor).\nTask-Id: {run.task.id}\nRun-Id: {run.id}\n",
             identity=ident,
@@ -72,7 +87,8 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     evidence.refresh(run, "publish")
     files, _ = evidence_files(run)
     evidence_commit = gitops.commit_tree(
-        repo, start_tree=start_tree, keep_from=old, keep_prefix=keep, add=files, parents=[parent],
+        repo, start_tree=start_tree, keep_from=old, keep_prefix=keep, add=files,
+        parents=gitops.branch_parents(repo, parent, old),
         message=f"{run.task.id}: evidence of run {run.id} ({status})\n\n{reason}\n\n"
                 f"Task-Id: {run.task.id}\nRun-Id: {run.id}\nRun-Status: {status}\n",
         identity=ident,
@@ -86,11 +102,19 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     return PhaseResult("passed", f"committed to {branch}", 0, [run.dir / "SUMMARY.md"])
 
 
+def require_remote(repo: Path) -> None:
+    """`--push` needs the remote it pushes to; checked before a run starts, and again here."""
+    if gitops.remote_url(repo, REMOTE) is None:
+        raise Refused(f"--push (ORCH_PUSH=1) pushes to the remote {REMOTE!r}, and this repository has "
+                      f"no remote {REMOTE!r}; add it (git remote add {REMOTE} <url>) or run without --push")
+
+
 def push(run: Run, log: PhaseLog, branch: str) -> None:
-    proc = subprocess.run(["git", "push", "origin", f"refs/heads/{branch}:refs/heads/{branch}"],
+    require_remote(run.repo)
+    proc = subprocess.run(["git", "push", REMOTE, f"refs/heads/{branch}:refs/heads/{branch}"],
                           cwd=run.repo, capture_output=True, text=True, check=False)
-    log.command(f"git push origin {branch}", proc.returncode, 0.0, proc.stdout + proc.stderr,
+    log.command(f"git push {REMOTE} {branch}", proc.returncode, 0.0, proc.stdout + proc.stderr,
                 len(proc.stdout) + len(proc.stderr))
     if proc.returncode != 0:
-        raise RuntimeError(f"push of {branch} failed: {proc.stderr.strip()}")
+        raise Refused(f"push of {branch} to {REMOTE!r} failed: {log.redactor.redact(proc.stderr.strip())}")
     run.manifest["git"]["pushed"] = True

@@ -153,10 +153,11 @@ def derive_status(manifest: dict[str, Any]) -> tuple[str, str]:
 def save_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
     status, reason = derive_status(manifest)
     manifest["status"], manifest["reason"] = status, reason
-    if status != "running" and manifest.get("ended_at") is None:
-        manifest["ended_at"] = utc_now()
     if status == "running":
         manifest["ended_at"] = None
+    else:  # the run ends with its last phase (evidence, summarize and publish come after the verdict)
+        ended = [e["ended_at"] for e in manifest["phases"].values() if e.get("ended_at")]
+        manifest["ended_at"] = max(ended, default=None) or manifest.get("ended_at") or utc_now()
     write_json(run_dir / MANIFEST, manifest)
 
 

@@ -78,7 +78,8 @@ limits:                      # circuit breakers; omitted ones take the schema de
 def render(task_id: str, executor: str) -> str:
     """The text of a fresh pack; a pure function so tests can check it without a repository."""
     title = task_id.replace("-", " ").capitalize()
-    return _HEAD.format(id=_plain(task_id), title=_plain(title)) + _EXECUTORS[executor] + _TAIL.format()
+    head = _HEAD.format(id=_plain(task_id), title=_plain(title))
+    return head + _EXECUTORS[executor].format() + _TAIL.format()
 
 
 def _plain(text: str) -> str:
@@ -86,6 +87,17 @@ def _plain(text: str) -> str:
     if _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == "tag:yaml.org,2002:str":
         return text
     return json.dumps(text)
+
+
+def next_steps(task_id: str) -> str:
+    """What the person does after `new`: a run starts only from a pack committed on the base branch."""
+    path = f"{TASKPACKS}/{task_id}"
+    return (f"created {path}/{TASK_FILE}; next:\n"
+            f"  1. edit it: the objective, the executor, scope and acceptance\n"
+            f"  2. validate it: nox -s validate -- {task_id}\n"
+            f"  3. commit it: git add {path} && git commit -m 'task pack {task_id}'"
+            f"  (a run refuses uncommitted changes)\n"
+            f"  4. run it: nox -s run -- {task_id}")
 
 
 def new_task(repo: Path, task_id: str, default_executor: str) -> Path:

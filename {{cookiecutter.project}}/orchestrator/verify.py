@@ -29,7 +29,8 @@ def run_checks(run: Run, log: PhaseLog) -> list[dict[str, Any]]:
     for check in run.task.acceptance:
         spec = spec_for(run)
         timeout = check.get("timeout_seconds")
-        result = sandboxed(["/bin/sh", "-c", check["run"]], spec, cwd=run.workspace, timeout=timeout)
+        result = sandboxed(["/bin/sh", "-c", check["run"]], spec, cwd=run.workspace, timeout=timeout,
+                           on_line=log.live)
         log.command(check["run"], result.exit_code, result.duration, result.output, result.output_bytes,
                     note=f"acceptance {check['id']}")
         record_execution(run, log, "verify", result)

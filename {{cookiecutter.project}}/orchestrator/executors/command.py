@@ -44,7 +44,7 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
     argv = build_argv(list(executor["argv"]), prompt, prompt_via)
     env = {"ORCH_ATTEMPT": str(attempt), "ORCH_TASK_ID": run.task.id}
     result = sandboxed(argv, spec_for(run, env), cwd=run.workspace,
-                       stdin=prompt.encode("utf-8") if prompt_via == "stdin" else None)
+                       stdin=prompt.encode("utf-8") if prompt_via == "stdin" else None, on_line=log.live)
     atomic_write_text(output_file, log.redactor.redact(result.output))
     shown = [a.replace(prompt, f"<prompt: {run.rel(prompt_file)}>") for a in argv]
     log.command(shlex.join(shown), result.exit_code, result.duration, result.output, result.output_bytes,

@@ -22,7 +22,8 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
     if feedback:
         env["ORCH_FEEDBACK"] = feedback[-FEEDBACK_CAP:]
     for command in run.task.executor["commands"]:
-        result = sandboxed(["/bin/sh", "-c", command], spec_for(run, env), cwd=run.workspace)
+        result = sandboxed(["/bin/sh", "-c", command], spec_for(run, env), cwd=run.workspace,
+                           on_line=log.live)
         log.command(command, result.exit_code, result.duration, result.output, result.output_bytes,
                     note=f"attempt {attempt}")
         record_execution(run, log, "execute", result)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, git
+
+from conftest import GIT_ENV, ROOT, git
 from orchestrator.globs import match_any
 from orchestrator.taskpack import TaskPack, load_taskpack
 
@@ -86,3 +88,28 @@ def test_example_packs_use_the_shell_executor_and_no_network() -> None:
         pack = load_taskpack(ROOT, task_id)
         assert pack.executor["kind"] == "shell"
         assert pack.safety["network"]["hosts"] == [] and pack.safety["secrets"] == "forbidden"
+
+
+def make_demo(repo: Path) -> subprocess.CompletedProcess[str]:
+    """`make demo` with this interpreter's nox (bootstrap is taken as done: it would install)."""
+    nox = Path(sys.executable).parent / "nox"
+    if shutil.which("make") is None or not nox.exists():
+        pytest.skip("make, or nox next to this interpreter, is not installed")
+    env = {**os.environ, **GIT_ENV}
+    return subprocess.run(["make", "-o", "bootstrap", "demo", f"NOX={nox}"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_make_demo_succeeds_when_every_example_ends_as_it_is_meant_to(repo: Path) -> None:
+    proc = make_demo(repo)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "== add-slugify: exit 0, as expected" in proc.stdout
+    assert "== broken-acceptance: exit 1, as expected" in proc.stdout
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_make_demo_fails_when_the_runs_are_refused(repo: Path) -> None:
+    (repo / "notes.txt").write_text("uncommitted work\n", encoding="utf-8")
+    proc = make_demo(repo)
+    assert proc.returncode != 0
+    assert "did not end as expected: add-slugify broken-acceptance" in proc.stderr

@@ -156,12 +156,58 @@ def test_a_damaged_manifest_is_bad_input_not_a_traceback(repo: Path, run_pack) -
     assert "manifest.json: not valid JSON" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_the_kill_switch_trips_the_run(repo: Path, run_pack) -> None:
-    proc, data, run_dir = run_pack("halt", env={"ORCH_KILL_SWITCH": "1"})
-    assert proc.returncode == 3
-    assert data["status"] == "tripped"
-    assert data["breakers"][0]["name"] == "kill_switch"
-    assert (run_dir / "SUMMARY.md").exists()
+def all_refs(repo: Path) -> str:
+    return git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
+
+
+@pytest.mark.parametrize("switch", ["env", "stop-file"])
+def test_the_kill_switch_starts_no_run_and_writes_no_commit(repo: Path, switch: str) -> None:
+    write_pack(repo, "halt")
+    refs = all_refs(repo)
+    env = {"ORCH_KILL_SWITCH": "1"} if switch == "env" else {}
+    if switch == "stop-file":
+        (repo / ".orchestrator").mkdir(exist_ok=True)
+        (repo / ".orchestrator" / "STOP").touch()
+    proc = orchestrator(repo, "run", "halt", env=env)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "kill switch" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (repo / "runs").exists()
+    assert all_refs(repo) == refs
+
+
+def test_the_stop_file_stops_a_running_run_which_is_finalized_as_tripped(repo: Path) -> None:
+    write_pack(repo, "long", executor={"kind": "shell", "commands": ["touch started; sleep 60"]})
+    env = {**os.environ, **GIT_ENV}
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "long"], cwd=repo, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list((repo / ".orchestrator").glob("worktrees/*/started")):
+        time.sleep(0.05)
+    (repo / ".orchestrator" / "STOP").touch()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 3, out + err
+    data = manifest(runs_of(repo, "long")[-1])
+    assert data["status"] == "tripped" and data["breakers"][0]["name"] == "kill_switch"
+    assert data["phases"]["publish"]["status"] == "passed"
+    assert data["git"]["evidence_commit"] == git(repo, "rev-parse", "codex/long").strip()
+
+
+def test_push_without_a_remote_is_refused_before_the_run_naming_the_remote(repo: Path) -> None:
+    write_pack(repo, "nowhere")
+    refs = all_refs(repo)
+    proc = orchestrator(repo, "run", "nowhere", "--push")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "no remote 'origin'" in proc.stderr and "git remote add origin" in proc.stderr
+    assert "crashed" not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+    assert not (repo / "runs").exists()
+    assert all_refs(repo) == refs
+
+
+def test_the_run_ends_when_its_last_phase_ends(repo: Path, run_pack) -> None:
+    _, data, _ = run_pack("timed")
+    ends = [entry["ended_at"] for entry in data["phases"].values() if entry["ended_at"]]
+    assert data["ended_at"] == max(ends)
+    assert data["ended_at"] >= data["phases"]["publish"]["ended_at"] >= data["phases"]["evidence"]["ended_at"]
 
 
 def test_no_push_happens_unless_asked(repo: Path, run_pack, tmp_path: Path) -> None:
@@ -245,3 +291,18 @@ def test_nox_run_with_bad_arguments_exits_2(repo: Path, args: list[str]) -> None
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "usage: nox -s run -- <task-id>" in proc.stdout + proc.stderr
     assert not (repo / "runs").exists()
+
+
+NOX = Path(sys.executable).parent / "nox"
+
+
+@pytest.mark.skipif(not NOX.exists(), reason="nox is not installed next to this interpreter")
+def test_nox_run_with_the_kill_switch_exits_3_and_writes_nothing(repo: Path) -> None:
+    write_pack(repo, "halted")
+    refs = all_refs(repo)
+    env = {**os.environ, **GIT_ENV, "ORCH_KILL_SWITCH": "1"}
+    proc = subprocess.run([str(NOX), "-s", "run", "--", "halted"], cwd=repo, env=env, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "the kill switch is on (ORCH_KILL_SWITCH=1)" in proc.stderr
+    assert not (repo / "runs").exists() and all_refs(repo) == refs

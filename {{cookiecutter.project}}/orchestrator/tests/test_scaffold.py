@@ -68,3 +68,46 @@ def test_cli_new_refuses_a_bad_id_with_exit_2(repo: Path) -> None:
     proc = orchestrator(repo, "new", "Not_A_Slug")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "not a valid task id" in proc.stderr
+
+
+def test_cli_new_tells_the_user_to_edit_validate_and_commit(repo: Path) -> None:
+    made = orchestrator(repo, "new", "told")
+    assert made.returncode == 0, made.stderr
+    steps = ("edit it", "nox -s validate -- told", "git add taskpacks/told && git commit", "nox -s run -- told")
+    for step in steps:
+        assert step in made.stdout
+
+
+def uncommented(text: str, marker: str) -> str:
+    """The pack with the commented lines from `marker` on (as far as the indented block goes) uncommented."""
+    lines, out, active = text.splitlines(), [], False
+    for line in lines:
+        if f"# {marker}" in line:
+            active = True
+        if active and line.lstrip().startswith("#"):
+            indent = line[: len(line) - len(line.lstrip())]
+            body = line.lstrip()[2:]
+            out.append(indent + body.split("  #", 1)[0].rstrip())
+            continue
+        active = False
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def test_the_codex_prompt_example_validates_and_renders_when_uncommented(repo: Path) -> None:
+    from orchestrator.executors import _render_pack_prompt
+
+    path = new_task(repo, "prompted", "codex")
+    path.write_text(uncommented(path.read_text(encoding="utf-8"), "prompt:"), encoding="utf-8")
+    checked = orchestrator(repo, "validate", "prompted")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    pack = load_taskpack(repo, "prompted")
+    assert pack.executor["prompt"].strip() == "{{ task.objective }}"
+    assert "Say what must be true" in _render_pack_prompt(pack.executor["prompt"], pack.data, pack.file)
+
+
+def test_the_command_example_uses_the_prompt_placeholder_the_executor_substitutes() -> None:
+    from orchestrator.executors.command import PLACEHOLDER
+
+    text = render("agent", "command")
+    assert f'"{PLACEHOLDER}"' in text and "{{" not in text
