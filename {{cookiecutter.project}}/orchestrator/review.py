@@ -19,12 +19,12 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from orchestrator import __version__, unidiff
+from orchestrator.controlplane import is_control_plane, is_dependency_manifest
 from orchestrator.fsio import atomic_write_text, canonical_json, read_json, sha256_bytes, write_json
 from orchestrator.globs import match_any
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import MASK, scan_text_for_secrets
 from orchestrator.runs import PhaseResult, Run
-from orchestrator.safety import CONTROL_PLANE
 from orchestrator.schemas import load as load_schema
 
 REPORT = "review_report.json"
@@ -196,7 +196,18 @@ def check_scope(inputs: ReviewInputs, paths: list[str]) -> dict[str, Any]:
         elif not match_any(allowed, path):
             findings.append(finding(path, 0, "scope/outside-allowed",
                                     "path is outside scope.allowed_paths; revert it or widen the scope in the pack"))
-    return check("scope", findings, f"{len(paths)} changed path(s), {len(findings)} out of scope")
+    out_of_scope = len(findings)
+    for path in paths:
+        if (rule := is_dependency_manifest(path)) is not None and not is_control_plane(path, _extra_rules(inputs)):
+            findings.append(finding(path, 0, "scope/dependency-manifest",
+                                    f"dependency change: a dependency manifest ({rule}) changed; check what it "
+                                    "installs", "note"))
+    return check("scope", findings, f"{len(paths)} changed path(s), {out_of_scope} out of scope")
+
+
+def _extra_rules(inputs: ReviewInputs) -> tuple[str, ...]:
+    """The repository's own control-plane globs, as the safety phase recorded them."""
+    return tuple((inputs.manifest.get("safety") or {}).get("control_plane", []))
 
 
 def _escapes(path: str, target: str) -> bool:
@@ -209,9 +220,11 @@ def _escapes(path: str, target: str) -> bool:
 def check_control_plane(inputs: ReviewInputs, files: list[unidiff.FileDiff], paths: list[str]) -> dict[str, Any]:
     if inputs.diff is None:
         return check("control-plane", [], "no diff.patch", "skip")
+    extra = _extra_rules(inputs)
     findings = [finding(p, 0, "control-plane/touched",
-                        "control-plane file changed by the execution plane; only the control plane may edit it")
-                for p in paths if match_any(CONTROL_PLANE, p)]
+                        f"control-plane file changed by the execution plane (rule {rule}); only the control plane "
+                        "may edit it")
+                for p in paths if (rule := is_control_plane(p, extra)) is not None]
     for item in files:
         if item.symlink and item.new_path and item.added and _escapes(item.new_path, item.added[0][1]):
             findings.append(finding(item.new_path, 0, "control-plane/symlink-escape",
