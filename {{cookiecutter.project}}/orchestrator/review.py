@@ -18,12 +18,12 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from orchestrator import __version__, unidiff
+from orchestrator import __version__, gitops, textsafe, unidiff
 from orchestrator.controlplane import is_control_plane, is_dependency_manifest
 from orchestrator.fsio import atomic_write_text, canonical_json, read_json, sha256_bytes, write_json
 from orchestrator.globs import match_any
 from orchestrator.phaselog import PhaseLog
-from orchestrator.redact import MASK, scan_text_for_secrets
+from orchestrator.redact import MASK, Redactor, scan_strings, scan_text_for_secrets
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.schemas import load as load_schema
 
@@ -55,6 +55,11 @@ RULES = (
     "approve: otherwise; checks with status warn or skip never block",
 )
 MANIFEST_DIGEST = "manifest.json#review-inputs"
+BLOB_LIMIT = 8 * 1024 * 1024
+"""Binary files larger than this are not read (a `secrets/binary-not-scanned` warning says so)."""
+STRINGS_LIMIT = 20_000
+"""Printable strings of one binary file given to the scanner, at most."""
+PRINTABLE = re.compile(rb"[\x20-\x7e]{8,}")
 OK_PHASE = {"passed", "warning"}
 
 
@@ -74,6 +79,9 @@ class ReviewInputs:
     plugin_result_sha256: str | None = None
     diff_sha256: str | None = None
     """Digest of diff.patch's bytes (the text may have had invalid UTF-8 replaced)."""
+    binaries: dict[str, str | None] | None = None
+    """Each added or changed binary file: its printable strings (one a line, known secret values already
+    masked), or None when it could not be read or is over BLOB_LIMIT. None when not read at all."""
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -233,6 +241,7 @@ def check_control_plane(inputs: ReviewInputs, files: list[unidiff.FileDiff], pat
 
 
 def check_secrets(inputs: ReviewInputs, files: list[unidiff.FileDiff]) -> dict[str, Any]:
+    """Added text lines, added or renamed paths (a file name can carry a secret) and binary files."""
     if inputs.diff is None:
         return check("secrets", [], "no diff.patch", "skip")
     added: dict[str, list[tuple[int, str]]] = {}
@@ -250,8 +259,44 @@ def check_secrets(inputs: ReviewInputs, files: list[unidiff.FileDiff]) -> dict[s
         for index, kind in secret_lines(path, [text for _, text in lines]):
             findings.append(finding(path, lines[index - 1][0], "secrets/detected",
                                     f"possible secret added ({kind}); remove it and rotate the credential"))
+    named = sorted({f.new_path for f in files if f.new_path and f.new_path != f.old_path})
+    findings.extend(_path_findings(named))
+    binaries = sorted({f.new_path for f in files if f.binary and f.new_path})
+    findings.extend(_binary_findings(inputs, binaries))
     scanned = sum(len(lines) for lines in added.values())
-    return check("secrets", findings, f"{scanned} added line(s) scanned, {len(findings)} possible secret(s)")
+    return check("secrets", findings, f"{scanned} added line(s), {len(named)} new path(s) and {len(binaries)} binary "
+                                      f"file(s) scanned, {len(findings)} finding(s)")
+
+
+def _path_findings(paths: list[str]) -> list[dict[str, Any]]:
+    findings = [finding(path, 0, "secrets/redacted-path",
+                        "this path held a secret, masked as [REDACTED] in the evidence: a file name can carry "
+                        "data out; remove the file and rotate the credential")
+                for path in paths if MASK in path]
+    for index, kind in scan_strings(paths, entropy=False):
+        findings.append(finding(paths[index], 0, "secrets/detected-path",
+                                f"the file name looks like a secret ({kind}); remove the file and rotate the credential"))
+    return findings
+
+
+def _binary_findings(inputs: ReviewInputs, paths: list[str]) -> list[dict[str, Any]]:
+    findings = []
+    for path in paths:
+        text = (inputs.binaries or {}).get(path)
+        if text is None:
+            findings.append(finding(path, 0, "secrets/binary-not-scanned",
+                                    f"binary file not scanned for secrets (unreadable, or over {BLOB_LIMIT} bytes); "
+                                    "look at it before merging", "warning"))
+            continue
+        strings = text.split("\n")
+        if any(MASK in line for line in strings):
+            findings.append(finding(path, 0, "secrets/redacted-value",
+                                    "this binary file holds a known secret value (in some encoding); remove it and "
+                                    "rotate the credential"))
+        for _, kind in scan_strings(strings[:STRINGS_LIMIT]):
+            findings.append(finding(path, 0, "secrets/detected",
+                                    f"possible secret in a binary file ({kind}); remove it and rotate the credential"))
+    return findings
 
 
 def check_size(inputs: ReviewInputs, files: list[unidiff.FileDiff]) -> dict[str, Any]:
@@ -434,9 +479,33 @@ def review(inputs: ReviewInputs) -> dict[str, Any]:
 # --- I/O at the edges ----------------------------------------------------------------------
 
 
+def binary_strings(repo: Path, tree: str, paths: list[str], redactor: Redactor) -> dict[str, str | None]:
+    """The printable strings (8+ characters) of each binary file of the change, read from its git tree
+    (never from the workspace), size-checked before reading, with known secret values masked."""
+    out: dict[str, str | None] = {}
+    for path in paths:
+        try:
+            size = int(gitops.git(repo, "cat-file", "-s", f"{tree}:{path}").strip())
+            if size > BLOB_LIMIT:
+                out[path] = None
+                continue
+            data = gitops.git_bytes(repo, "cat-file", "blob", f"{tree}:{path}")
+        except (gitops.GitError, ValueError):
+            out[path] = None
+            continue
+        strings = [m.group().decode("ascii") for m in PRINTABLE.finditer(data)]
+        wide = [m.group().decode("ascii") for m in PRINTABLE.finditer(data.replace(b"\0", b""))]
+        out[path] = redactor.redact_known("\n".join(dict.fromkeys([*strings, *wide])))
+    return out
+
+
 def load_inputs(run_dir: Path, task: dict[str, Any], task_path: str, task_bytes: bytes,
-                manifest: dict[str, Any] | None = None) -> ReviewInputs:
-    """Reads the run's files; bytes are decoded as UTF-8 with replacement, never by locale."""
+                manifest: dict[str, Any] | None = None, repo: Path | None = None,
+                redactor: Redactor | None = None) -> ReviewInputs:
+    """Reads the run's files; bytes are decoded as UTF-8 with replacement, never by locale.
+
+    With `repo`, the binary files of the change are read from the recorded tree (`changes.tree`)
+    and their known secret values masked by `redactor` (default: from the environment)."""
     diff_file = run_dir / DIFF
     plugin_file = run_dir / PLUGIN_RESULT
     diff_bytes = diff_file.read_bytes() if diff_file.is_file() else None
@@ -447,13 +516,21 @@ def load_inputs(run_dir: Path, task: dict[str, Any], task_path: str, task_bytes:
             plugin_data = read_json(plugin_file)
         except ValueError:
             plugin_data = None
+    manifest = manifest if manifest is not None else read_json(run_dir / "manifest.json")
+    diff_text = diff_bytes.decode("utf-8", "replace") if diff_bytes is not None else None
+    binaries = None
+    tree = (manifest.get("changes") or {}).get("tree")
+    if repo is not None and tree and diff_text is not None:
+        paths = sorted({f.new_path for f in unidiff.parse(diff_text) if f.binary and f.new_path})
+        binaries = binary_strings(repo, tree, paths, redactor or Redactor.from_environ())
     return ReviewInputs(
+        binaries=binaries,
         task=task,
         task_path=task_path,
         task_sha256=sha256_bytes(task_bytes),
         task_text=task_bytes.decode("utf-8", "replace"),
-        manifest=manifest if manifest is not None else read_json(run_dir / "manifest.json"),
-        diff=diff_bytes.decode("utf-8", "replace") if diff_bytes is not None else None,
+        manifest=manifest,
+        diff=diff_text,
         diff_sha256=sha256_bytes(diff_bytes) if diff_bytes is not None else None,
         plugin_result=plugin_data if isinstance(plugin_data, dict) else None,
         plugin_result_sha256=sha256_bytes(plugin_bytes) if plugin_bytes is not None else None,
@@ -463,8 +540,8 @@ def load_inputs(run_dir: Path, task: dict[str, Any], task_path: str, task_bytes:
 @cache
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True,
-                      trim_blocks=True, lstrip_blocks=True, autoescape=False)
-    env.filters["cell"] = lambda value: str(value).replace("|", "\\|").replace("\n", " ")
+                      trim_blocks=True, lstrip_blocks=True, autoescape=False, finalize=textsafe.finalize)
+    env.filters.update(textsafe.FILTERS)
     return env
 
 
@@ -472,9 +549,11 @@ def render_markdown(report: dict[str, Any]) -> str:
     return environment().get_template("review.md.j2").render(r=report)
 
 
-def write_outputs(run_dir: Path, report: dict[str, Any]) -> list[Path]:
-    write_json(run_dir / REPORT, report)
-    atomic_write_text(run_dir / REVIEW_MD, render_markdown(report))
+def write_outputs(run_dir: Path, report: dict[str, Any], redactor: Redactor | None = None) -> list[Path]:
+    """Both outputs, redacted like the logs (the report quotes paths and messages the run influenced)."""
+    redactor = redactor or Redactor.from_environ()
+    write_json(run_dir / REPORT, textsafe.json_safe(redactor.redact_json(report)))
+    atomic_write_text(run_dir / REVIEW_MD, redactor.redact(render_markdown(report)))
     return [run_dir / REPORT, run_dir / REVIEW_MD]
 
 
@@ -487,8 +566,9 @@ def review_run_dir(run_dir: Path, task: dict[str, Any], task_path: str, task_byt
 
 def run(run: Run, log: PhaseLog) -> PhaseResult:
     task_bytes = run.task.file.read_bytes()
-    report = review(load_inputs(run.dir, run.task.data, run.manifest["task"]["path"], task_bytes, run.manifest))
-    outputs = write_outputs(run.dir, report)
+    report = review(load_inputs(run.dir, run.task.data, run.manifest["task"]["path"], task_bytes, run.manifest,
+                                run.repo, log.redactor))
+    outputs = write_outputs(run.dir, report, log.redactor)
     for item in report["checks"]:
         log.note(f"check {item['id']}: {item['status']} - {item['summary']}")
         for f in item["findings"]:

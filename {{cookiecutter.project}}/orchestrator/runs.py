@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator import PHASES, __version__
+from orchestrator import PHASES, __version__, textsafe
 from orchestrator.config import Settings
 from orchestrator.errors import BadInput
 from orchestrator.fsio import read_json, sha256_file, write_json
+from orchestrator.redact import Redactor
 from orchestrator.schemas import first_error
 from orchestrator.taskpack import TaskPack
 
@@ -151,7 +152,7 @@ def save_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
         manifest["ended_at"] = utc_now()
     if status == "running":
         manifest["ended_at"] = None
-    write_json(run_dir / MANIFEST, manifest)
+    write_json(run_dir / MANIFEST, textsafe.json_safe(Redactor.from_environ().redact_json(manifest)))
 
 
 def load_manifest(run_dir: Path) -> dict[str, Any]:
