@@ -41,7 +41,8 @@ CHECK_ORDER = ("acceptance", "scope", "control-plane", "secrets", "size", "break
 TITLES = {
     "acceptance": "Every acceptance check of the task pack passed",
     "scope": "Changed paths are inside scope.allowed_paths and outside scope.forbidden_paths",
-    "control-plane": "No control-plane file is touched and no symlink leads out of the workspace",
+    "control-plane": ("No control-plane file is touched, no path holds control characters and no symlink leads "
+                      "out of the workspace"),
     "secrets": "No secret is added by the diff",
     "size": "The change is within limits.max_changed_files and limits.max_diff_lines",
     "breakers": "No circuit breaker tripped",
@@ -233,6 +234,10 @@ def check_control_plane(inputs: ReviewInputs, files: list[unidiff.FileDiff], pat
                         f"control-plane file changed by the execution plane (rule {rule}); only the control plane "
                         "may edit it")
                 for p in paths if (rule := is_control_plane(p, extra)) is not None]
+    findings.extend(finding(textsafe.escape(p), 0, "control-plane/control-characters",
+                            "the path holds control characters (terminal escapes, line breaks or bidi overrides) "
+                            "that can forge what a person reads; rename the file")
+                    for p in paths if textsafe.CONTROL.search(p))
     for item in files:
         if item.symlink and item.new_path and item.added and _escapes(item.new_path, item.added[0][1]):
             findings.append(finding(item.new_path, 0, "control-plane/symlink-escape",
