@@ -18,12 +18,12 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from orchestrator import __version__, gitops, textsafe, unidiff
+from orchestrator import __version__, review_secrets, textsafe, unidiff
 from orchestrator.controlplane import is_control_plane, is_dependency_manifest
 from orchestrator.fsio import atomic_write_text, canonical_json, read_json, sha256_bytes, write_json
 from orchestrator.globs import match_any
 from orchestrator.phaselog import PhaseLog
-from orchestrator.redact import MASK, Redactor, scan_strings, scan_text_for_secrets
+from orchestrator.redact import Redactor
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.schemas import load as load_schema
 
@@ -56,11 +56,6 @@ RULES = (
     "approve: otherwise; checks with status warn or skip never block",
 )
 MANIFEST_DIGEST = "manifest.json#review-inputs"
-BLOB_LIMIT = 8 * 1024 * 1024
-"""Binary files larger than this are not read (a `secrets/binary-not-scanned` warning says so)."""
-STRINGS_LIMIT = 20_000
-"""Printable strings of one binary file given to the scanner, at most."""
-PRINTABLE = re.compile(rb"[\x20-\x7e]{8,}")
 OK_PHASE = {"passed", "warning"}
 
 
@@ -82,7 +77,8 @@ class ReviewInputs:
     """Digest of diff.patch's bytes (the text may have had invalid UTF-8 replaced)."""
     binaries: dict[str, str | None] | None = None
     """Each added or changed binary file: its printable strings (one a line, known secret values already
-    masked), or None when it could not be read or is over BLOB_LIMIT. None when not read at all."""
+    masked), or None when it could not be read or is too large (`review_secrets.binary_strings`).
+    None when the binary files were not read at all."""
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -150,20 +146,6 @@ def review_manifest_view(manifest: dict[str, Any]) -> dict[str, Any]:
         "plugin": manifest.get("plugin"),
         "unsafe": bool(manifest.get("unsafe", False)),
     }
-
-
-LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-"""Characters str.splitlines() breaks on besides \\n; blanked so scanner line numbers stay aligned."""
-
-
-def secret_lines(path: str, lines: list[str]) -> list[tuple[int, str]]:
-    """(1-based index into `lines`, detector type) for each secret the shared scanner finds.
-
-    The lines are scanned as the file they belong to (detectors key on the file name);
-    only the secret's type is kept, never its value.
-    """
-    text = "\n".join(LINE_BREAKS.sub(" ", line) for line in lines)
-    return scan_text_for_secrets(text, posixpath.basename(path))
 
 
 # --- the checks ----------------------------------------------------------------------------
@@ -253,55 +235,14 @@ def check_secrets(inputs: ReviewInputs, files: list[unidiff.FileDiff]) -> dict[s
     for item in files:
         if item.new_path and item.added and not item.binary and not item.symlink:
             added.setdefault(item.new_path, []).extend(item.added)
-    findings = []
-    for path, lines in added.items():
-        for number, text in lines:
-            if MASK in text:
-                findings.append(finding(path, number, "secrets/redacted-value",
-                                        "this added line held a secret, masked as [REDACTED] in diff.patch; "
-                                        "remove it and rotate the credential"))
-    for path, lines in added.items():
-        for index, kind in secret_lines(path, [text for _, text in lines]):
-            findings.append(finding(path, lines[index - 1][0], "secrets/detected",
-                                    f"possible secret added ({kind}); remove it and rotate the credential"))
     named = sorted({f.new_path for f in files if f.new_path and f.new_path != f.old_path})
-    findings.extend(_path_findings(named))
     binaries = sorted({f.new_path for f in files if f.binary and f.new_path})
-    findings.extend(_binary_findings(inputs, binaries))
+    hits = [*review_secrets.line_hits(added), *review_secrets.path_hits(named),
+            *review_secrets.binary_hits(inputs.binaries, binaries)]
+    findings = [finding(*hit) for hit in hits]
     scanned = sum(len(lines) for lines in added.values())
     return check("secrets", findings, f"{scanned} added line(s), {len(named)} new path(s) and {len(binaries)} binary "
                                       f"file(s) scanned, {len(findings)} finding(s)")
-
-
-def _path_findings(paths: list[str]) -> list[dict[str, Any]]:
-    findings = [finding(path, 0, "secrets/redacted-path",
-                        "this path held a secret, masked as [REDACTED] in the evidence: a file name can carry "
-                        "data out; remove the file and rotate the credential")
-                for path in paths if MASK in path]
-    for index, kind in scan_strings(paths, entropy=False):
-        findings.append(finding(paths[index], 0, "secrets/detected-path",
-                                f"the file name looks like a secret ({kind}); remove the file and rotate the credential"))
-    return findings
-
-
-def _binary_findings(inputs: ReviewInputs, paths: list[str]) -> list[dict[str, Any]]:
-    findings = []
-    for path in paths:
-        text = (inputs.binaries or {}).get(path)
-        if text is None:
-            findings.append(finding(path, 0, "secrets/binary-not-scanned",
-                                    f"binary file not scanned for secrets (unreadable, or over {BLOB_LIMIT} bytes); "
-                                    "look at it before merging", "warning"))
-            continue
-        strings = text.split("\n")
-        if any(MASK in line for line in strings):
-            findings.append(finding(path, 0, "secrets/redacted-value",
-                                    "this binary file holds a known secret value (in some encoding); remove it and "
-                                    "rotate the credential"))
-        for _, kind in scan_strings(strings[:STRINGS_LIMIT]):
-            findings.append(finding(path, 0, "secrets/detected",
-                                    f"possible secret in a binary file ({kind}); remove it and rotate the credential"))
-    return findings
 
 
 def check_size(inputs: ReviewInputs, files: list[unidiff.FileDiff]) -> dict[str, Any]:
@@ -484,26 +425,6 @@ def review(inputs: ReviewInputs) -> dict[str, Any]:
 # --- I/O at the edges ----------------------------------------------------------------------
 
 
-def binary_strings(repo: Path, tree: str, paths: list[str], redactor: Redactor) -> dict[str, str | None]:
-    """The printable strings (8+ characters) of each binary file of the change, read from its git tree
-    (never from the workspace), size-checked before reading, with known secret values masked."""
-    out: dict[str, str | None] = {}
-    for path in paths:
-        try:
-            size = int(gitops.git(repo, "cat-file", "-s", f"{tree}:{path}").strip())
-            if size > BLOB_LIMIT:
-                out[path] = None
-                continue
-            data = gitops.git_bytes(repo, "cat-file", "blob", f"{tree}:{path}")
-        except (gitops.GitError, ValueError):
-            out[path] = None
-            continue
-        strings = [m.group().decode("ascii") for m in PRINTABLE.finditer(data)]
-        wide = [m.group().decode("ascii") for m in PRINTABLE.finditer(data.replace(b"\0", b""))]
-        out[path] = redactor.redact_known("\n".join(dict.fromkeys([*strings, *wide])))
-    return out
-
-
 def load_inputs(run_dir: Path, task: dict[str, Any], task_path: str, task_bytes: bytes,
                 manifest: dict[str, Any] | None = None, repo: Path | None = None,
                 redactor: Redactor | None = None) -> ReviewInputs:
@@ -527,7 +448,7 @@ def load_inputs(run_dir: Path, task: dict[str, Any], task_path: str, task_bytes:
     tree = (manifest.get("changes") or {}).get("tree")
     if repo is not None and tree and diff_text is not None:
         paths = sorted({f.new_path for f in unidiff.parse(diff_text) if f.binary and f.new_path})
-        binaries = binary_strings(repo, tree, paths, redactor or Redactor.from_environ())
+        binaries = review_secrets.binary_strings(repo, tree, paths, redactor or Redactor.from_environ())
     return ReviewInputs(
         binaries=binaries,
         task=task,
