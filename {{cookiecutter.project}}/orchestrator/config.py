@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import BadInput, Problem
+from orchestrator.globs import GlobError, glob_to_regex
 
 TRUE = {"1", "true", "yes", "on"}
 
@@ -28,6 +29,8 @@ class Policy:
 
     allow_network: bool = True
     allow_cloud: bool = True
+    control_plane: tuple[str, ...] = ()
+    """The repository's own control-plane globs, added to the built-in list (`orchestrator.controlplane`)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,31 @@ def read_tool_section(repo: Path) -> dict:
     return section if isinstance(section, dict) else {}
 
 
+def _policy_line(repo: Path, key: str) -> int:
+    try:
+        lines = (repo / "pyproject.toml").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 1
+    return next((n for n, line in enumerate(lines, start=1) if line.strip().startswith(key)), 1)
+
+
+def control_plane_additions(repo: Path, value: object) -> tuple[str, ...]:
+    """`[tool.orchestrator.policy] control_plane`: a list of repository-relative globs, else exit 2."""
+    where = "tool.orchestrator.policy.control_plane"
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise BadInput("pyproject.toml: the repository's control-plane additions are not a list of globs", [
+            Problem("pyproject.toml", _policy_line(repo, "control_plane"), 1, where,
+                    f"expected a list of strings, got {value!r}", 'write control_plane = ["deploy/**"]')])
+    for item in value:
+        try:
+            glob_to_regex(item)
+        except GlobError as exc:
+            raise BadInput("pyproject.toml: a control-plane addition is not a valid glob", [
+                Problem("pyproject.toml", _policy_line(repo, "control_plane"), 1, where, f"{item!r} {exc}",
+                        "use repository-relative globs such as deploy/** or **/secrets.yaml")]) from None
+    return tuple(value)
+
+
 def load_settings(repo: Path, environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     section = read_tool_section(repo)
@@ -95,5 +123,6 @@ def load_settings(repo: Path, environ: Mapping[str, str] | None = None) -> Setti
         policy=Policy(
             allow_network=bool(policy.get("allow_network", True)),
             allow_cloud=bool(policy.get("allow_cloud", True)),
+            control_plane=control_plane_additions(repo, policy.get("control_plane", [])),
         ),
     )

@@ -12,9 +12,9 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from orchestrator import PHASES
+from orchestrator import PHASES, textsafe
 from orchestrator.evidence import KINDS, verify_run
 from orchestrator.evidence_db import query, query_json, run_dirs
 from orchestrator.globs import GlobError, glob_to_regex
@@ -104,6 +104,18 @@ def write_json_array(objects: Iterable[str], out: TextIO) -> None:
     out.write("\n]\n" if sep != "\n" else "]\n")
 
 
+HEADER = ("ARTIFACT", "STATUS", "PHASE", "KIND", "BYTES", "SHA256")
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The query result as aligned columns under a header row (one artifact a line)."""
+    cells = [HEADER, *((textsafe.terminal(f"{r['run_dir']}/{r['path']}"), r["status"], r["phase"] or "-", r["kind"],
+                        str(r["bytes"]), r["sha256"][:16]) for r in rows)]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(HEADER))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+                     for line in cells)
+
+
 def cmd_query(repo: Path, args: argparse.Namespace) -> int:
     run = args.run
     if run is not None and ("/" in run or os.sep in run):
@@ -121,9 +133,7 @@ def cmd_query(repo: Path, args: argparse.Namespace) -> int:
     if not rows:
         print("no artifacts match", file=sys.stderr)
         return EXIT_OK
-    for row in rows:
-        print(f"{row['run_dir']}/{row['path']}  {row['status']}  {row['phase'] or '-'}  {row['kind']}  "
-              f"{row['bytes']}  {row['sha256'][:16]}")
+    print(table(rows))
     runs = len({r["run_dir"] for r in rows})
     print(f"{len(rows)} artifact(s) in {runs} run(s)", file=sys.stderr)
     return EXIT_OK

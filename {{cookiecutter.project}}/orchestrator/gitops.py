@@ -108,7 +108,8 @@ def diff_stat(repo: Path, base: str, tree: str) -> list[FileChange]:
 
 
 def diff_patch(repo: Path, base: str, tree: str) -> bytes:
-    return git_bytes(repo, "diff", "--binary", "--no-renames", "--full-index", base, tree)
+    # No --binary: a binary file's bytes never enter the evidence (the review reads them from the tree).
+    return git_bytes(repo, "diff", "--no-renames", "--full-index", base, tree)
 
 
 def hash_files(repo: Path, files: Iterable[Path]) -> list[str]:

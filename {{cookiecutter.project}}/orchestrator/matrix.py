@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orchestrator import gitops
+from orchestrator import gitops, textsafe
 from orchestrator.config import Settings
 from orchestrator.errors import BadInput
 from orchestrator.runs import task_runs
@@ -57,7 +57,7 @@ def main(repo: Path, selectors: list[str], since: str) -> int:
 
 
 def _cell(text: object) -> str:
-    return "".join(ch if ch.isprintable() else " " for ch in str(text)).replace("|", "\\|")[:200]
+    return textsafe.markdown(str(text)[:200])
 
 
 def outcomes(settings: Settings, task_ids: list[str]) -> str:

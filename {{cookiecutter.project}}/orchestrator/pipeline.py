@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from orchestrator import FINALIZERS, PHASES, evidence, gitops, publish
+from orchestrator import FINALIZERS, PHASES, evidence, gitops, publish, textsafe
 from orchestrator.breakers import check_kill_switch, kill_switch_reason, raise_if, stop_file
 from orchestrator.config import Settings
 from orchestrator.errors import Aborted, BadInput, Refused, Tripped
@@ -244,7 +244,8 @@ def _conclude(run: Run, name: str, code: int, redactor: Redactor, *, chain: bool
 
 def report(run: Run) -> str:
     summary = run.dir / "SUMMARY.md"
-    return f"run {run.id}: {run.manifest['status']} — {run.manifest['reason']}\n  summary: {summary}"
+    status, reason = textsafe.terminal(run.manifest["status"]), textsafe.terminal(run.manifest["reason"])
+    return f"run {run.id}: {status} — {reason}\n  summary: {textsafe.terminal(summary)}"
 
 
 def run_phase(settings: Settings, name: str, task_ref: str, run_arg: str | None = None,

@@ -14,8 +14,12 @@ packs and the review uses on diffs, so "what counts as a secret" is defined once
 
 from __future__ import annotations
 
+import base64
+import bisect
+import codecs
 import os
 import re
+import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -64,6 +68,8 @@ class Finding:
     value: str
 
 
+PLAIN_WORD = re.compile(r"[a-z][a-z_-]*:?")
+"""An assignment value that is a lowercase word (`secrets: allow: ...`, `password: required`), not a secret."""
 KEYWORD_BENIGN = re.compile(r"[a-z][a-z_-]*|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|.*\s.*|.*\[REDACTED\].*", re.DOTALL)
 """Values after a secret keyword that are not credentials: a plain lowercase word (`secrets: forbidden`,
 `password: required`), a variable reference (`$TOKEN`, `${TOKEN}`), prose, or an already masked value."""
@@ -91,6 +97,35 @@ def scan_text_for_secrets(text: str, filename: str) -> list[tuple[int, str]]:
     found = {(f.line, f.type) for f in _scan_lines(lines, filename)}
     for match in PEM_BLOCK.finditer(text):
         found.add((text.count("\n", 0, match.start()) + 1, "Private Key"))
+    return sorted(found)
+
+
+ENTROPY_TYPES = frozenset({"Base64 High Entropy String", "Hex High Entropy String"})
+
+
+def scan_strings(lines: list[str], *, entropy: bool = True) -> list[tuple[int, str]]:
+    """(0-based index, detector type) for each string detect-secrets flags, scanned on its own.
+
+    Uses detect-secrets' public ad-hoc API (`scan_line` under `default_settings`). Without
+    `entropy`, only detectors that recognise a secret's shape or keyword count: a file name
+    that is a content hash (`main.3f9a8b7c.js`) is not a finding.
+    """
+    from detect_secrets.core.scan import scan_line
+    from detect_secrets.settings import default_settings
+
+    found: set[tuple[int, str]] = set()
+    with default_settings():
+        for index, line in enumerate(lines):
+            if not PREFILTER.search(line):
+                continue
+            for secret in scan_line(line):
+                kind = str(secret.type)
+                value = str(secret.secret_value or "")
+                if kind in IGNORED_TYPES or (not entropy and kind in ENTROPY_TYPES):
+                    continue
+                if kind == "Secret Keyword" and KEYWORD_BENIGN.fullmatch(value.strip()):
+                    continue
+                found.add((index, kind))
     return sorted(found)
 
 
@@ -173,19 +208,90 @@ def redact_line_secrets(text: str) -> str:
                 spans.append((0, len(line)))
         for match in ASSIGNMENT.finditer(line):
             value = match.group("value")
-            if not value.isdigit() and MASK not in value and value.lower() not in ("none", "null", "true", "false"):
+            if (not value.isdigit() and MASK not in value and not PLAIN_WORD.fullmatch(value)
+                    and value.lower() not in ("none", "null", "true", "false")):
                 spans.append(match.span("value"))
         if spans:
             lines[number - 1] = _mask_spans(line, spans)
     return "\n".join(lines)
 
 
+FREE_TEXT = frozenset({"reason", "excerpt", "message", "summary", "target", "path", "file", "detail", "error",
+                       "title", "command", "run", "last_message"})
+"""JSON keys whose strings are free text the execution plane can influence: scanned like a log."""
+
+
+# --- known values, in the encodings an exfiltration would use ---------------------------
+
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+"""Lower-casing that keeps every offset (str.lower() may change a string's length)."""
+RUN = re.compile(r"(?m)(?:^[+-](?=\S))?(\S+)")
+"""A run of non-space characters; a diff line's `+`/`-` marker is not part of it."""
+
+
+def _base64_forms(data: bytes) -> set[str]:
+    """The base64 text of `data` wherever it starts in a longer byte stream (three alignments)."""
+    forms = set()
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + data).decode("ascii")
+        start, stop = -(-shift * 8 // 6), (shift + len(data)) * 8 // 6
+        forms.add(encoded[start:stop])
+    return forms | {f.replace("+", "-").replace("/", "_") for f in forms}
+
+
+def encodings(value: str) -> set[str]:
+    """`value` as an exfiltration would carry it: as is, rot13, reversed, hex, base64, percent-encoded.
+
+    Compared with the text ignoring ASCII case and whitespace (a value split across lines).
+    """
+    data = value.encode("utf-8")
+    forms = {value, codecs.encode(value, "rot13"), value[::-1], data.hex(), urllib.parse.quote(value, safe=""),
+             *_base64_forms(data)}
+    compact = {re.sub(r"\s+", "", form).translate(ASCII_LOWER) for form in forms}
+    return {form for form in compact if len(form) >= MIN_SECRET_LEN}
+
+
+def mask_known(text: str, forms: Iterable[str]) -> str:
+    """Masks every occurrence of `forms` (compact, lower-case) in `text`, even split by whitespace or
+    diff line markers; each masked piece becomes MASK and the text keeps its lines."""
+    runs = [m.span(1) for m in RUN.finditer(text)]
+    if not runs:
+        return text
+    compact = "".join(text[a:b] for a, b in runs).translate(ASCII_LOWER)
+    offsets, total = [], 0
+    for a, b in runs:
+        offsets.append(total)
+        total += b - a
+    spans: list[tuple[int, int]] = []
+    for form in forms:
+        at = compact.find(form)
+        while at >= 0:
+            end = at + len(form)
+            index = bisect.bisect_right(offsets, at) - 1
+            while index < len(runs) and offsets[index] < end:
+                a, _ = runs[index]
+                lo, hi = max(at, offsets[index]), min(end, offsets[index] + runs[index][1] - a)
+                spans.append((a + lo - offsets[index], a + hi - offsets[index]))
+                index += 1
+            at = compact.find(form, end)
+    return _mask_spans(text, spans) if spans else text
+
+
 @dataclass
 class Redactor:
-    """Masks secrets in text before it is persisted; `values` are the exact known secrets."""
+    """Masks secrets in text before it is persisted; `values` are the exact known secrets.
+
+    A known value is also masked rot13-, hex-, base64- or percent-encoded, reversed, in any
+    ASCII case, and split across lines or by spaces (`encodings`)."""
 
     values: list[str] = field(default_factory=list)
     scan: bool = True
+    forms: frozenset[str] = field(init=False, repr=False)
+    _ordered: tuple[str, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.forms = frozenset(form for value in self.values for form in encodings(value))
+        self._ordered = tuple(sorted(self.forms, key=lambda f: (-len(f), f)))
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, extra: Iterable[str] = ()) -> Redactor:
@@ -194,7 +300,23 @@ class Redactor:
         return cls(sorted(found, key=lambda v: (-len(v), v)))
 
     def redact(self, text: str) -> str:
+        text = self.redact_known(text)
+        return redact_line_secrets(text) if self.scan else text
+
+    def redact_known(self, text: str) -> str:
+        """Only the known values (and their encodings), without the scanner: for digests and ids."""
         for value in self.values:
             if value in text:
                 text = text.replace(value, MASK)
-        return redact_line_secrets(text) if self.scan else text
+        return mask_known(text, self._ordered) if self._ordered else text
+
+    def redact_json(self, value: Any, key: str = "") -> Any:
+        """A copy of a JSON document with every string redacted: free text (`FREE_TEXT` keys) fully,
+        every other string (digests, ids, times) for known values only, so a digest is never masked."""
+        if isinstance(value, str):
+            return self.redact(value) if key in FREE_TEXT else self.redact_known(value)
+        if isinstance(value, list):
+            return [self.redact_json(item, key) for item in value]
+        if isinstance(value, dict):
+            return {self.redact_known(k): self.redact_json(v, k) for k, v in value.items()}
+        return value

@@ -18,13 +18,13 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from orchestrator import __version__, unidiff
+from orchestrator import __version__, review_secrets, textsafe, unidiff
+from orchestrator.controlplane import is_control_plane, is_dependency_manifest
 from orchestrator.fsio import atomic_write_text, canonical_json, read_json, sha256_bytes, write_json
 from orchestrator.globs import match_any
 from orchestrator.phaselog import PhaseLog
-from orchestrator.redact import MASK, scan_text_for_secrets
+from orchestrator.redact import Redactor
 from orchestrator.runs import PhaseResult, Run
-from orchestrator.safety import CONTROL_PLANE
 from orchestrator.schemas import load as load_schema
 
 REPORT = "review_report.json"
@@ -41,7 +41,8 @@ CHECK_ORDER = ("acceptance", "scope", "control-plane", "secrets", "size", "break
 TITLES = {
     "acceptance": "Every acceptance check of the task pack passed",
     "scope": "Changed paths are inside scope.allowed_paths and outside scope.forbidden_paths",
-    "control-plane": "No control-plane file is touched and no symlink leads out of the workspace",
+    "control-plane": ("No control-plane file is touched, no path holds control characters and no symlink leads "
+                      "out of the workspace"),
     "secrets": "No secret is added by the diff",
     "size": "The change is within limits.max_changed_files and limits.max_diff_lines",
     "breakers": "No circuit breaker tripped",
@@ -74,6 +75,10 @@ class ReviewInputs:
     plugin_result_sha256: str | None = None
     diff_sha256: str | None = None
     """Digest of diff.patch's bytes (the text may have had invalid UTF-8 replaced)."""
+    binaries: dict[str, str | None] | None = None
+    """Each added or changed binary file: its printable strings (one a line, known secret values already
+    masked), or None when it could not be read or is too large (`review_secrets.binary_strings`).
+    None when the binary files were not read at all."""
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -143,20 +148,6 @@ def review_manifest_view(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-"""Characters str.splitlines() breaks on besides \\n; blanked so scanner line numbers stay aligned."""
-
-
-def secret_lines(path: str, lines: list[str]) -> list[tuple[int, str]]:
-    """(1-based index into `lines`, detector type) for each secret the shared scanner finds.
-
-    The lines are scanned as the file they belong to (detectors key on the file name);
-    only the secret's type is kept, never its value.
-    """
-    text = "\n".join(LINE_BREAKS.sub(" ", line) for line in lines)
-    return scan_text_for_secrets(text, posixpath.basename(path))
-
-
 # --- the checks ----------------------------------------------------------------------------
 
 
@@ -196,7 +187,18 @@ def check_scope(inputs: ReviewInputs, paths: list[str]) -> dict[str, Any]:
         elif not match_any(allowed, path):
             findings.append(finding(path, 0, "scope/outside-allowed",
                                     "path is outside scope.allowed_paths; revert it or widen the scope in the pack"))
-    return check("scope", findings, f"{len(paths)} changed path(s), {len(findings)} out of scope")
+    out_of_scope = len(findings)
+    for path in paths:
+        if (rule := is_dependency_manifest(path)) is not None and not is_control_plane(path, _extra_rules(inputs)):
+            findings.append(finding(path, 0, "scope/dependency-manifest",
+                                    f"dependency change: a dependency manifest ({rule}) changed; check what it "
+                                    "installs", "note"))
+    return check("scope", findings, f"{len(paths)} changed path(s), {out_of_scope} out of scope")
+
+
+def _extra_rules(inputs: ReviewInputs) -> tuple[str, ...]:
+    """The repository's own control-plane globs, as the safety phase recorded them."""
+    return tuple((inputs.manifest.get("safety") or {}).get("control_plane", []))
 
 
 def _escapes(path: str, target: str) -> bool:
@@ -209,9 +211,15 @@ def _escapes(path: str, target: str) -> bool:
 def check_control_plane(inputs: ReviewInputs, files: list[unidiff.FileDiff], paths: list[str]) -> dict[str, Any]:
     if inputs.diff is None:
         return check("control-plane", [], "no diff.patch", "skip")
+    extra = _extra_rules(inputs)
     findings = [finding(p, 0, "control-plane/touched",
-                        "control-plane file changed by the execution plane; only the control plane may edit it")
-                for p in paths if match_any(CONTROL_PLANE, p)]
+                        f"control-plane file changed by the execution plane (rule {rule}); only the control plane "
+                        "may edit it")
+                for p in paths if (rule := is_control_plane(p, extra)) is not None]
+    findings.extend(finding(textsafe.escape(p), 0, "control-plane/control-characters",
+                            "the path holds control characters (terminal escapes, line breaks or bidi overrides) "
+                            "that can forge what a person reads; rename the file")
+                    for p in paths if textsafe.CONTROL.search(p))
     for item in files:
         if item.symlink and item.new_path and item.added and _escapes(item.new_path, item.added[0][1]):
             findings.append(finding(item.new_path, 0, "control-plane/symlink-escape",
@@ -220,25 +228,21 @@ def check_control_plane(inputs: ReviewInputs, files: list[unidiff.FileDiff], pat
 
 
 def check_secrets(inputs: ReviewInputs, files: list[unidiff.FileDiff]) -> dict[str, Any]:
+    """Added text lines, added or renamed paths (a file name can carry a secret) and binary files."""
     if inputs.diff is None:
         return check("secrets", [], "no diff.patch", "skip")
     added: dict[str, list[tuple[int, str]]] = {}
     for item in files:
         if item.new_path and item.added and not item.binary and not item.symlink:
             added.setdefault(item.new_path, []).extend(item.added)
-    findings = []
-    for path, lines in added.items():
-        for number, text in lines:
-            if MASK in text:
-                findings.append(finding(path, number, "secrets/redacted-value",
-                                        "this added line held a secret, masked as [REDACTED] in diff.patch; "
-                                        "remove it and rotate the credential"))
-    for path, lines in added.items():
-        for index, kind in secret_lines(path, [text for _, text in lines]):
-            findings.append(finding(path, lines[index - 1][0], "secrets/detected",
-                                    f"possible secret added ({kind}); remove it and rotate the credential"))
+    named = sorted({f.new_path for f in files if f.new_path and f.new_path != f.old_path})
+    binaries = sorted({f.new_path for f in files if f.binary and f.new_path})
+    hits = [*review_secrets.line_hits(added), *review_secrets.path_hits(named),
+            *review_secrets.binary_hits(inputs.binaries, binaries)]
+    findings = [finding(*hit) for hit in hits]
     scanned = sum(len(lines) for lines in added.values())
-    return check("secrets", findings, f"{scanned} added line(s) scanned, {len(findings)} possible secret(s)")
+    return check("secrets", findings, f"{scanned} added line(s), {len(named)} new path(s) and {len(binaries)} binary "
+                                      f"file(s) scanned, {len(findings)} finding(s)")
 
 
 def check_size(inputs: ReviewInputs, files: list[unidiff.FileDiff]) -> dict[str, Any]:
@@ -422,8 +426,12 @@ def review(inputs: ReviewInputs) -> dict[str, Any]:
 
 
 def load_inputs(run_dir: Path, task: dict[str, Any], task_path: str, task_bytes: bytes,
-                manifest: dict[str, Any] | None = None) -> ReviewInputs:
-    """Reads the run's files; bytes are decoded as UTF-8 with replacement, never by locale."""
+                manifest: dict[str, Any] | None = None, repo: Path | None = None,
+                redactor: Redactor | None = None) -> ReviewInputs:
+    """Reads the run's files; bytes are decoded as UTF-8 with replacement, never by locale.
+
+    With `repo`, the binary files of the change are read from the recorded tree (`changes.tree`)
+    and their known secret values masked by `redactor` (default: from the environment)."""
     diff_file = run_dir / DIFF
     plugin_file = run_dir / PLUGIN_RESULT
     diff_bytes = diff_file.read_bytes() if diff_file.is_file() else None
@@ -434,13 +442,21 @@ def load_inputs(run_dir: Path, task: dict[str, Any], task_path: str, task_bytes:
             plugin_data = read_json(plugin_file)
         except ValueError:
             plugin_data = None
+    manifest = manifest if manifest is not None else read_json(run_dir / "manifest.json")
+    diff_text = diff_bytes.decode("utf-8", "replace") if diff_bytes is not None else None
+    binaries = None
+    tree = (manifest.get("changes") or {}).get("tree")
+    if repo is not None and tree and diff_text is not None:
+        paths = sorted({f.new_path for f in unidiff.parse(diff_text) if f.binary and f.new_path})
+        binaries = review_secrets.binary_strings(repo, tree, paths, redactor or Redactor.from_environ())
     return ReviewInputs(
+        binaries=binaries,
         task=task,
         task_path=task_path,
         task_sha256=sha256_bytes(task_bytes),
         task_text=task_bytes.decode("utf-8", "replace"),
-        manifest=manifest if manifest is not None else read_json(run_dir / "manifest.json"),
-        diff=diff_bytes.decode("utf-8", "replace") if diff_bytes is not None else None,
+        manifest=manifest,
+        diff=diff_text,
         diff_sha256=sha256_bytes(diff_bytes) if diff_bytes is not None else None,
         plugin_result=plugin_data if isinstance(plugin_data, dict) else None,
         plugin_result_sha256=sha256_bytes(plugin_bytes) if plugin_bytes is not None else None,
@@ -450,8 +466,8 @@ def load_inputs(run_dir: Path, task: dict[str, Any], task_path: str, task_bytes:
 @cache
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True,
-                      trim_blocks=True, lstrip_blocks=True, autoescape=False)
-    env.filters["cell"] = lambda value: str(value).replace("|", "\\|").replace("\n", " ")
+                      trim_blocks=True, lstrip_blocks=True, autoescape=False, finalize=textsafe.finalize)
+    env.filters.update(textsafe.FILTERS)
     return env
 
 
@@ -459,9 +475,11 @@ def render_markdown(report: dict[str, Any]) -> str:
     return environment().get_template("review.md.j2").render(r=report)
 
 
-def write_outputs(run_dir: Path, report: dict[str, Any]) -> list[Path]:
-    write_json(run_dir / REPORT, report)
-    atomic_write_text(run_dir / REVIEW_MD, render_markdown(report))
+def write_outputs(run_dir: Path, report: dict[str, Any], redactor: Redactor | None = None) -> list[Path]:
+    """Both outputs, redacted like the logs (the report quotes paths and messages the run influenced)."""
+    redactor = redactor or Redactor.from_environ()
+    write_json(run_dir / REPORT, textsafe.json_safe(redactor.redact_json(report)))
+    atomic_write_text(run_dir / REVIEW_MD, redactor.redact(render_markdown(report)))
     return [run_dir / REPORT, run_dir / REVIEW_MD]
 
 
@@ -474,8 +492,9 @@ def review_run_dir(run_dir: Path, task: dict[str, Any], task_path: str, task_byt
 
 def run(run: Run, log: PhaseLog) -> PhaseResult:
     task_bytes = run.task.file.read_bytes()
-    report = review(load_inputs(run.dir, run.task.data, run.manifest["task"]["path"], task_bytes, run.manifest))
-    outputs = write_outputs(run.dir, report)
+    report = review(load_inputs(run.dir, run.task.data, run.manifest["task"]["path"], task_bytes, run.manifest,
+                                run.repo, log.redactor))
+    outputs = write_outputs(run.dir, report, log.redactor)
     for item in report["checks"]:
         log.note(f"check {item['id']}: {item['status']} - {item['summary']}")
         for f in item["findings"]:

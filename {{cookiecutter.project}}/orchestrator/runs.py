@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator import PHASES, __version__
+from orchestrator import PHASES, __version__, textsafe
 from orchestrator.config import Settings
 from orchestrator.errors import BadInput
 from orchestrator.fsio import read_json, sha256_file, write_json
+from orchestrator.redact import Redactor
 from orchestrator.schemas import first_error
 from orchestrator.taskpack import TaskPack
 
@@ -158,7 +159,7 @@ def save_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
     else:  # the run ends with its last phase (evidence, summarize and publish come after the verdict)
         ended = [e["ended_at"] for e in manifest["phases"].values() if e.get("ended_at")]
         manifest["ended_at"] = max(ended, default=None) or manifest.get("ended_at") or utc_now()
-    write_json(run_dir / MANIFEST, manifest)
+    write_json(run_dir / MANIFEST, textsafe.json_safe(Redactor.from_environ().redact_json(manifest)))
 
 
 def load_manifest(run_dir: Path) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import Any
 
 from orchestrator import ceilings, gitops
 from orchestrator.config import read_tool_section
+from orchestrator.controlplane import CONTROL_PLANE, is_control_plane  # noqa: F401 - CONTROL_PLANE re-exported
 from orchestrator.environment import tolerated_link
 from orchestrator.errors import Refused
 from orchestrator.globs import match_any, match_path
@@ -34,21 +35,6 @@ from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import scan_text_for_secrets
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.sandbox import Execution, escaping_symlinks, isolation_available
-
-CONTROL_PLANE = (
-    "taskpacks/**",
-    "orchestrator/**",
-    "noxfile.py",
-    ".github/**",
-    "AGENTS.md",
-    "solutions/**",
-    "pyproject.toml",
-    "Makefile",
-    "runs/**",
-    ".orchestrator/**",
-)
-"""Globs of files the execution plane may never change: its own instructions, limits, acceptance,
-engine, CI and evidence. Enforced over the diff whatever the pack's scope says."""
 
 IGNORED_DIRTY = ("runs/", ".orchestrator/")
 SCAN_LIMIT_BYTES = 2 * 1024 * 1024
@@ -198,6 +184,8 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     decisions = [*check_policy(run), check_ceilings(run), check_pack_secrets(run), check_isolation(run),
                  check_clean(run)]
     run.manifest["safety"]["git_control_sha256"] = git_control_digest(run.repo)
+    if run.settings.policy.control_plane:
+        run.manifest["safety"]["control_plane"] = list(run.settings.policy.control_plane)
     for entry in decisions:
         log.note(f"{entry['id']}: {entry['decision']}: {entry['reason']}")
     refused = [d for d in decisions if d["decision"] in ("refuse", "deny")]
@@ -241,9 +229,10 @@ def check_git_file(run: Run) -> str | None:
     return None
 
 
-def scope_violations(paths: list[str], scope: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+def scope_violations(paths: list[str], scope: dict[str, Any],
+                     extra_control_plane: tuple[str, ...] = ()) -> tuple[list[str], list[str], list[str]]:
     """(control-plane paths, paths outside allowed_paths, paths in forbidden_paths)."""
-    control = [p for p in paths if match_any(CONTROL_PLANE, p)]
+    control = [p for p in paths if is_control_plane(p, extra_control_plane)]
     allowed = scope.get("allowed_paths", [])
     forbidden = scope.get("forbidden_paths", [])
     outside = [p for p in paths if p not in control and not any(match_path(g, p) for g in allowed)]
@@ -282,7 +271,7 @@ def check_workspace(run: Run, *, scope: bool = True) -> None:
     if not scope:
         return
     paths = changed_paths(run)
-    control, outside, banned = scope_violations(paths, run.task.scope)
+    control, outside, banned = scope_violations(paths, run.task.scope, run.settings.policy.control_plane)
     if control:
         problems.append(("workspace.control-plane", f"the change touches control-plane files: {_listing(control)}"))
     if outside:

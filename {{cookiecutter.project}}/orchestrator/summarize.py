@@ -13,7 +13,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from orchestrator import PHASES
+from orchestrator import PHASES, textsafe
 from orchestrator.fsio import atomic_write_text
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import Redactor
@@ -32,8 +32,9 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        finalize=textsafe.finalize,
     )
-    env.filters["cell"] = lambda value: str(value).replace("|", "\\|").replace("\n", " ")
+    env.filters.update(textsafe.FILTERS)
     return env
 
 

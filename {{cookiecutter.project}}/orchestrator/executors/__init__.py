@@ -15,8 +15,8 @@ import jinja2
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
+from orchestrator import controlplane
 from orchestrator.errors import BadInput, Problem
-from orchestrator.safety import CONTROL_PLANE
 
 if TYPE_CHECKING:
     from orchestrator.runs import Run
@@ -59,7 +59,7 @@ def render_prompt(run: Run, attempt: int, feedback: str | None) -> str:
         "network_hosts": list(safety.get("network", {}).get("hosts", [])),
         "cloud_providers": list(safety.get("cloud", {}).get("providers", [])),
         "limits": task.limits,
-        "control_plane": CONTROL_PLANE,
+        "control_plane": controlplane.patterns(run.settings.policy.control_plane),
         "agents_md": (run.workspace / "AGENTS.md").is_file(),
         "context_files": list(data.get("context", [])),
         "attempt": attempt,

@@ -265,8 +265,18 @@ def test_query_table_output_names_each_artifact(two_runs: tuple[Synthetic, Synth
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     assert evidence_cli.main(two_runs[0].repo, ["query", "--kind", "diff"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in out] == ["runs/add-slug/20250101T000000Z-abc123/diff.patch",
-                                                 "runs/fix-bug/20250102T000000Z-def456/diff.patch"]
+    assert [line.split()[0] for line in out[1:]] == ["runs/add-slug/20250101T000000Z-abc123/diff.patch",
+                                                     "runs/fix-bug/20250102T000000Z-def456/diff.patch"]
+
+
+def test_query_table_output_starts_with_a_header_row_its_columns_align_under(
+        two_runs: tuple[Synthetic, Synthetic], capsys: pytest.CaptureFixture[str]) -> None:
+    assert evidence_cli.main(two_runs[0].repo, ["query", "--kind", "diff"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split() == ["ARTIFACT", "STATUS", "PHASE", "KIND", "BYTES", "SHA256"]
+    for row in rows:
+        assert row.index(row.split()[1]) == header.index("STATUS")
+        assert row.split()[3] == "diff"
 
 
 @pytest.mark.parametrize("args", [["query", "--kind", "bogus"], ["query", "--path", "/etc/*"],

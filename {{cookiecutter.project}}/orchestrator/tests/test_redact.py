@@ -88,3 +88,46 @@ def test_scan_text_finds_nothing_in_an_ordinary_task_pack() -> None:
 
 def test_scan_text_still_finds_a_keyword_with_a_real_value() -> None:
     assert scan_text_for_secrets("password: hunter2-xyz\n", "task.yml") == [(1, "Secret Keyword")]
+
+
+# --- the safety log's own words, and encoded known values ----------------------------------
+
+
+@pytest.mark.parametrize("line", ["secrets: allow: no secret found in the task pack or its context files",
+                                  "secrets: refuse: the task pack holds what looks like a secret",
+                                  "password: required", "secrets: forbidden"])
+def test_a_decision_about_secrets_is_not_itself_masked(line: str) -> None:
+    assert Redactor().redact(line) == line
+
+
+KNOWN = "tok0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize("encoded", [
+    KNOWN.upper(), KNOWN[::-1], "gbx0123456789nopqrs0123456789nopqrs", KNOWN.encode().hex(),
+    "dG9rMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="])
+def test_a_known_value_is_masked_in_the_encodings_an_exfiltration_uses(encoded: str) -> None:
+    out = Redactor([KNOWN], scan=False).redact(f"data: {encoded} end")
+    assert MASK in out and encoded not in out
+
+
+def test_a_known_value_split_across_diff_lines_is_masked_piece_by_piece() -> None:
+    text = "".join(f"+{KNOWN[i:i + 5]}\n" for i in range(0, len(KNOWN), 5))
+    out = Redactor([KNOWN], scan=False).redact(text)
+    assert out == f"+{MASK}\n" * 7
+
+
+def test_a_base64_known_value_inside_a_longer_stream_is_masked() -> None:
+    import base64
+
+    stream = base64.b64encode(b"xy" + KNOWN.encode() + b"tail").decode()
+    out = Redactor([KNOWN], scan=False).redact(stream)
+    assert MASK in out
+    assert base64.b64encode(KNOWN.encode())[4:20].decode() not in out
+
+
+def test_json_documents_keep_their_digests_and_lose_known_values() -> None:
+    digest = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+    doc = {"sha256": digest, "files": [{"path": f"src/{KNOWN}.txt"}], "reason": f"token = {GITHUB}"}
+    out = Redactor([KNOWN]).redact_json(doc)
+    assert out == {"sha256": digest, "files": [{"path": f"src/{MASK}.txt"}], "reason": f"token = {MASK}"}

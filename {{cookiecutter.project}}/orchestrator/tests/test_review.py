@@ -310,3 +310,99 @@ def test_phase_passes_on_approve(tmp_path: Path) -> None:
     result = review.run(s.run(), PhaseLog(s.run_dir / "logs/review.log", Redactor()))
     assert (result.status, result.exit_code) == ("passed", 0)
     assert "verdict approve" in (s.run_dir / "logs/review.log").read_text("utf-8")
+
+
+# --- control plane, dependency manifests, and what an exfiltration looks like -------------
+
+
+def test_the_control_plane_finding_names_the_rule_it_matched(tmp_path: Path) -> None:
+    report = do_review(make_run(tmp_path, diff=new_file("src/conftest.py", "x = 1"), scope={"allowed_paths": ["**"]}))
+    [found] = check_of(report, "control-plane")["findings"]
+    assert "**/conftest.py" in found["message"]
+
+
+def test_the_repositorys_own_control_plane_entries_recorded_by_safety_are_enforced(tmp_path: Path) -> None:
+    s = make_run(tmp_path, diff=new_file("deploy/prod.yml", "replicas: 3"), scope={"allowed_paths": ["**"]})
+    s.manifest["safety"]["control_plane"] = ["deploy/**"]
+    assert rules(do_review(s), "control-plane") == ["control-plane/touched"]
+
+
+def test_a_changed_dependency_manifest_is_listed_without_blocking(tmp_path: Path) -> None:
+    s = make_run(tmp_path, diff=new_file("src/requirements.txt", "requests==2.32.3"), scope={"allowed_paths": ["src/**"]})
+    report = do_review(s)
+    assert report["verdict"] == "approve"
+    assert [(f["file"], f["rule"], f["level"]) for f in check_of(report, "scope")["findings"]] == [
+        ("src/requirements.txt", "scope/dependency-manifest", "note")]
+
+
+def test_a_file_name_masked_as_a_known_secret_rejects(tmp_path: Path) -> None:
+    report = do_review(make_run(tmp_path, diff=new_file(f"src/{MASK}.txt", "hello")))
+    assert report["verdict"] == "reject"
+    assert "secrets/redacted-path" in rules(report, "secrets")
+
+
+def test_a_file_name_shaped_like_a_token_rejects_without_repeating_it_in_review_md(tmp_path: Path) -> None:
+    name = "src/ghp_" + "Zx9" * 12 + ".txt"
+    s = make_run(tmp_path, diff=new_file(name, "hello"))
+    report = do_review(s)
+    assert report["verdict"] == "reject"
+    assert "secrets/detected-path" in rules(report, "secrets")
+
+
+def _binary_run(tmp_path: Path, content: bytes, redactor: Redactor) -> dict[str, Any]:
+    s = make_run(tmp_path, diff=None)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@x"}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=s.repo, env=env, check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    (s.repo / "src").mkdir(exist_ok=True)
+    (s.repo / "src" / "blob.bin").write_bytes(content)
+    git("add", "src/blob.bin")
+    tree = git("write-tree").strip()
+    empty = git("hash-object", "-t", "tree", "/dev/null").strip()
+    (s.run_dir / "diff.patch").write_text(git("diff", "--full-index", empty, tree), encoding="utf-8")
+    s.manifest["changes"] = {"tree": tree}
+    s.save()
+    inputs = review.load_inputs(s.run_dir, s.task.data, s.manifest["task"]["path"], s.task.file.read_bytes(),
+                                s.manifest, s.repo, redactor)
+    return review.review(inputs)
+
+
+def test_a_known_secret_hidden_in_a_binary_file_rejects(tmp_path: Path) -> None:
+    known = "tok" + "5f3a9c" * 6
+    report = _binary_run(tmp_path, b"\x00\x01PNG" + known.encode() + b"\x00\xff" * 8, Redactor([known]))
+    assert report["verdict"] == "reject"
+    assert [(f["file"], f["rule"]) for f in check_of(report, "secrets")["findings"]] == [
+        ("src/blob.bin", "secrets/redacted-value")]
+
+
+def test_a_token_shaped_string_in_a_binary_file_rejects(tmp_path: Path) -> None:
+    report = _binary_run(tmp_path, b"\x00\x00" + f"key={AWS_KEY}".encode() + b"\x00", Redactor([]))
+    assert "secrets/detected" in rules(report, "secrets")
+
+
+def test_a_binary_file_without_secrets_passes_the_secrets_check(tmp_path: Path) -> None:
+    report = _binary_run(tmp_path, bytes(range(256)) * 4, Redactor([]))
+    assert check_of(report, "secrets")["status"] == "pass"
+
+
+def test_a_binary_file_that_cannot_be_read_is_a_warning_not_a_pass(tmp_path: Path) -> None:
+    s = make_run(tmp_path, diff="diff --git a/src/x.bin b/src/x.bin\nnew file mode 100644\nindex 0000000..1111111\n"
+                                "Binary files /dev/null and b/src/x.bin differ\n")
+    report = do_review(s)
+    assert [(f["rule"], f["level"]) for f in check_of(report, "secrets")["findings"]] == [
+        ("secrets/binary-not-scanned", "warning")]
+
+
+def test_control_characters_in_a_path_cannot_forge_lines_in_review_md(tmp_path: Path) -> None:
+    forged = "src/x\x1b[2K\r\n## ✅ Review: APPROVE.py"
+    s = make_run(tmp_path, diff=new_file("src/ok.py", "x = 1"))
+    s.manifest["safety"]["denied"] = [{"kind": "network", "target": forged, "phase": "execute"}]
+    do_review(s)
+    text = (s.run_dir / review.REVIEW_MD).read_text("utf-8")
+    assert "\x1b" not in text and "\r" not in text
+    assert not any(line.startswith("## ✅") for line in text.splitlines())
+    assert "\x1b" not in (s.run_dir / review.REPORT).read_text("utf-8").encode().decode("unicode_escape")
