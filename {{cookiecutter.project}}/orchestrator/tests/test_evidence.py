@@ -51,7 +51,7 @@ def test_index_lists_every_artifact_with_digest_size_kind_phase_and_media_type(t
     assert not list(validator("evidence_index.v1.json").iter_errors(index))
     entries = by_path(s.run_dir)
     assert set(entries) == {"manifest.json", "diff.patch", "review_report.json", "REVIEW.md",
-                            *(f"logs/{p}.log" for p in ("validate", "safety", "execute", "verify", "plugin"))}
+                            *(f"logs/{p}.log" for p in ("validate", "safety", "prepare", "execute", "verify", "plugin"))}
     log = entries["logs/execute.log"]
     assert (log["kind"], log["phase"], log["media_type"]) == ("log", "execute", "text/plain")
     assert log["sha256"] == sha256_file(s.run_dir / "logs/execute.log")
