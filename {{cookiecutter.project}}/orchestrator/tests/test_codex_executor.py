@@ -1,7 +1,8 @@
 """The codex and command executors, against the real Codex CLI and a scripted model on 127.0.0.1.
 
-Nothing inside the orchestrator is mocked: the real `codex exec` runs in a real
-worktree with its own sandbox; only the model is fake (tests/scripted_model.py).
+Nothing inside the orchestrator is mocked: the real `codex exec` runs in our jail on a
+real worktree, reaching the model only through the host-side model proxy; only the
+model is fake (scripted_model.py).
 Without node/npm these tests skip, saying so; with npm and no codex they install
 the pinned release into .tools/ first.
 """
@@ -33,10 +34,12 @@ from scripted_model import (
 from conftest import ROOT, manifest, write_pack
 from orchestrator import execute, pipeline
 from orchestrator.config import load_settings
+from orchestrator.errors import BadInput
 from orchestrator.executors import AttemptResult, codex, command, render_prompt
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import Redactor
 from orchestrator.runs import Run
+from orchestrator.sandbox import Execution
 from orchestrator.workspace import create
 
 KEY_VAR = "ORCH_TEST_MODEL_KEY"
@@ -202,7 +205,7 @@ def test_a_hung_endpoint_is_stopped_by_the_time_limit_and_leaves_no_process(repo
     codex_pack(repo, "hung", limits={"phase_wall_seconds": 2})
     result, run, model = attempt(repo, "hung", [hang()], codex_env)
     assert not result.ok
-    assert (result.breaker, result.limit) == ("wall_seconds", pytest.approx(2, abs=0.5))
+    assert (result.breaker, result.limit) == ("phase_wall_seconds", pytest.approx(2, abs=0.5))
     assert result.measured >= result.limit
     assert model.requests, "codex reached the endpoint before it hung"
     assert not processes_mentioning(str(run.workspace))
@@ -238,7 +241,7 @@ def test_a_retry_carries_the_failure_output_as_a_new_turn(repo: Path, codex_env)
 
 def test_exit_zero_without_turn_completed_or_last_message_is_a_failure() -> None:
     usage = codex.Usage()
-    quiet = codex.Streamed(exit_code=0, duration=0.1, stderr="", output_bytes=0)
+    quiet = Execution(argv=["codex"], exit_code=0, duration=0.1, output="", output_bytes=0)
     assert "turn.completed" in codex._judge(quiet, usage, True, []).reason
     usage.feed({"type": "turn.completed", "usage": {"input_tokens": 1, "output_tokens": 1}})
     assert not codex._judge(quiet, usage, False, []).ok
@@ -246,22 +249,41 @@ def test_exit_zero_without_turn_completed_or_last_message_is_a_failure() -> None
 
 
 def test_a_missing_codex_binary_is_bad_input_that_says_how_to_install(tmp_path: Path) -> None:
-    from orchestrator.errors import BadInput
-
     with pytest.raises(BadInput, match="npm install"):
         codex.find_binary({"PATH": str(tmp_path)}, tmp_path)
 
 
-def test_the_hardened_command_line_keeps_secrets_and_network_out_of_commands(tmp_path: Path) -> None:
-    provider = codex.Provider("local", "http://127.0.0.1:1/v1", KEY_VAR)
-    argv = codex.build_argv("codex", tmp_path, "gpt-5.5", provider, network=False, private_tmp=tmp_path,
+def test_the_jailed_command_line_turns_codexs_own_sandbox_off_and_names_no_key(tmp_path: Path) -> None:
+    argv = codex.build_argv("codex", tmp_path, "gpt-5.5", port=3129, wire_api="responses",
                             last_message=tmp_path / "m.md", prompt="p")
     joined = " ".join(argv)
-    for flag in ("--strict-config", "--ephemeral", "shell_environment_policy.inherit=core",
-                 "sandbox_workspace_write.network_access=false", "--disable plugins"):
+    for flag in ("--strict-config", "--ephemeral", "--sandbox danger-full-access", "--disable plugins",
+                 "--disable unbounded_connection_retries", 'base_url="http://127.0.0.1:3129/v1"'):
         assert flag in joined
-    env = codex.codex_env(tmp_path, "/opt/codex/bin/codex", provider, {KEY_VAR: KEY, "AWS_SECRET": "x" * 8})
-    assert set(env) == {"PATH", "HOME", "CODEX_HOME", "TMPDIR", "LANG", KEY_VAR}
+    assert "env_key" not in joined and KEY_VAR not in joined
+
+
+def test_a_missing_key_is_refused_naming_the_variable_to_set() -> None:
+    with pytest.raises(BadInput, match="CODEX_API_KEY"):
+        codex.model_key(codex.provider_for({"kind": "codex"}, {}), {})
+    with pytest.raises(BadInput, match=KEY_VAR):
+        codex.model_key(codex.Provider("local", "http://127.0.0.1:1/v1", KEY_VAR), {"OPENAI_API_KEY": "x"})
+    assert codex.model_key(codex.provider_for({}, {}), {"OPENAI_API_KEY": "k"}) == ("OPENAI_API_KEY", "k")
+
+
+def test_a_codex_pack_without_a_key_exits_2_before_codex_starts(repo: Path, codex_bin: str) -> None:
+    codex_pack(repo, "nokey")
+    env = {k: v for k, v in os.environ.items() if k not in ("CODEX_API_KEY", "OPENAI_API_KEY", "ORCH_CODEX_ENV_KEY")}
+    env.update(ORCH_CODEX_BIN=codex_bin, ORCH_CODEX_BASE_URL="http://127.0.0.1:9/v1")
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "orchestrator", "run", "nokey"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "CODEX_API_KEY" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert time.monotonic() - started < 60
+    run_dir = next((repo / "runs" / "nokey").iterdir())
+    assert not (run_dir / "codex" / "attempt-1.events.jsonl").exists()
 
 
 # --- the command executor ---------------------------------------------------------------------
