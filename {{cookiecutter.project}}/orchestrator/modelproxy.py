@@ -75,6 +75,12 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     proxy: ModelProxy
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One named daemon thread per connection (ThreadingMixIn's, with a name to account for)."""
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                                  name="model-proxy-conn", daemon=True)  # fmt: skip
+        thread.start()
+
 
 @dataclass
 class ModelProxy:
@@ -89,7 +95,7 @@ class ModelProxy:
     _server: _Server | None = None
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _open: list[http.client.HTTPConnection] = field(default_factory=list)
+    _open: list[socket.socket] = field(default_factory=list)
     _slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(MAX_CONNECTIONS)
     )
@@ -112,12 +118,11 @@ class ModelProxy:
         """Stops serving and cuts every upstream connection still open (a hung endpoint holds no thread)."""
         with self._lock:
             open_now, self._open = list(self._open), []
-        for conn in open_now:
-            if conn.sock is not None:
-                try:
-                    conn.sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+        for sock in open_now:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -217,9 +222,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers["Authorization"] = f"Bearer {proxy.key}"
         headers["Content-Length"] = str(len(body))
         conn = proxy.upstream.connection()
-        with proxy._lock:
-            proxy._open.append(conn)
+        sock: socket.socket | None = None
         try:
+            conn.connect()
+            sock = conn.sock  # the response keeps this socket after conn lets go of it
+            with proxy._lock:
+                proxy._open.append(sock)
             conn.request(self.command, target, body=body, headers=headers)
             response = conn.getresponse()
             size = self._relay(response)
@@ -229,10 +237,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._plain(502, f"model proxy: the model endpoint failed ({type(exc).__name__})")
             return
         finally:
-            conn.close()
             with proxy._lock:
-                if conn in proxy._open:
-                    proxy._open.remove(conn)
+                if sock in proxy._open:
+                    proxy._open.remove(sock)
+            conn.close()
         proxy.record(self.command, self.path, response.status, size)
 
     def _relay(self, response: http.client.HTTPResponse) -> int:

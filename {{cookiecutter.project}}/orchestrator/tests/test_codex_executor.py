@@ -65,8 +65,19 @@ def codex_bin() -> str:
         reason = "node/npm are absent, so the Codex CLI cannot run here (`.ci/run` installs them)"
         print(f"SKIP codex executor tests: {reason}")
         pytest.skip(reason)
-    subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(ROOT / ".tools"),
-                    f"@openai/codex@{codex.PINNED}"], check=True, timeout=1800)
+    subprocess.run(
+        [
+            "npm",
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            str(ROOT / ".tools"),
+            f"@openai/codex@{codex.PINNED}",
+        ],
+        check=True,
+        timeout=1800,
+    )
     return str(ROOT / ".tools/node_modules/.bin/codex")
 
 
@@ -103,8 +114,14 @@ def start(repo: Path, task_id: str) -> tuple[Run, PhaseLog]:
     return run, PhaseLog(run.logs / "execute.log", Redactor.from_environ())
 
 
-def attempt(repo: Path, task_id: str, steps: list[Step], point: Callable[[ScriptedModel], None],
-            number: int = 1, feedback: str | None = None) -> tuple[AttemptResult, Run, ScriptedModel]:
+def attempt(
+    repo: Path,
+    task_id: str,
+    steps: list[Step],
+    point: Callable[[ScriptedModel], None],
+    number: int = 1,
+    feedback: str | None = None,
+) -> tuple[AttemptResult, Run, ScriptedModel]:
     with ScriptedModel(steps, hang_seconds=60) as model:
         point(model)
         run, log = start(repo, task_id)
@@ -123,7 +140,9 @@ def test_a_successful_turn_edits_the_workspace_and_keeps_its_evidence(repo: Path
     result, run, _ = attempt(repo, "greet", steps, codex_env)
     assert result.ok, result.reason
     assert (run.workspace / "greeting.txt").read_text() == "hello\n"
-    events = [json.loads(line) for line in (run.dir / "codex/attempt-1.events.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(line) for line in (run.dir / "codex/attempt-1.events.jsonl").read_text().splitlines()
+    ]
     assert [e["type"] for e in events][-1] == "turn.completed"
     assert (run.dir / "codex/attempt-1.last_message.md").read_text().strip() == "Created greeting.txt."
     data = manifest(run.dir)
@@ -138,8 +157,14 @@ def test_the_prompt_carries_objective_scope_acceptance_and_constraints(repo: Pat
     codex_pack(repo, "prompted", scope={"allowed_paths": ["greeting.txt"], "forbidden_paths": ["secret/**"]})
     _, _, model = attempt(repo, "prompted", [message("nothing to do")], codex_env)
     sent = model.requests[0].input_text()
-    for expected in ("Create greeting.txt saying hello.", "`greeting.txt`", "`secret/**`",
-                     "grep -q hello greeting.txt", "Network: none", "`taskpacks/**`"):
+    for expected in (
+        "Create greeting.txt saying hello.",
+        "`greeting.txt`",
+        "`secret/**`",
+        "grep -q hello greeting.txt",
+        "Network: none",
+        "`taskpacks/**`",
+    ):
         assert expected in sent
 
 
@@ -162,7 +187,9 @@ def test_the_key_reaches_the_endpoint_but_never_the_commands_codex_runs(repo: Pa
         assert KEY not in text and CANARY not in text, path
 
 
-def test_model_and_provider_can_come_from_the_pack(repo: Path, codex_env, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_model_and_provider_can_come_from_the_pack(
+    repo: Path, codex_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with ScriptedModel([message("configured by the pack")]) as model:
         codex_env(model)
         monkeypatch.delenv("ORCH_CODEX_BASE_URL")
@@ -177,8 +204,16 @@ def test_model_and_provider_can_come_from_the_pack(repo: Path, codex_env, monkey
 
 
 def test_the_environment_overrides_the_packs_model_and_endpoint() -> None:
-    executor = {"kind": "codex", "model": "from-pack", "provider": {"name": "p", "base_url": "http://pack/v1"}}
-    environ = {"ORCH_CODEX_MODEL": "from-env", "ORCH_CODEX_BASE_URL": "http://env/v1", "ORCH_CODEX_ENV_KEY": "K"}
+    executor = {
+        "kind": "codex",
+        "model": "from-pack",
+        "provider": {"name": "p", "base_url": "http://pack/v1"},
+    }
+    environ = {
+        "ORCH_CODEX_MODEL": "from-env",
+        "ORCH_CODEX_BASE_URL": "http://env/v1",
+        "ORCH_CODEX_ENV_KEY": "K",
+    }
     assert codex.model_for(executor, environ) == "from-env"
     assert codex.provider_for(executor, environ) == codex.Provider("p", "http://env/v1", "K")
     assert codex.model_for(executor, {}) == "from-pack"
@@ -221,9 +256,12 @@ def test_the_command_breaker_stops_codex_as_the_events_arrive(repo: Path, codex_
 
 def test_a_retry_carries_the_failure_output_as_a_new_turn(repo: Path, codex_env) -> None:
     codex_pack(repo, "retry", limits={"max_attempts": 2})
-    steps = [apply_patch(PATCH.format(path="greeting.txt", text="goodbye")), message("attempt one"),
-             apply_patch("*** Begin Patch\n*** Update File: greeting.txt\n@@\n-goodbye\n+hello\n*** End Patch\n"),
-             message("attempt two")]
+    steps = [
+        apply_patch(PATCH.format(path="greeting.txt", text="goodbye")),
+        message("attempt one"),
+        apply_patch("*** Begin Patch\n*** Update File: greeting.txt\n@@\n-goodbye\n+hello\n*** End Patch\n"),
+        message("attempt two"),
+    ]
     with ScriptedModel(steps) as model:
         codex_env(model)
         run, log = start(repo, "retry")
@@ -254,11 +292,24 @@ def test_a_missing_codex_binary_is_bad_input_that_says_how_to_install(tmp_path: 
 
 
 def test_the_jailed_command_line_turns_codexs_own_sandbox_off_and_names_no_key(tmp_path: Path) -> None:
-    argv = codex.build_argv("codex", tmp_path, "gpt-5.5", port=3129, wire_api="responses",
-                            last_message=tmp_path / "m.md", prompt="p")
+    argv = codex.build_argv(
+        "codex",
+        tmp_path,
+        "gpt-5.5",
+        port=3129,
+        wire_api="responses",
+        last_message=tmp_path / "m.md",
+        prompt="p",
+    )
     joined = " ".join(argv)
-    for flag in ("--strict-config", "--ephemeral", "--sandbox danger-full-access", "--disable plugins",
-                 "--disable unbounded_connection_retries", 'base_url="http://127.0.0.1:3129/v1"'):
+    for flag in (
+        "--strict-config",
+        "--ephemeral",
+        "--sandbox danger-full-access",
+        "--disable plugins",
+        "--disable unbounded_connection_retries",
+        'base_url="http://127.0.0.1:3129/v1"',
+    ):
         assert flag in joined
     assert "env_key" not in joined and KEY_VAR not in joined
 
@@ -273,11 +324,22 @@ def test_a_missing_key_is_refused_naming_the_variable_to_set() -> None:
 
 def test_a_codex_pack_without_a_key_exits_2_before_codex_starts(repo: Path, codex_bin: str) -> None:
     codex_pack(repo, "nokey")
-    env = {k: v for k, v in os.environ.items() if k not in ("CODEX_API_KEY", "OPENAI_API_KEY", "ORCH_CODEX_ENV_KEY")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CODEX_API_KEY", "OPENAI_API_KEY", "ORCH_CODEX_ENV_KEY")
+    }
     env.update(ORCH_CODEX_BIN=codex_bin, ORCH_CODEX_BASE_URL="http://127.0.0.1:9/v1")
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "orchestrator", "run", "nokey"], cwd=repo, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "run", "nokey"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "CODEX_API_KEY" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -302,8 +364,13 @@ def test_the_command_executor_hands_the_prompt_to_any_agent(repo: Path, tmp_path
     agent = tmp_path / "agent.py"
     agent.write_text(AGENT)
     argv = [sys.executable, str(agent), *(["{prompt}"] if via == "arg" else [])]
-    write_pack(repo, f"agent-{via}", executor={"kind": "command", "argv": argv, "prompt_via": via},
-               scope={"allowed_paths": ["greeting.txt"]}, objective="Say hello in greeting.txt.")
+    write_pack(
+        repo,
+        f"agent-{via}",
+        executor={"kind": "command", "argv": argv, "prompt_via": via},
+        scope={"allowed_paths": ["greeting.txt"]},
+        objective="Say hello in greeting.txt.",
+    )
     run, log = start(repo, f"agent-{via}")
     result = command.execute(run, log, 1, None)
     assert result.ok, result.reason
@@ -314,7 +381,11 @@ def test_the_command_executor_hands_the_prompt_to_any_agent(repo: Path, tmp_path
 
 
 def test_a_failing_agent_fails_the_attempt_with_its_exit_code(repo: Path, tmp_path: Path) -> None:
-    write_pack(repo, "agent-fails", executor={"kind": "command", "argv": [sys.executable, "-c", "raise SystemExit(7)"]})
+    write_pack(
+        repo,
+        "agent-fails",
+        executor={"kind": "command", "argv": [sys.executable, "-c", "raise SystemExit(7)"]},
+    )
     run, log = start(repo, "agent-fails")
     result = command.execute(run, log, 1, None)
     assert (result.ok, result.exit_code) == (False, 7)
@@ -337,4 +408,3 @@ def processes_mentioning(needle: str, settle: float = 10.0) -> list[str]:
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
-
