@@ -173,7 +173,8 @@ def hardening_args() -> list[str]:
     """Flags that make codex fail closed; its own sandbox is off because ours holds it and its commands.
 
     The environment codex hands its commands is our jail's (already an allowlist with no key), minus
-    codex's default excludes (`*KEY*`, `*SECRET*`, `*TOKEN*`).
+    codex's default excludes (`*KEY*`, `*SECRET*`, `*TOKEN*`); no login shell, whose profile would reset
+    PATH and hide the run's interpreter.
     """
     return [
         "--strict-config",
@@ -182,6 +183,7 @@ def hardening_args() -> list[str]:
         "--sandbox", "danger-full-access",
         "-c", "shell_environment_policy.inherit=all",
         "-c", "shell_environment_policy.ignore_default_excludes=false",
+        "-c", "allow_login_shell=false",
         "-c", "check_for_update_on_startup=false",
         "-c", "analytics.enabled=false",
         "-c", "feedback.enabled=false",
