@@ -32,10 +32,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from orchestrator.breakers import check_agent
 from orchestrator.config import find_repo
 from orchestrator.errors import BadInput, Tripped
 from orchestrator.executors import AttemptResult, render_prompt
+from orchestrator.executors.codex_events import Usage, check_breakers, live_summary, summed
 from orchestrator.fsio import atomic_write_text
 from orchestrator.modelproxy import DEFAULT_BASE_URL, ModelProxy, Upstream
 from orchestrator.phaselog import PhaseLog
@@ -57,7 +57,6 @@ MODEL_PORT = 3129
 """The jail-side loopback port forwarded to the model proxy (the egress proxy has 3128)."""
 EVIDENCE = "codex"
 LAST_MESSAGE_CAP = 1024 * 1024
-LIVE_WIDTH = 160
 ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 BASE_URL = re.compile(r"^https?://\S+$")
 BUILTIN_KEYS = ("CODEX_API_KEY", "OPENAI_API_KEY")
@@ -239,112 +238,6 @@ def version(repo: Path | None = None) -> str:
     return _version_of(find_binary(repo=repo))
 
 
-# --- the event stream (pure) ----------------------------------------------------------------------
-
-
-@dataclass
-class Usage:
-    """What one attempt consumed, from its `--json` events."""
-
-    turns: int = 0
-    commands: int = 0
-    file_changes: int = 0
-    input_tokens: int = 0
-    cached_input_tokens: int = 0
-    output_tokens: int = 0
-    total_tokens: int = 0
-    turn_completed: bool = False
-    errors: list[str] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
-    activity: list[str] = field(default_factory=list)
-    _seen: set[str] = field(default_factory=set)
-
-    def feed(self, event: Mapping[str, Any]) -> None:
-        kind = event.get("type")
-        item = event.get("item") if isinstance(event.get("item"), dict) else {}
-        if kind == "turn.started":
-            self.turns += 1
-        elif kind in ("item.started", "item.completed") and item.get("type") == "command_execution":
-            if item.get("id") not in self._seen:
-                self._seen.add(str(item.get("id")))
-                self.commands += 1
-            if kind == "item.completed":
-                self.activity.append(f"command `{item.get('command', '')}` exited {item.get('exit_code')}")
-        elif kind == "item.completed" and item.get("type") == "file_change":
-            self.file_changes += 1
-            for change in item.get("changes", []):
-                self.activity.append(f"file {change.get('kind', 'change')}: {change.get('path', '')}")
-        elif kind == "item.completed" and item.get("type") == "agent_message":
-            self.messages.append(str(item.get("text", "")))
-        elif kind == "item.completed" and item.get("type") == "error":
-            self.errors.append(str(item.get("message", "")))
-        elif kind == "turn.completed":
-            self.turn_completed = True
-            usage = event.get("usage") or {}
-            self.input_tokens += int(usage.get("input_tokens", 0))
-            self.cached_input_tokens += int(usage.get("cached_input_tokens", 0))
-            self.output_tokens += int(usage.get("output_tokens", 0))
-            self.total_tokens += int(usage.get("total_tokens", 0)) or (
-                int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
-            )
-        elif kind == "error":
-            self.errors.append(str(event.get("message", "")))
-        elif kind == "turn.failed":
-            error = event.get("error") or {}
-            self.errors.append(str(error.get("message", "") if isinstance(error, dict) else error))
-
-    def counters(self) -> dict[str, int]:
-        return {
-            "turns": self.turns,
-            "commands": self.commands,
-            "file_changes": self.file_changes,
-            "input_tokens": self.input_tokens,
-            "cached_input_tokens": self.cached_input_tokens,
-            "output_tokens": self.output_tokens,
-            "total_tokens": self.total_tokens,
-        }
-
-
-def check_breakers(
-    before: Mapping[str, int], now: Usage, limits: Mapping[str, Any]
-) -> tuple[str, int, int] | None:
-    """The first agent limit the run (earlier attempts included) has gone past, if any."""
-    trip = check_agent(summed(before, now), limits)
-    return (trip.name, int(trip.limit), int(trip.measured)) if trip else None
-
-
-def summed(before: Mapping[str, int], now: Usage) -> dict[str, int]:
-    counters = now.counters()
-    keys = sorted({*before, *counters})
-    return {k: int(before.get(k, 0)) + counters.get(k, 0) for k in keys}
-
-
-def live_summary(event: Mapping[str, Any], workspace: Path) -> str | None:
-    """One line for the terminal about an event worth showing (command, file change, turn), else None."""
-    kind = event.get("type")
-    item = event.get("item") if isinstance(event.get("item"), dict) else {}
-    prefix = f"{workspace}/"
-
-    def short(text: object) -> str:
-        flat = " ".join(str(text).replace(prefix, "").split())
-        return flat if len(flat) <= LIVE_WIDTH else flat[: LIVE_WIDTH - 1] + "…"
-
-    if item.get("type") == "command_execution" and kind == "item.started":
-        return f"codex: $ {short(item.get('command', ''))}"
-    if item.get("type") == "command_execution" and kind == "item.completed":
-        return f"codex: command exited {item.get('exit_code')}: {short(item.get('command', ''))}"
-    if item.get("type") == "file_change" and kind == "item.completed":
-        changes = [f"{c.get('kind', 'change')} {c.get('path', '')}" for c in item.get("changes", [])]
-        return f"codex: file {short(', '.join(changes))}"
-    if kind == "turn.completed":
-        tokens = (event.get("usage") or {}).get("output_tokens", 0)
-        return f"codex: turn done ({tokens} output tokens)"
-    if kind == "turn.failed":
-        error = event.get("error") or {}
-        return f"codex: turn failed: {short(error.get('message', '') if isinstance(error, dict) else error)}"
-    return None
-
-
 # --- the attempt (I/O) ----------------------------------------------------------------------------
 
 
@@ -418,9 +311,9 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
         if trip := check_breakers(before, stream.usage, run.task.limits):
             raise Tripped(*trip)
 
+    spec = spec_for(run, {"CODEX_HOME": str(codex_home)})  # the time left; trips when none is left
     socket_dir = Path(tempfile.mkdtemp(prefix="orch-model-"))
     proxy = ModelProxy(socket_dir / "s", provider.upstream, key)
-    spec = spec_for(run, {"CODEX_HOME": str(codex_home)})  # the time left; trips when none is left
     spec = replace(spec, read_paths=(*spec.read_paths, install_dir(binary)),
                    forwards=(*spec.forwards, Forward(MODEL_PORT, proxy.socket_path)))  # fmt: skip
     try:
@@ -439,11 +332,15 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
     record = run.manifest["executor"]
     record["usage"] = summed(before, stream.usage)
     record["health"] = {"turn_completed": stream.usage.turn_completed, "last_message": has_message}
-    record["model_proxy"] = {
+    earlier = record.get("model_proxy") or {}
+    record["model_proxy"] = {  # over all attempts of the run
         "endpoint": provider.upstream,
-        "forwarded": len(proxy.forwarded),
-        "refused": [{"target": r["target"], "reason": r["reason"]} for r in proxy.refused],
-        "dropped": proxy.dropped,
+        "forwarded": int(earlier.get("forwarded", 0)) + len(proxy.forwarded),
+        "refused": [
+            *earlier.get("refused", []),
+            *({"target": r["target"], "reason": r["reason"]} for r in proxy.refused),
+        ],
+        "dropped": int(earlier.get("dropped", 0)) + proxy.dropped,
     }
     outputs = [p for p in (prompt_file, events_file, last_message) if p.is_file()]
 
