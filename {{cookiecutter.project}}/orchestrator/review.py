@@ -365,7 +365,10 @@ def check_permissions(inputs: ReviewInputs) -> dict[str, Any]:
 def _network_covers(declared: str, used: str) -> bool:
     """Whether a declared host (`example.com`, `127.0.0.1:8080`) is the rule an allowed `host:port` went by."""
     host, port = split_target(used, 0)
-    return any(rule.permits(host, port) for rule in parse_allowlist([declared]))
+    rules = parse_allowlist([declared])
+    if port == 0:  # recorded without a port: the host alone decides
+        return any(rule.host == host.lower().rstrip(".") for rule in rules)
+    return any(rule.permits(host, port) for rule in rules)
 
 
 def _same(declared: str, used: str) -> bool:
