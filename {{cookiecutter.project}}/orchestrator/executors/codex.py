@@ -323,6 +323,7 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
         shutil.rmtree(socket_dir, ignore_errors=True)
         atomic_write_text(events_file, "".join(f"{line}\n" for line in stream.events))
     record_execution(run, log, "execute", execution)
+    _record_refused(run, log, proxy)
     message = read_jail_file(jail_message)
     jail_message.unlink(missing_ok=True)
     has_message = bool(message and message.strip())
@@ -377,6 +378,16 @@ def _judge(
         return AttemptResult(False, "codex exited 0 without writing its last message (-o file missing or empty)",
                              0, outputs=outputs, failure_key=("codex", 0, "no last message"))  # fmt: skip
     return AttemptResult(True, "codex completed its turn", 0, outputs=outputs)
+
+
+def _record_refused(run: Run, log: PhaseLog, proxy: ModelProxy) -> None:
+    """What the model proxy refused is a denial like any other: codex itself only asks for model turns."""
+    denied = run.manifest.setdefault("safety", {}).setdefault("denied", [])
+    for item in proxy.refused:
+        entry = {"kind": "model", "target": item["target"], "phase": "execute"}
+        if entry not in denied:
+            denied.append(entry)
+        log.note(f"denied model: {item['target']} ({item['reason']})")
 
 
 def _log_text(usage: Usage, stderr: str, workspace: Path) -> str:

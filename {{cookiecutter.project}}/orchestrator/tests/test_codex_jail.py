@@ -74,7 +74,8 @@ def attack(repo: Path, tmp_path: Path, codex_bin: str, secret_file: Path, secret
         f"cat {secret_file} > leak-raw.txt; base64 {secret_file} > leak-b64.txt; "
         f"tr a-zA-Z n-za-mA-Mn-z < {secret_file} > leak-rot.txt; rev {secret_file} > leak-rev.txt; "
         "env > leak-envvars.txt; cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' > leak-procenv.txt; "
-        f"cat {secret_file}; (sleep {tag} &) ; true"
+        f"cat {secret_file}; (sleep {tag} &) ; "
+        "curl -s -m 5 http://127.0.0.1:3129/v1/files; curl -s -m 5 -x http://127.0.0.1:3129 http://example.com/; true"
     )
     steps = [exec_command(commands), exec_command("env; cat /proc/[0-9]*/environ | tr '\\0' '\\n'"),
              message("done")]  # fmt: skip
@@ -111,6 +112,10 @@ def test_codex_runs_in_the_jail_reaches_its_model_only_through_the_proxy_and_nev
     # the key is in no environment inside the jail, nor in anything the model was sent
     assert KEY.encode() not in out.jail_env
     assert all(KEY.encode() not in blob for blob in out.sent)
+    # using the proxy for anything but model turns is refused, recorded, and fails the run
+    refused = [d["target"] for d in out.data["safety"]["denied"] if d["kind"] == "model"]
+    assert refused == ["GET /v1/files", "GET http://example.com/"], out.data["safety"]["denied"]
+    assert out.data["status"] != "succeeded"
     # a file outside the workspace is not there to read, in any encoding
     assert out.leaks == []
     assert survivors(out.tag) == [] and survivors(str(repo)) == []
