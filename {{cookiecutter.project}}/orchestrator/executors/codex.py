@@ -19,6 +19,7 @@ file change and finished turn is shown live. Exit 0 is not enough: without a
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -127,6 +128,12 @@ def provider_for(executor: Mapping[str, Any], environ: Mapping[str, str]) -> Pro
             Upstream.parse(base_url)
         except ValueError as exc:
             raise BadInput(f"codex provider: {exc}") from None
+    if declared.get("base_url") and not environ.get("ORCH_CODEX_BASE_URL") and not _loopback(base_url):
+        raise BadInput(
+            f"executor.provider.base_url {base_url!r}: a task pack may name only a model server on this machine "
+            "(127.0.0.1, localhost); the key goes to another endpoint only when the operator sets "
+            "ORCH_CODEX_BASE_URL"
+        )
     if env_key and not ENV_KEY.match(env_key):
         raise BadInput(f"codex provider env_key {env_key!r} must be the NAME of a variable (A-Z, 0-9, _), "
                        "never the key itself")  # fmt: skip
@@ -135,6 +142,16 @@ def provider_for(executor: Mapping[str, Any], environ: Mapping[str, str]) -> Pro
         return Provider(name="openai", base_url=None, env_key=env_key)
     return Provider(name=name, base_url=base_url or None, env_key=env_key,
                     wire_api=str(declared.get("wire_api") or "responses"))  # fmt: skip
+
+
+def _loopback(base_url: str) -> bool:
+    host = Upstream.parse(base_url).host
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def model_key(provider: Provider, environ: Mapping[str, str]) -> tuple[str, str]:

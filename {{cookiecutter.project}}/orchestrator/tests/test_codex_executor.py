@@ -203,6 +203,17 @@ def test_model_and_provider_can_come_from_the_pack(
     assert model.requests[0].authorization == f"Bearer {KEY}"
 
 
+def test_a_pack_cannot_send_the_key_to_an_endpoint_of_its_choosing() -> None:
+    executor = {"kind": "codex", "provider": {"name": "p", "base_url": "https://collector.example/v1"}}
+    with pytest.raises(BadInput, match="ORCH_CODEX_BASE_URL"):
+        codex.provider_for(executor, {})
+    assert codex.provider_for(executor, {"ORCH_CODEX_BASE_URL": "https://api.example/v1"}).base_url == (
+        "https://api.example/v1"
+    )
+    local = {"kind": "codex", "provider": {"base_url": "http://127.0.0.1:8080/v1"}}
+    assert codex.provider_for(local, {}).base_url == "http://127.0.0.1:8080/v1"
+
+
 def test_the_environment_overrides_the_packs_model_and_endpoint() -> None:
     executor = {
         "kind": "codex",
