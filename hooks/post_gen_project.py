@@ -30,6 +30,7 @@ COMMIT_MESSAGE = "Initial commit from the Codex Orchestrator template"
 SPECIAL_SOLUTIONS = {"all", "none"}
 CACHES = ("__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache")
 EXAMPLE = "example"
+CODEX_EXAMPLES = "_codex_examples"
 # What cookiecutter itself treats as a repository URL, plus its abbreviations.
 REPO_URL = re.compile(r"^(((git|hg)\+)?(git|ssh|file|https?):(//)?|\w+@[\w.]+|(gh|gl|bb):)")
 
@@ -88,6 +89,16 @@ def copy_example(example: Path, project: Path, solution: str) -> None:
             )
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target, follow_symlinks=False)
+
+
+def place_codex_examples(project: Path, executor: str) -> None:
+    """With `executor=codex` the codex example packs join taskpacks/; otherwise they are dropped."""
+    source = project / CODEX_EXAMPLES
+    if not source.is_dir():
+        return
+    if executor == "codex":
+        shutil.copytree(source, project, dirs_exist_ok=True)
+    shutil.rmtree(source)
 
 
 def write_json(path: Path, data: object) -> None:
@@ -149,6 +160,7 @@ def main() -> int:
     drop_caches(project)
     copy_solutions(root, ANSWERS["solution"], project)
     shutil.copy2(root / "CHANGELOG.md", project / "CHANGELOG.md")  # one changelog: template and engine share a version
+    place_codex_examples(project, ANSWERS["executor"])
     if ANSWERS["ci"] == "none":
         shutil.rmtree(project / ".github", ignore_errors=True)
     answers = public_answers(ANSWERS)

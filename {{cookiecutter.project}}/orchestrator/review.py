@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from orchestrator import __version__, review_secrets, textsafe, unidiff
 from orchestrator.controlplane import is_control_plane, is_dependency_manifest
+from orchestrator.egress import parse_allowlist, split_target
 from orchestrator.fsio import atomic_write_text, canonical_json, read_json, sha256_bytes, write_json
 from orchestrator.globs import match_any
 from orchestrator.phaselog import PhaseLog
@@ -323,6 +324,10 @@ def check_executor(inputs: ReviewInputs) -> dict[str, Any]:
 
 
 def check_permissions(inputs: ReviewInputs) -> dict[str, Any]:
+    """Judges the pack's declared permissions against what the run did (`safety.used`, `safety.denied`).
+
+    Under-declared: something was denied (or used) that the pack does not declare. Over-declared: a
+    declared host no allowed connection matched, or a declared cloud provider never used: a warning."""
     safety_decl = inputs.task.get("safety") or {}
     declared = {
         "network": sorted((safety_decl.get("network") or {}).get("hosts", [])),
@@ -345,17 +350,33 @@ def check_permissions(inputs: ReviewInputs) -> dict[str, Any]:
             findings.append(finding("manifest.json", 0, f"permissions/{decision['decision']}",
                                     f"safety decision {decision['id']}: {decision['reason']}"))
     for kind in ("network", "cloud"):
-        for target in sorted(used.get(kind, set()) - set(declared[kind])):
-            findings.append(finding("manifest.json", 0, f"permissions/undeclared-{kind}",
-                                    f"{kind} {target} was used but is not declared"))
-        for target in declared[kind]:
-            if target not in used.get(kind, set()):
+        covers = _network_covers if kind == "network" else _same
+        for target in sorted(used.get(kind, set())):
+            if not any(covers(rule, target) for rule in declared[kind]):
+                findings.append(finding("manifest.json", 0, f"permissions/undeclared-{kind}",
+                                        f"{kind} {target} was used but is not declared"))
+        for rule in declared[kind]:
+            if not any(covers(rule, target) for target in used.get(kind, set())):
                 findings.append(finding(inputs.task_path, 0, f"permissions/over-declared-{kind}",
-                                        f"{kind} {target} is declared but was not used; drop it from the pack",
+                                        f"{kind} {rule} is declared but was not used; drop it from the pack",
                                         "warning"))
-    summary = (f"network declared {len(declared['network'])}, cloud declared {len(declared['cloud'])}, "
-               f"denied {len(safety.get('denied', []))}" + ("; UNSAFE run" if inputs.manifest.get("unsafe") else ""))
+    summary = (f"network declared {len(declared['network'])}, used {len(used['network'])}, "
+               f"cloud declared {len(declared['cloud'])}, denied {len(safety.get('denied', []))}"
+               + ("; UNSAFE run" if inputs.manifest.get("unsafe") else ""))
     return check("permissions", findings, summary)
+
+
+def _network_covers(declared: str, used: str) -> bool:
+    """Whether a declared host (`example.com`, `127.0.0.1:8080`) is the rule an allowed `host:port` went by."""
+    host, port = split_target(used, 0)
+    rules = parse_allowlist([declared])
+    if port == 0:  # recorded without a port: the host alone decides
+        return any(rule.host == host.lower().rstrip(".") for rule in rules)
+    return any(rule.permits(host, port) for rule in rules)
+
+
+def _same(declared: str, used: str) -> bool:
+    return declared == used
 
 
 # --- the verdict and the report ------------------------------------------------------------

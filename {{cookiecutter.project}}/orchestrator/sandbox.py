@@ -162,6 +162,8 @@ class Execution:
     limit: float = 0
     measured: float = 0
     denied: list[dict[str, str]] = field(default_factory=list)
+    allowed: list[str] = field(default_factory=list)
+    """`host:port` targets the egress proxy connected to for this process (each once)."""
 
     @property
     def ok(self) -> bool:
@@ -844,6 +846,7 @@ def _supervise(
         LOG.info("sandbox: breaker %s tripped (limit %s, measured %s)", *breaker)
     if proxy is not None:
         result.denied.extend(proxy.denied)
+        result.allowed.extend(proxy.allowed)
     result.denied.extend(read_denied_log(spec))
     result.denied.extend({"kind": "symlink", "target": t} for t in escaping_symlinks(spec.workspace))
     for item in result.denied:

@@ -26,6 +26,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from orchestrator.egress import host_problem
 from orchestrator.errors import BadInput, Problem
 from orchestrator.fsio import sha256_bytes
 from orchestrator.globs import GlobError, check_relative, glob_to_regex
@@ -545,6 +546,15 @@ def _semantic_problems(data: dict[str, Any], doc: Document, display: str, file: 
                 add(("context", index), f"file {entry!r} does not exist",
                     f"create it, or fix the path (context paths are relative to the repository root, "
                     f"e.g. {TASKPACKS}/{file.parent.name}/notes.md)")
+
+    safety = data.get("safety")
+    network = safety.get("network") if isinstance(safety, dict) else None
+    hosts = network.get("hosts") if isinstance(network, dict) else None
+    if isinstance(hosts, list):
+        for index, entry in enumerate(hosts):
+            if isinstance(entry, str) and (why := host_problem(entry)):
+                add(("safety", "network", "hosts", index), why,
+                    "declare a host name (pypi.org), or an address as a canonical dotted quad (127.0.0.1:8080)")
 
     executor = data.get("executor")
     if isinstance(executor, dict):

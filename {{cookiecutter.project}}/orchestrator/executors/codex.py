@@ -1,42 +1,50 @@
-"""The codex executor: the real Codex CLI (`codex exec --json`) working in the run's workspace.
+"""The codex executor: the real Codex CLI (`codex exec --json`), inside the run's jail.
 
-Codex must reach its model endpoint, so it cannot live in the sandbox's empty
-network namespace; instead it is started with an allowlisted environment (the
-provider key is the only secret, and codex never hands it to the commands it
-runs), a private HOME/CODEX_HOME/TMPDIR, and its own sandbox (workspace-write,
-network only when the pack declares hosts) around every command it runs.
+Codex itself runs in the same sandbox as the shell executor (`sandbox.run`), with the
+same visibility and limits; its own sandbox is off (`--sandbox danger-full-access`)
+because ours forbids the user namespaces codex's bubblewrap needs, and ours holds for
+codex and every command it runs. Codex's install directory is readable, its HOME,
+CODEX_HOME and TMPDIR are in the run's private scratch, and stdin is closed.
 
-The `--json` event stream is read line by line as it arrives, so the turn,
-command and token breakers act while codex runs. Exit 0 is not enough: without
-a `turn.completed` event and a last-message file the attempt failed.
+The model key never enters the jail. A host-side model proxy (`orchestrator.modelproxy`)
+holds it and forwards codex's turns to the one declared endpoint; codex is pointed at
+`http://127.0.0.1:<MODEL_PORT>/v1`, a port forwarded to that proxy's unix socket, with
+no key in its environment. A missing key is refused (exit 2) before codex starts.
+
+The `--json` event stream is read line by line as it arrives (`sandbox.run`'s line
+hook): the turn, command and token breakers act while codex runs, and each command,
+file change and finished turn is shown live. Exit 0 is not enough: without a
+`turn.completed` event and a last-message file the attempt failed.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
-import selectors
 import shlex
 import shutil
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+import stat
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from orchestrator.breakers import check_agent
 from orchestrator.config import find_repo
-from orchestrator.errors import BadInput
+from orchestrator.errors import BadInput, Tripped
 from orchestrator.executors import AttemptResult, render_prompt
+from orchestrator.executors.codex_events import Usage, check_breakers, live_summary, summed
 from orchestrator.fsio import atomic_write_text
+from orchestrator.modelproxy import DEFAULT_BASE_URL, ModelProxy, Upstream
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import Redactor
 from orchestrator.runs import Run
-from orchestrator.sandbox import kill_group
+from orchestrator.safety import record_execution
+from orchestrator.sandbox import Execution, Forward
+from orchestrator.sandbox import run as sandboxed
 from orchestrator.workspace import scratch_dir, spec_for
 
 PINNED = "0.169.0"
@@ -44,22 +52,30 @@ PINNED = "0.169.0"
 DEFAULT_MODEL = "gpt-5.5"
 """A name in codex's built-in catalog, so it offers apply_patch and warns about no missing metadata."""
 DEFAULT_PROVIDER = "orchestrator"
+JAIL_PROVIDER = "orchestrator"
+"""The provider table codex gets inside the jail: the model proxy, with no key."""
+MODEL_PORT = 3129
+"""The jail-side loopback port forwarded to the model proxy (the egress proxy has 3128)."""
 EVIDENCE = "codex"
-STDERR_KEEP = 64 * 1024
+LAST_MESSAGE_CAP = 1024 * 1024
 ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 BASE_URL = re.compile(r"^https?://\S+$")
 BUILTIN_KEYS = ("CODEX_API_KEY", "OPENAI_API_KEY")
-"""Key variables codex's built-in OpenAI provider reads, passed through when no provider is configured."""
+"""Key variables read, in order, when neither ORCH_CODEX_ENV_KEY nor the pack names one."""
 
 
 @dataclass(frozen=True)
 class Provider:
-    """The model provider codex talks to; `base_url=None` means codex's built-in one."""
+    """The model provider codex's turns go to; `base_url=None` means the OpenAI API."""
 
     name: str
     base_url: str | None = None
     env_key: str | None = None
     wire_api: str = "responses"
+
+    @property
+    def upstream(self) -> str:
+        return self.base_url or DEFAULT_BASE_URL
 
 
 # --- configuration (pure) -------------------------------------------------------------------------
@@ -87,6 +103,14 @@ def find_binary(environ: Mapping[str, str] | None = None, repo: Path | None = No
     )
 
 
+def install_dir(binary: str) -> Path:
+    """What the jail must be able to read to run codex: the `node_modules` it is installed in
+    (the launcher script and its platform binary), or the directory of a standalone binary."""
+    real = Path(binary).resolve()
+    modules = [p for p in real.parents if p.name == "node_modules"]
+    return modules[-1] if modules else real.parent
+
+
 def model_for(executor: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     """The environment wins over the pack: the operator decides where a run's tokens go."""
     return environ.get("ORCH_CODEX_MODEL") or str(executor.get("model") or DEFAULT_MODEL)
@@ -98,96 +122,106 @@ def provider_for(executor: Mapping[str, Any], environ: Mapping[str, str]) -> Pro
     env_key = environ.get("ORCH_CODEX_ENV_KEY") or declared.get("env_key")
     if base_url and not BASE_URL.match(base_url):
         raise BadInput(f"codex provider base_url {base_url!r} is not an http(s) URL (set ORCH_CODEX_BASE_URL or "
-                       "executor.provider.base_url to e.g. http://127.0.0.1:8080/v1)")
+                       "executor.provider.base_url to e.g. http://127.0.0.1:8080/v1)")  # fmt: skip
+    if base_url:
+        try:
+            Upstream.parse(base_url)
+        except ValueError as exc:
+            raise BadInput(f"codex provider: {exc}") from None
+    if declared.get("base_url") and not environ.get("ORCH_CODEX_BASE_URL") and not _loopback(base_url):
+        raise BadInput(
+            f"executor.provider.base_url {base_url!r}: a task pack may name only a model server on this machine "
+            "(127.0.0.1, localhost); the key goes to another endpoint only when the operator sets "
+            "ORCH_CODEX_BASE_URL"
+        )
     if env_key and not ENV_KEY.match(env_key):
         raise BadInput(f"codex provider env_key {env_key!r} must be the NAME of a variable (A-Z, 0-9, _), "
-                       "never the key itself")
+                       "never the key itself")  # fmt: skip
     name = str(declared.get("name") or DEFAULT_PROVIDER)
     if not base_url and not declared:
         return Provider(name="openai", base_url=None, env_key=env_key)
     return Provider(name=name, base_url=base_url or None, env_key=env_key,
-                    wire_api=str(declared.get("wire_api") or "responses"))
+                    wire_api=str(declared.get("wire_api") or "responses"))  # fmt: skip
 
 
-def provider_args(provider: Provider) -> list[str]:
-    """`-c` overrides that select (and, for a custom endpoint, define) the provider.
+def _loopback(base_url: str) -> bool:
+    host = Upstream.parse(base_url).host
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def model_key(provider: Provider, environ: Mapping[str, str]) -> tuple[str, str]:
+    """(variable name, key) the model proxy sends; refused before codex starts when it is not set."""
+    names = [provider.env_key] if provider.env_key else list(BUILTIN_KEYS)
+    for name in names:
+        if environ.get(name):
+            return name, environ[name]
+    wanted = names[0] if len(names) == 1 else " or ".join(names)
+    raise BadInput(
+        f"the codex executor needs a model API key and {wanted} is not set: export {names[0]}=<your key> "
+        "(for another endpoint set ORCH_CODEX_BASE_URL, and ORCH_CODEX_ENV_KEY to the NAME of the variable "
+        "holding its key); the key stays outside the jail, in the host-side model proxy"
+    )
+
+
+def provider_args(port: int, wire_api: str = "responses") -> list[str]:
+    """`-c` overrides that point codex at the model proxy inside the jail, with no key (`env_key` absent).
 
     Retries are off: a failing endpoint fails the attempt at once, and the
     orchestrator's own attempts and breakers decide what happens next.
     """
-    if provider.base_url is None:
-        return ["-c", f"model_provider={_toml(provider.name)}"]
-    table = {
-        "name": provider.name,
-        "base_url": provider.base_url,
-        "wire_api": provider.wire_api,
-        **({"env_key": provider.env_key} if provider.env_key else {}),
-    }
+    table = {"name": JAIL_PROVIDER, "base_url": f"http://127.0.0.1:{port}/v1", "wire_api": wire_api}
     body = ", ".join(f"{k}={_toml(v)}" for k, v in table.items())
     body += ", request_max_retries=0, stream_max_retries=0, supports_websockets=false"
-    return ["-c", f"model_provider={_toml(provider.name)}", "-c", f"model_providers.{provider.name}={{{body}}}"]
+    return [
+        "-c",
+        f"model_provider={_toml(JAIL_PROVIDER)}",
+        "-c",
+        f"model_providers.{JAIL_PROVIDER}={{{body}}}",
+    ]
 
 
-def hardening_args(network: bool, private_tmp: Path) -> list[str]:
-    """Flags that make codex fail closed and keep its commands inside the workspace.
+def hardening_args() -> list[str]:
+    """Flags that make codex fail closed; its own sandbox is off because ours holds it and its commands.
 
-    /tmp and $TMPDIR are excluded from the writable set; the run's private tmp is
-    added back explicitly, so tools that need a temp dir (pytest) still work.
+    The environment codex hands its commands is our jail's (already an allowlist with no key), minus
+    codex's default excludes (`*KEY*`, `*SECRET*`, `*TOKEN*`); no login shell, whose profile would reset
+    PATH and hide the run's interpreter.
     """
     return [
         "--strict-config",
         "--ephemeral",
         "--skip-git-repo-check",
-        "-s", "workspace-write",
-        "-c", "shell_environment_policy.inherit=core",
+        "--sandbox", "danger-full-access",
+        "-c", "shell_environment_policy.inherit=all",
         "-c", "shell_environment_policy.ignore_default_excludes=false",
-        "-c", "sandbox_workspace_write.exclude_slash_tmp=true",
-        "-c", "sandbox_workspace_write.exclude_tmpdir_env_var=true",
-        "-c", f"sandbox_workspace_write.writable_roots=[{_toml(str(private_tmp))}]",
-        "-c", f"sandbox_workspace_write.network_access={'true' if network else 'false'}",
+        "-c", "allow_login_shell=false",
         "-c", "check_for_update_on_startup=false",
         "-c", "analytics.enabled=false",
         "-c", "feedback.enabled=false",
         "--disable", "plugins",
         "--disable", "unbounded_connection_retries",
-    ]
+    ]  # fmt: skip
 
 
-def build_argv(binary: str, workspace: Path, model: str, provider: Provider, *, network: bool,
-               private_tmp: Path, last_message: Path, prompt: str) -> list[str]:
+def build_argv(binary: str, workspace: Path, model: str, *, port: int, wire_api: str, last_message: Path,
+               prompt: str) -> list[str]:  # fmt: skip
+    """The jailed command line. `env NO_PROXY=127.0.0.1` keeps codex's own requests to the model proxy off
+    the egress proxy (HTTP(S)_PROXY stay set for the commands it runs, which reach declared hosts only)."""
     return [
+        "/usr/bin/env", "NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1",
         binary, "exec", "--json",
-        *hardening_args(network, private_tmp),
+        *hardening_args(),
         "-C", str(workspace),
         "-m", model,
-        *provider_args(provider),
+        *provider_args(port, wire_api),
         "-o", str(last_message),
         "--", prompt,
-    ]
-
-
-def codex_env(scratch: Path, binary: str, provider: Provider, environ: Mapping[str, str]) -> dict[str, str]:
-    """Allowlist only: PATH, private HOME/CODEX_HOME/TMPDIR, LANG, and the provider key variable."""
-    paths = [str(Path(binary).parent), str(Path(sys.executable).parent)]
-    node = shutil.which("node", path=environ.get("PATH"))
-    if node:
-        paths.append(str(Path(node).parent))
-    paths += ["/usr/local/bin", "/usr/bin", "/bin"]
-    env = {
-        "PATH": os.pathsep.join(dict.fromkeys(paths)),
-        "HOME": str(scratch / "home"),
-        "CODEX_HOME": str(scratch / "codex-home"),
-        "TMPDIR": str(scratch / "tmp"),
-        "LANG": environ.get("LANG") or "C.UTF-8",
-    }
-    keys = [provider.env_key] if provider.env_key else ([] if provider.base_url else list(BUILTIN_KEYS))
-    for name in keys:
-        if name in environ:
-            env[name] = environ[name]
-    if provider.env_key and provider.env_key not in environ:
-        raise BadInput(f"codex provider key variable {provider.env_key} is not set; export it with the API key "
-                       "(its value goes to codex only, never to the commands it runs)")
-    return env
+    ]  # fmt: skip
 
 
 def _toml(value: str) -> str:
@@ -196,17 +230,23 @@ def _toml(value: str) -> str:
 
 @cache
 def _version_of(binary: str) -> str:
-    try:
-        proc = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30,
-                              stdin=subprocess.DEVNULL, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"unknown ({type(exc).__name__})"
-    text = proc.stdout.strip().splitlines()
-    return text[0] if proc.returncode == 0 and text else "unknown"
+    """`codex-cli <version>` from the package that ships the binary: nothing is run to ask."""
+    real = Path(binary).resolve()
+    for parent in real.parents:
+        manifest = parent / "package.json"
+        if manifest.is_file():
+            try:
+                data = json.loads(manifest.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                break
+            if data.get("name") == "@openai/codex" and isinstance(data.get("version"), str):
+                return f"codex-cli {data['version']}"
+            break
+    return "unknown (not an @openai/codex package install)"
 
 
 def version(repo: Path | None = None) -> str:
-    """`codex --version` of the binary a run would use (e.g. `codex-cli 0.169.0`)."""
+    """The version of the codex a run would use (e.g. `codex-cli 0.169.0`)."""
     if repo is None:
         try:
             repo = find_repo()
@@ -215,175 +255,30 @@ def version(repo: Path | None = None) -> str:
     return _version_of(find_binary(repo=repo))
 
 
-# --- the event stream (pure) ----------------------------------------------------------------------
+# --- the attempt (I/O) ----------------------------------------------------------------------------
 
 
 @dataclass
-class Usage:
-    """What one attempt consumed, from its `--json` events."""
+class Stream:
+    """What the line hook collected: events (redacted JSON lines) and codex's other output."""
 
-    turns: int = 0
-    commands: int = 0
-    file_changes: int = 0
-    input_tokens: int = 0
-    cached_input_tokens: int = 0
-    output_tokens: int = 0
-    total_tokens: int = 0
-    turn_completed: bool = False
-    errors: list[str] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
-    activity: list[str] = field(default_factory=list)
-    _seen: set[str] = field(default_factory=set)
-
-    def feed(self, event: Mapping[str, Any]) -> None:
-        kind = event.get("type")
-        item = event.get("item") if isinstance(event.get("item"), dict) else {}
-        if kind == "turn.started":
-            self.turns += 1
-        elif kind in ("item.started", "item.completed") and item.get("type") == "command_execution":
-            if item.get("id") not in self._seen:
-                self._seen.add(str(item.get("id")))
-                self.commands += 1
-            if kind == "item.completed":
-                self.activity.append(f"command `{item.get('command', '')}` exited {item.get('exit_code')}")
-        elif kind == "item.completed" and item.get("type") == "file_change":
-            self.file_changes += 1
-            for change in item.get("changes", []):
-                self.activity.append(f"file {change.get('kind', 'change')}: {change.get('path', '')}")
-        elif kind == "item.completed" and item.get("type") == "agent_message":
-            self.messages.append(str(item.get("text", "")))
-        elif kind == "item.completed" and item.get("type") == "error":
-            self.errors.append(str(item.get("message", "")))
-        elif kind == "turn.completed":
-            self.turn_completed = True
-            usage = event.get("usage") or {}
-            self.input_tokens += int(usage.get("input_tokens", 0))
-            self.cached_input_tokens += int(usage.get("cached_input_tokens", 0))
-            self.output_tokens += int(usage.get("output_tokens", 0))
-            self.total_tokens += int(usage.get("total_tokens", 0)) or (
-                int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0)))
-        elif kind == "error":
-            self.errors.append(str(event.get("message", "")))
-        elif kind == "turn.failed":
-            error = event.get("error") or {}
-            self.errors.append(str(error.get("message", "") if isinstance(error, dict) else error))
-
-    def counters(self) -> dict[str, int]:
-        return {
-            "turns": self.turns,
-            "commands": self.commands,
-            "file_changes": self.file_changes,
-            "input_tokens": self.input_tokens,
-            "cached_input_tokens": self.cached_input_tokens,
-            "output_tokens": self.output_tokens,
-            "total_tokens": self.total_tokens,
-        }
+    usage: Usage = field(default_factory=Usage)
+    events: list[str] = field(default_factory=list)
+    other: list[str] = field(default_factory=list)
 
 
-def check_breakers(before: Mapping[str, int], now: Usage, limits: Mapping[str, Any]) -> tuple[str, int, int] | None:
-    """The first agent limit the run (earlier attempts included) has gone past, if any."""
-    trip = check_agent(summed(before, now), limits)
-    return (trip.name, int(trip.limit), int(trip.measured)) if trip else None
-
-
-def summed(before: Mapping[str, int], now: Usage) -> dict[str, int]:
-    counters = now.counters()
-    keys = sorted({*before, *counters})
-    return {k: int(before.get(k, 0)) + counters.get(k, 0) for k in keys}
-
-
-# --- the process (I/O) ----------------------------------------------------------------------------
-
-
-@dataclass
-class Streamed:
-    exit_code: int | None
-    duration: float
-    stderr: str
-    output_bytes: int
-    breaker: str | None = None
-    limit: float = 0
-    measured: float = 0
-
-
-def run_streaming(
-    argv: Sequence[str],
-    *,
-    env: Mapping[str, str],
-    cwd: Path,
-    timeout: float,
-    max_output_bytes: int,
-    on_line: Callable[[bytes], tuple[str, float, float] | None],
-) -> Streamed:
-    """Runs argv without network isolation, in its own process group, stdin closed.
-
-    Same semantics as sandbox.run (wall time and output breakers kill the whole
-    group), but stdout is handed over line by line as it arrives so the caller's
-    breakers act live; `on_line` returns a breaker (name, limit, measured) to stop.
-    """
-    start = time.monotonic()
-    proc = subprocess.Popen(
-        list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, start_new_session=True,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ, "out")
-    selector.register(proc.stderr, selectors.EVENT_READ, "err")
-    pending = b""
-    stderr = bytearray()
-    total = 0
-    breaker: tuple[str, float, float] | None = None
-    open_streams = 2
+def read_jail_file(path: Path, cap: int = LAST_MESSAGE_CAP) -> str | None:
+    """A file the jail wrote, read without following a link it planted: a regular file with one
+    link, at most `cap` bytes; None otherwise (a symlink to a host file is never read)."""
     try:
-        while open_streams and breaker is None:
-            remaining = timeout - (time.monotonic() - start)
-            if remaining <= 0:
-                breaker = ("wall_seconds", timeout, round(time.monotonic() - start, 3))
-                break
-            for key, _ in selector.select(timeout=min(remaining, 0.5)):
-                data = os.read(key.fileobj.fileno(), 65536)  # type: ignore[union-attr]
-                if not data:
-                    selector.unregister(key.fileobj)
-                    open_streams -= 1
-                    continue
-                total += len(data)
-                if total > max_output_bytes:
-                    breaker = ("max_output_bytes", max_output_bytes, total)
-                    break
-                if key.data == "err":
-                    stderr += data
-                    del stderr[:-STDERR_KEEP]
-                    continue
-                pending += data
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    breaker = breaker or on_line(line)
-        if breaker is None and pending:
-            breaker = on_line(pending)
-        if breaker is None:
-            try:
-                proc.wait(timeout=max(timeout - (time.monotonic() - start), 0.01))
-            except subprocess.TimeoutExpired:
-                breaker = ("wall_seconds", timeout, round(time.monotonic() - start, 3))
-    finally:
-        selector.close()
-        kill_group(proc)
-        proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
-    result = Streamed(
-        exit_code=None if breaker else proc.returncode,
-        duration=round(time.monotonic() - start, 3),
-        stderr=stderr.decode("utf-8", "replace"),
-        output_bytes=total,
-    )
-    if breaker:
-        result.breaker, result.limit, result.measured = breaker
-    return result
-
-
-# --- the attempt ----------------------------------------------------------------------------------
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size > cap:
+            return None
+        return handle.read(cap).decode("utf-8", "replace")
 
 
 def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> AttemptResult:
@@ -391,14 +286,12 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
     executor = run.task.executor
     binary = find_binary(environ, run.repo)
     provider = provider_for(executor, environ)
+    _, key = model_key(provider, environ)  # refused here, before codex starts
     model = model_for(executor, environ)
     scratch = scratch_dir(run)
-    for sub in ("home", "codex-home", "tmp"):
-        (scratch / sub).mkdir(parents=True, exist_ok=True)
-    env = codex_env(scratch, binary, provider, environ)
-    redactor = Redactor(sorted({*log.redactor.values, *_secret_values(env, provider)}, key=len, reverse=True))
-    spec = spec_for(run)  # the time left of the phase and the run; trips when none is left
-    network = bool(run.task.safety.get("network", {}).get("hosts"))
+    codex_home = scratch / "codex-home"
+    codex_home.mkdir(parents=True, exist_ok=True)
+    redactor = Redactor(sorted({*log.redactor.values, key}, key=len, reverse=True))
     run.manifest["executor"]["version"] = _version_of(binary)
 
     evidence = run.dir / EVIDENCE
@@ -407,86 +300,124 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
     events_file = evidence / f"attempt-{attempt}.events.jsonl"
     last_message = evidence / f"attempt-{attempt}.last_message.md"
     last_message.unlink(missing_ok=True)
+    jail_message = scratch / f"codex-last-message-{attempt}.md"  # written inside the jail, read with care
+    jail_message.unlink(missing_ok=True)
     prompt = render_prompt(run, attempt, feedback)
     atomic_write_text(prompt_file, redactor.redact(prompt))
-    argv = build_argv(binary, run.workspace, model, provider, network=network, private_tmp=scratch / "tmp",
-                      last_message=last_message, prompt=prompt)
+    argv = build_argv(binary, run.workspace, model, port=MODEL_PORT, wire_api=provider.wire_api,
+                      last_message=jail_message, prompt=prompt)  # fmt: skip
 
     before = dict(run.manifest["executor"].get("usage") or {})
-    usage = Usage()
-    lines: list[str] = []
+    stream = Stream()
 
-    def on_line(raw: bytes) -> tuple[str, float, float] | None:
-        text = raw.decode("utf-8", "replace").rstrip("\r")
+    def on_line(line: str) -> None:
+        text = line.rstrip("\r")
         if not text.strip():
-            return None
-        lines.append(redactor.redact(text))
+            return
         try:
             event = json.loads(text)
         except ValueError:
-            return None
-        if isinstance(event, dict):
-            usage.feed(event)
-        return check_breakers(before, usage, run.task.limits)
+            event = None
+        if not isinstance(event, dict):
+            stream.other.append(redactor.redact(text))
+            return
+        stream.events.append(redactor.redact(text))
+        stream.usage.feed(event)
+        if summary := live_summary(event, run.workspace):
+            log.live(redactor.redact(summary))
+        if trip := check_breakers(before, stream.usage, run.task.limits):
+            raise Tripped(*trip)
 
+    spec = spec_for(run, {"CODEX_HOME": str(codex_home)})  # the time left; trips when none is left
+    socket_dir = Path(tempfile.mkdtemp(prefix="orch-model-"))
+    proxy = ModelProxy(socket_dir / "s", provider.upstream, key)
+    spec = replace(spec, read_paths=(*spec.read_paths, install_dir(binary)),
+                   forwards=(*spec.forwards, Forward(MODEL_PORT, proxy.socket_path)))  # fmt: skip
     try:
-        streamed = run_streaming(argv, env=env, cwd=run.workspace, timeout=spec.wall_seconds,
-                                 max_output_bytes=spec.max_output_bytes, on_line=on_line)
+        with proxy:
+            execution = sandboxed(argv, spec, cwd=run.workspace, on_line=on_line)
     finally:
-        atomic_write_text(events_file, "".join(f"{line}\n" for line in lines))
-    has_message = last_message.is_file() and last_message.stat().st_size > 0
-    if last_message.is_file():
-        atomic_write_text(last_message, redactor.redact(last_message.read_text(encoding="utf-8", errors="replace")))
+        shutil.rmtree(socket_dir, ignore_errors=True)
+        atomic_write_text(events_file, "".join(f"{line}\n" for line in stream.events))
+    record_execution(run, log, "execute", execution)
+    _record_refused(run, log, proxy)
+    message = read_jail_file(jail_message)
+    jail_message.unlink(missing_ok=True)
+    has_message = bool(message and message.strip())
+    if message is not None:
+        atomic_write_text(last_message, redactor.redact(message))
 
     record = run.manifest["executor"]
-    record["usage"] = summed(before, usage)
-    record["health"] = {"turn_completed": usage.turn_completed, "last_message": has_message}
+    record["usage"] = summed(before, stream.usage)
+    record["health"] = {"turn_completed": stream.usage.turn_completed, "last_message": has_message}
+    earlier = record.get("model_proxy") or {}
+    record["model_proxy"] = {  # over all attempts of the run
+        "endpoint": provider.upstream,
+        "forwarded": int(earlier.get("forwarded", 0)) + len(proxy.forwarded),
+        "refused": [
+            *earlier.get("refused", []),
+            *({"target": r["target"], "reason": r["reason"]} for r in proxy.refused),
+        ],
+        "dropped": int(earlier.get("dropped", 0)) + proxy.dropped,
+    }
     outputs = [p for p in (prompt_file, events_file, last_message) if p.is_file()]
 
-    result = _judge(streamed, usage, has_message, outputs)
-    shown = [Path(binary).name, *(f"<prompt: {run.rel(prompt_file)}>" if a == prompt else a for a in argv[1:])]
+    stderr = "\n".join(stream.other)
+    result = _judge(execution, stream.usage, has_message, outputs, stderr)
+    shown = [
+        Path(binary).name,
+        *(f"<prompt: {run.rel(prompt_file)}>" if a == prompt else a for a in argv[4:]),
+    ]
     log.command(
-        shlex.join(shown), streamed.exit_code, streamed.duration, _log_text(usage, streamed, run.workspace),
-        streamed.output_bytes,
-        note=f"attempt {attempt}; {result.reason}",
-    )
+        shlex.join(shown), execution.exit_code, execution.duration,
+        _log_text(stream.usage, stderr, run.workspace), execution.output_bytes,
+        note=f"attempt {attempt}; in the jail; model proxy forwarded {len(proxy.forwarded)} request(s); "
+        f"{result.reason}",
+    )  # fmt: skip
     return result
 
 
-def _judge(streamed: Streamed, usage: Usage, has_message: bool, outputs: list[Path]) -> AttemptResult:
-    if streamed.breaker:
+def _judge(
+    execution: Execution, usage: Usage, has_message: bool, outputs: list[Path], stderr: str = ""
+) -> AttemptResult:
+    if execution.breaker:
         return AttemptResult(
-            False, f"codex stopped: breaker {streamed.breaker} tripped (measured {streamed.measured} > limit "
-            f"{streamed.limit})", None, streamed.breaker, streamed.limit, streamed.measured, outputs)
-    error = next((e for e in reversed(usage.errors) if e), "") or _last_line(streamed.stderr)
-    if streamed.exit_code != 0:
-        return AttemptResult(False, f"codex exited {streamed.exit_code}: {error or 'no error message'}",
-                             streamed.exit_code, outputs=outputs, failure_key=("codex", streamed.exit_code, error))
+            False, f"codex stopped: breaker {execution.breaker} tripped (measured {execution.measured} > limit "
+            f"{execution.limit})", None, execution.breaker, execution.limit, execution.measured, outputs)  # fmt: skip
+    error = next((e for e in reversed(usage.errors) if e), "") or _last_line(stderr)
+    if execution.exit_code != 0:
+        return AttemptResult(False, f"codex exited {execution.exit_code}: {error or 'no error message'}",
+                             execution.exit_code, outputs=outputs, failure_key=("codex", execution.exit_code, error))  # fmt: skip
     if not usage.turn_completed:
         return AttemptResult(False, "codex exited 0 without a turn.completed event" + (f": {error}" if error else ""),
-                             0, outputs=outputs, failure_key=("codex", 0, "no turn.completed"))
+                             0, outputs=outputs, failure_key=("codex", 0, "no turn.completed"))  # fmt: skip
     if not has_message:
         return AttemptResult(False, "codex exited 0 without writing its last message (-o file missing or empty)",
-                             0, outputs=outputs, failure_key=("codex", 0, "no last message"))
+                             0, outputs=outputs, failure_key=("codex", 0, "no last message"))  # fmt: skip
     return AttemptResult(True, "codex completed its turn", 0, outputs=outputs)
 
 
-def _log_text(usage: Usage, streamed: Streamed, workspace: Path) -> str:
+def _record_refused(run: Run, log: PhaseLog, proxy: ModelProxy) -> None:
+    """What the model proxy refused is a denial like any other: codex itself only asks for model turns."""
+    denied = run.manifest.setdefault("safety", {}).setdefault("denied", [])
+    for item in proxy.refused:
+        entry = {"kind": "model", "target": item["target"], "phase": "execute"}
+        if entry not in denied:
+            denied.append(entry)
+        log.note(f"denied model: {item['target']} ({item['reason']})")
+
+
+def _log_text(usage: Usage, stderr: str, workspace: Path) -> str:
     prefix = f"{workspace}/"
     parts = [line.replace(prefix, "") for line in usage.activity]
     parts += [f"agent: {m}" for m in usage.messages[-1:]]
     parts += [f"error: {e}" for e in usage.errors if e]
     parts.append("usage: " + ", ".join(f"{k}={v}" for k, v in usage.counters().items()))
-    if streamed.stderr.strip():
-        parts += ["stderr:", streamed.stderr.rstrip()]
+    if stderr.strip():
+        parts += ["other output:", stderr.rstrip()]
     return "\n".join(parts)
 
 
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else ""
-
-
-def _secret_values(env: Mapping[str, str], provider: Provider) -> list[str]:
-    names = [provider.env_key] if provider.env_key else list(BUILTIN_KEYS)
-    return [env[n] for n in names if env.get(n)]

@@ -1,9 +1,17 @@
-"""The command executor: any other agent CLI, started from the pack's argv template, in the sandbox.
+"""The command executor: any other agent CLI, started from the pack's argv template, in the jail.
 
-Unlike codex it gets no provider key and no network beyond what the pack
-declares: it runs exactly like an acceptance check (sandbox.run), with the
-prompt rendered from the same template as codex's, given on stdin or as an
-argument (`{prompt}` in argv).
+It runs exactly like an acceptance check (`sandbox.run`): the same jail, the same
+allowlisted environment, network only to the pack's declared hosts through the
+egress proxy. Its output is shown live, line by line. The prompt is rendered from
+the same template as codex's and given on stdin or as an argument (`{prompt}`).
+
+It gets no model key and no model proxy. The model proxy injects a key for one
+API (the Responses API codex speaks, on fixed paths); handing an arbitrary CLI a
+proxy that signs whatever it sends would make the key usable for anything that
+endpoint offers, and every vendor's API differs in paths and auth headers. An agent
+CLI that needs a model reaches a keyless endpoint the pack declares in
+`safety.network.hosts` (e.g. a local model server at `127.0.0.1:11434`); a model
+that needs a key is driven through the codex executor, whose key stays outside.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from orchestrator.executors import AttemptResult, render_prompt
 from orchestrator.fsio import atomic_write_text, sha256_bytes
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import Run
+from orchestrator.safety import record_execution
 from orchestrator.sandbox import run as sandboxed
 from orchestrator.workspace import spec_for
 
@@ -43,21 +52,44 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
     atomic_write_text(prompt_file, log.redactor.redact(prompt))
     argv = build_argv(list(executor["argv"]), prompt, prompt_via)
     env = {"ORCH_ATTEMPT": str(attempt), "ORCH_TASK_ID": run.task.id}
-    result = sandboxed(argv, spec_for(run, env), cwd=run.workspace,
-                       stdin=prompt.encode("utf-8") if prompt_via == "stdin" else None, on_line=log.live)
+    result = sandboxed(
+        argv,
+        spec_for(run, env),
+        cwd=run.workspace,
+        stdin=prompt.encode("utf-8") if prompt_via == "stdin" else None,
+        on_line=lambda line: log.live(line) if line.strip() else None,
+    )
     atomic_write_text(output_file, log.redactor.redact(result.output))
     shown = [a.replace(prompt, f"<prompt: {run.rel(prompt_file)}>") for a in argv]
-    log.command(shlex.join(shown), result.exit_code, result.duration, result.output, result.output_bytes,
-                note=f"attempt {attempt}; prompt via {prompt_via}")
-    run.manifest["safety"].setdefault("denied", []).extend({**d, "phase": "execute"} for d in result.denied)
+    log.command(
+        shlex.join(shown),
+        result.exit_code,
+        result.duration,
+        result.output,
+        result.output_bytes,
+        note=f"attempt {attempt}; prompt via {prompt_via}",
+    )
+    record_execution(run, log, "execute", result)
     outputs = [prompt_file, output_file]
     usage = run.manifest["executor"].setdefault("usage", {})
     usage["commands"] = int(usage.get("commands", 0)) + 1
     if result.breaker:
-        return AttemptResult(False, f"`{shown[0]}` tripped {result.breaker}", None, result.breaker,
-                             result.limit, result.measured, outputs)
+        return AttemptResult(
+            False,
+            f"`{shown[0]}` tripped {result.breaker}",
+            None,
+            result.breaker,
+            result.limit,
+            result.measured,
+            outputs,
+        )
     if result.exit_code != 0:
         digest = sha256_bytes(result.output.encode("utf-8", "replace"))
-        return AttemptResult(False, f"`{shown[0]}` exited {result.exit_code}", result.exit_code, outputs=outputs,
-                             failure_key=(shown[0], result.exit_code, digest))
+        return AttemptResult(
+            False,
+            f"`{shown[0]}` exited {result.exit_code}",
+            result.exit_code,
+            outputs=outputs,
+            failure_key=(shown[0], result.exit_code, digest),
+        )
     return AttemptResult(True, f"`{shown[0]}` exited 0", 0, outputs=outputs)

@@ -1,7 +1,8 @@
 """The codex and command executors, against the real Codex CLI and a scripted model on 127.0.0.1.
 
-Nothing inside the orchestrator is mocked: the real `codex exec` runs in a real
-worktree with its own sandbox; only the model is fake (tests/scripted_model.py).
+Nothing inside the orchestrator is mocked: the real `codex exec` runs in our jail on a
+real worktree, reaching the model only through the host-side model proxy; only the
+model is fake (scripted_model.py).
 Without node/npm these tests skip, saying so; with npm and no codex they install
 the pinned release into .tools/ first.
 """
@@ -19,14 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, manifest, write_pack
-from orchestrator import execute, pipeline
-from orchestrator.config import load_settings
-from orchestrator.executors import AttemptResult, codex, command, render_prompt
-from orchestrator.phaselog import PhaseLog
-from orchestrator.redact import Redactor
-from orchestrator.runs import Run
-from orchestrator.workspace import create
 from scripted_model import (
     ScriptedModel,
     Step,
@@ -37,6 +30,17 @@ from scripted_model import (
     message,
     truncated,
 )
+
+from conftest import ROOT, manifest, write_pack
+from orchestrator import execute, pipeline
+from orchestrator.config import load_settings
+from orchestrator.errors import BadInput
+from orchestrator.executors import AttemptResult, codex, command, render_prompt
+from orchestrator.phaselog import PhaseLog
+from orchestrator.redact import Redactor
+from orchestrator.runs import Run
+from orchestrator.sandbox import Execution
+from orchestrator.workspace import create
 
 KEY_VAR = "ORCH_TEST_MODEL_KEY"
 KEY = "sk-test-0123456789abcdefSECRET"
@@ -61,8 +65,19 @@ def codex_bin() -> str:
         reason = "node/npm are absent, so the Codex CLI cannot run here (`.ci/run` installs them)"
         print(f"SKIP codex executor tests: {reason}")
         pytest.skip(reason)
-    subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(ROOT / ".tools"),
-                    f"@openai/codex@{codex.PINNED}"], check=True, timeout=1800)
+    subprocess.run(
+        [
+            "npm",
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            str(ROOT / ".tools"),
+            f"@openai/codex@{codex.PINNED}",
+        ],
+        check=True,
+        timeout=1800,
+    )
     return str(ROOT / ".tools/node_modules/.bin/codex")
 
 
@@ -99,8 +114,14 @@ def start(repo: Path, task_id: str) -> tuple[Run, PhaseLog]:
     return run, PhaseLog(run.logs / "execute.log", Redactor.from_environ())
 
 
-def attempt(repo: Path, task_id: str, steps: list[Step], point: Callable[[ScriptedModel], None],
-            number: int = 1, feedback: str | None = None) -> tuple[AttemptResult, Run, ScriptedModel]:
+def attempt(
+    repo: Path,
+    task_id: str,
+    steps: list[Step],
+    point: Callable[[ScriptedModel], None],
+    number: int = 1,
+    feedback: str | None = None,
+) -> tuple[AttemptResult, Run, ScriptedModel]:
     with ScriptedModel(steps, hang_seconds=60) as model:
         point(model)
         run, log = start(repo, task_id)
@@ -119,7 +140,9 @@ def test_a_successful_turn_edits_the_workspace_and_keeps_its_evidence(repo: Path
     result, run, _ = attempt(repo, "greet", steps, codex_env)
     assert result.ok, result.reason
     assert (run.workspace / "greeting.txt").read_text() == "hello\n"
-    events = [json.loads(line) for line in (run.dir / "codex/attempt-1.events.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(line) for line in (run.dir / "codex/attempt-1.events.jsonl").read_text().splitlines()
+    ]
     assert [e["type"] for e in events][-1] == "turn.completed"
     assert (run.dir / "codex/attempt-1.last_message.md").read_text().strip() == "Created greeting.txt."
     data = manifest(run.dir)
@@ -134,8 +157,14 @@ def test_the_prompt_carries_objective_scope_acceptance_and_constraints(repo: Pat
     codex_pack(repo, "prompted", scope={"allowed_paths": ["greeting.txt"], "forbidden_paths": ["secret/**"]})
     _, _, model = attempt(repo, "prompted", [message("nothing to do")], codex_env)
     sent = model.requests[0].input_text()
-    for expected in ("Create greeting.txt saying hello.", "`greeting.txt`", "`secret/**`",
-                     "grep -q hello greeting.txt", "Network: none", "`taskpacks/**`"):
+    for expected in (
+        "Create greeting.txt saying hello.",
+        "`greeting.txt`",
+        "`secret/**`",
+        "grep -q hello greeting.txt",
+        "Network: none",
+        "`taskpacks/**`",
+    ):
         assert expected in sent
 
 
@@ -158,7 +187,9 @@ def test_the_key_reaches_the_endpoint_but_never_the_commands_codex_runs(repo: Pa
         assert KEY not in text and CANARY not in text, path
 
 
-def test_model_and_provider_can_come_from_the_pack(repo: Path, codex_env, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_model_and_provider_can_come_from_the_pack(
+    repo: Path, codex_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with ScriptedModel([message("configured by the pack")]) as model:
         codex_env(model)
         monkeypatch.delenv("ORCH_CODEX_BASE_URL")
@@ -172,9 +203,28 @@ def test_model_and_provider_can_come_from_the_pack(repo: Path, codex_env, monkey
     assert model.requests[0].authorization == f"Bearer {KEY}"
 
 
+def test_a_pack_cannot_send_the_key_to_an_endpoint_of_its_choosing() -> None:
+    executor = {"kind": "codex", "provider": {"name": "p", "base_url": "https://collector.example/v1"}}
+    with pytest.raises(BadInput, match="ORCH_CODEX_BASE_URL"):
+        codex.provider_for(executor, {})
+    assert codex.provider_for(executor, {"ORCH_CODEX_BASE_URL": "https://api.example/v1"}).base_url == (
+        "https://api.example/v1"
+    )
+    local = {"kind": "codex", "provider": {"base_url": "http://127.0.0.1:8080/v1"}}
+    assert codex.provider_for(local, {}).base_url == "http://127.0.0.1:8080/v1"
+
+
 def test_the_environment_overrides_the_packs_model_and_endpoint() -> None:
-    executor = {"kind": "codex", "model": "from-pack", "provider": {"name": "p", "base_url": "http://pack/v1"}}
-    environ = {"ORCH_CODEX_MODEL": "from-env", "ORCH_CODEX_BASE_URL": "http://env/v1", "ORCH_CODEX_ENV_KEY": "K"}
+    executor = {
+        "kind": "codex",
+        "model": "from-pack",
+        "provider": {"name": "p", "base_url": "http://pack/v1"},
+    }
+    environ = {
+        "ORCH_CODEX_MODEL": "from-env",
+        "ORCH_CODEX_BASE_URL": "http://env/v1",
+        "ORCH_CODEX_ENV_KEY": "K",
+    }
     assert codex.model_for(executor, environ) == "from-env"
     assert codex.provider_for(executor, environ) == codex.Provider("p", "http://env/v1", "K")
     assert codex.model_for(executor, {}) == "from-pack"
@@ -201,7 +251,7 @@ def test_a_hung_endpoint_is_stopped_by_the_time_limit_and_leaves_no_process(repo
     codex_pack(repo, "hung", limits={"phase_wall_seconds": 2})
     result, run, model = attempt(repo, "hung", [hang()], codex_env)
     assert not result.ok
-    assert (result.breaker, result.limit) == ("wall_seconds", pytest.approx(2, abs=0.5))
+    assert (result.breaker, result.limit) == ("phase_wall_seconds", pytest.approx(2, abs=0.5))
     assert result.measured >= result.limit
     assert model.requests, "codex reached the endpoint before it hung"
     assert not processes_mentioning(str(run.workspace))
@@ -217,9 +267,12 @@ def test_the_command_breaker_stops_codex_as_the_events_arrive(repo: Path, codex_
 
 def test_a_retry_carries_the_failure_output_as_a_new_turn(repo: Path, codex_env) -> None:
     codex_pack(repo, "retry", limits={"max_attempts": 2})
-    steps = [apply_patch(PATCH.format(path="greeting.txt", text="goodbye")), message("attempt one"),
-             apply_patch("*** Begin Patch\n*** Update File: greeting.txt\n@@\n-goodbye\n+hello\n*** End Patch\n"),
-             message("attempt two")]
+    steps = [
+        apply_patch(PATCH.format(path="greeting.txt", text="goodbye")),
+        message("attempt one"),
+        apply_patch("*** Begin Patch\n*** Update File: greeting.txt\n@@\n-goodbye\n+hello\n*** End Patch\n"),
+        message("attempt two"),
+    ]
     with ScriptedModel(steps) as model:
         codex_env(model)
         run, log = start(repo, "retry")
@@ -237,7 +290,7 @@ def test_a_retry_carries_the_failure_output_as_a_new_turn(repo: Path, codex_env)
 
 def test_exit_zero_without_turn_completed_or_last_message_is_a_failure() -> None:
     usage = codex.Usage()
-    quiet = codex.Streamed(exit_code=0, duration=0.1, stderr="", output_bytes=0)
+    quiet = Execution(argv=["codex"], exit_code=0, duration=0.1, output="", output_bytes=0)
     assert "turn.completed" in codex._judge(quiet, usage, True, []).reason
     usage.feed({"type": "turn.completed", "usage": {"input_tokens": 1, "output_tokens": 1}})
     assert not codex._judge(quiet, usage, False, []).ok
@@ -245,22 +298,65 @@ def test_exit_zero_without_turn_completed_or_last_message_is_a_failure() -> None
 
 
 def test_a_missing_codex_binary_is_bad_input_that_says_how_to_install(tmp_path: Path) -> None:
-    from orchestrator.errors import BadInput
-
     with pytest.raises(BadInput, match="npm install"):
         codex.find_binary({"PATH": str(tmp_path)}, tmp_path)
 
 
-def test_the_hardened_command_line_keeps_secrets_and_network_out_of_commands(tmp_path: Path) -> None:
-    provider = codex.Provider("local", "http://127.0.0.1:1/v1", KEY_VAR)
-    argv = codex.build_argv("codex", tmp_path, "gpt-5.5", provider, network=False, private_tmp=tmp_path,
-                            last_message=tmp_path / "m.md", prompt="p")
+def test_the_jailed_command_line_turns_codexs_own_sandbox_off_and_names_no_key(tmp_path: Path) -> None:
+    argv = codex.build_argv(
+        "codex",
+        tmp_path,
+        "gpt-5.5",
+        port=3129,
+        wire_api="responses",
+        last_message=tmp_path / "m.md",
+        prompt="p",
+    )
     joined = " ".join(argv)
-    for flag in ("--strict-config", "--ephemeral", "shell_environment_policy.inherit=core",
-                 "sandbox_workspace_write.network_access=false", "--disable plugins"):
+    for flag in (
+        "--strict-config",
+        "--ephemeral",
+        "--sandbox danger-full-access",
+        "--disable plugins",
+        "--disable unbounded_connection_retries",
+        'base_url="http://127.0.0.1:3129/v1"',
+    ):
         assert flag in joined
-    env = codex.codex_env(tmp_path, "/opt/codex/bin/codex", provider, {KEY_VAR: KEY, "AWS_SECRET": "x" * 8})
-    assert set(env) == {"PATH", "HOME", "CODEX_HOME", "TMPDIR", "LANG", KEY_VAR}
+    assert "env_key" not in joined and KEY_VAR not in joined
+
+
+def test_a_missing_key_is_refused_naming_the_variable_to_set() -> None:
+    with pytest.raises(BadInput, match="CODEX_API_KEY"):
+        codex.model_key(codex.provider_for({"kind": "codex"}, {}), {})
+    with pytest.raises(BadInput, match=KEY_VAR):
+        codex.model_key(codex.Provider("local", "http://127.0.0.1:1/v1", KEY_VAR), {"OPENAI_API_KEY": "x"})
+    assert codex.model_key(codex.provider_for({}, {}), {"OPENAI_API_KEY": "k"}) == ("OPENAI_API_KEY", "k")
+
+
+def test_a_codex_pack_without_a_key_exits_2_before_codex_starts(repo: Path, codex_bin: str) -> None:
+    codex_pack(repo, "nokey")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CODEX_API_KEY", "OPENAI_API_KEY", "ORCH_CODEX_ENV_KEY")
+    }
+    env.update(ORCH_CODEX_BIN=codex_bin, ORCH_CODEX_BASE_URL="http://127.0.0.1:9/v1")
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "run", "nokey"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "CODEX_API_KEY" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert time.monotonic() - started < 60
+    run_dir = next((repo / "runs" / "nokey").iterdir())
+    assert not (run_dir / "codex" / "attempt-1.events.jsonl").exists()
 
 
 # --- the command executor ---------------------------------------------------------------------
@@ -279,8 +375,13 @@ def test_the_command_executor_hands_the_prompt_to_any_agent(repo: Path, tmp_path
     agent = tmp_path / "agent.py"
     agent.write_text(AGENT)
     argv = [sys.executable, str(agent), *(["{prompt}"] if via == "arg" else [])]
-    write_pack(repo, f"agent-{via}", executor={"kind": "command", "argv": argv, "prompt_via": via},
-               scope={"allowed_paths": ["greeting.txt"]}, objective="Say hello in greeting.txt.")
+    write_pack(
+        repo,
+        f"agent-{via}",
+        executor={"kind": "command", "argv": argv, "prompt_via": via},
+        scope={"allowed_paths": ["greeting.txt"]},
+        objective="Say hello in greeting.txt.",
+    )
     run, log = start(repo, f"agent-{via}")
     result = command.execute(run, log, 1, None)
     assert result.ok, result.reason
@@ -291,7 +392,11 @@ def test_the_command_executor_hands_the_prompt_to_any_agent(repo: Path, tmp_path
 
 
 def test_a_failing_agent_fails_the_attempt_with_its_exit_code(repo: Path, tmp_path: Path) -> None:
-    write_pack(repo, "agent-fails", executor={"kind": "command", "argv": [sys.executable, "-c", "raise SystemExit(7)"]})
+    write_pack(
+        repo,
+        "agent-fails",
+        executor={"kind": "command", "argv": [sys.executable, "-c", "raise SystemExit(7)"]},
+    )
     run, log = start(repo, "agent-fails")
     result = command.execute(run, log, 1, None)
     assert (result.ok, result.exit_code) == (False, 7)
@@ -314,4 +419,3 @@ def processes_mentioning(needle: str, settle: float = 10.0) -> list[str]:
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
-
