@@ -91,6 +91,32 @@ def _types(schema: dict[str, Any]) -> set[str] | None:
     return {value} if isinstance(value, str) else set(value)
 
 
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of `^(a|b|...)$` (or the one body of `^...$`)."""
+    body = pattern.removeprefix("^").removesuffix("$")
+    if body.startswith("(") and body.endswith(")"):
+        inner, depth, parts, current = body[1:-1], 0, [], ""
+        for index, char in enumerate(inner):
+            escaped = index > 0 and inner[index - 1] == "\\"
+            if not escaped and char in "([":
+                depth += 1
+            elif not escaped and char in ")]":
+                depth -= 1
+            if char == "|" and depth == 0 and not escaped:
+                parts.append(current)
+                current = ""
+            else:
+                current += char
+        if depth == 0:
+            return [*parts, current]
+    return [body]
+
+
+def _pattern_widens(old: str | None, new: str) -> bool:
+    """A new pattern may only add alternatives: the old pattern's body must be one of them."""
+    return old is not None and old.removeprefix("^").removesuffix("$") in _alternatives(new)
+
+
 def narrowings(old: Any, new: Any, where: str = "#") -> Iterator[str]:
     """Every way `new` accepts less than `old` did, as the JSON pointer and what changed."""
     if not isinstance(old, dict) or not isinstance(new, dict):
@@ -112,9 +138,10 @@ def narrowings(old: Any, new: Any, where: str = "#") -> Iterator[str]:
         yield f"{where}: const changed"
     if added := sorted(set(new.get("required", [])) - set(old.get("required", []))):
         yield f"{where}: new required field(s) {added}"
-    for key in ("pattern", "format"):
-        if key in new and new[key] != old.get(key):
-            yield f"{where}: {key} changed or added ({old.get(key)!r} -> {new[key]!r})"
+    if "pattern" in new and new["pattern"] != old.get("pattern") and not _pattern_widens(old.get("pattern"), new["pattern"]):
+        yield f"{where}: pattern changed or added ({old.get('pattern')!r} -> {new['pattern']!r})"
+    if "format" in new and new["format"] != old.get("format"):
+        yield f"{where}: format changed or added ({old.get('format')!r} -> {new['format']!r})"
     for key in NARROWING_BOUNDS:
         if key in new and new[key] > old.get(key, float("-inf")):
             yield f"{where}: {key} raised to {new[key]}"
@@ -171,6 +198,8 @@ def test_the_compatibility_check_itself_catches_each_kind_of_narrowing() -> None
     ):
         assert expected in found
     assert not list(narrowings(old, {**old, "properties": {**old["properties"], "d": {"type": "integer"}}}))
+    assert not list(narrowings({"pattern": "^[a-z]+$"}, {"pattern": "^(@[a-z]+|[a-z]+)$"}))
+    assert list(narrowings({"pattern": "^[a-z]+$"}, {"pattern": "^[a-y]+$"}))
 
 
 # --- the same meaning, through today's engine ------------------------------------------

@@ -34,6 +34,11 @@ def presets() -> dict[str, tuple[str, ...]]:
     return {name: tuple(hosts) for name, hosts in data.items() if not name.startswith("$")}
 
 
+def preset_hosts(host: str) -> list[str]:
+    """The hosts one declared entry stands for: a preset's hosts, else the entry itself (unknown: none)."""
+    return list(presets().get(host[1:], ())) if host.startswith("@") else [host]
+
+
 def expand(hosts: Sequence[str]) -> list[str]:
     """Declared hosts with every `@preset` replaced by its hosts; unknown presets are bad input."""
     out: list[str] = []

@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from orchestrator import __version__, review_secrets, textsafe, unidiff
 from orchestrator.controlplane import is_control_plane, is_dependency_manifest
 from orchestrator.egress import parse_allowlist, split_target
+from orchestrator.environment import preset_hosts
 from orchestrator.fsio import atomic_write_text, canonical_json, read_json, sha256_bytes, write_json
 from orchestrator.globs import match_any
 from orchestrator.phaselog import PhaseLog
@@ -327,15 +328,22 @@ def check_permissions(inputs: ReviewInputs) -> dict[str, Any]:
     """Judges the pack's declared permissions against what the run did (`safety.used`, `safety.denied`).
 
     Under-declared: something was denied (or used) that the pack does not declare. Over-declared: a
-    declared host no allowed connection matched, or a declared cloud provider never used: a warning."""
+    declared host no allowed connection matched, or a declared cloud provider never used: a warning.
+    Hosts used by setup (the prepare phase) are judged against the environment's hosts; presets
+    (`@python`) stand for the hosts they expand to."""
     safety_decl = inputs.task.get("safety") or {}
     declared = {
         "network": sorted((safety_decl.get("network") or {}).get("hosts", [])),
         "cloud": sorted((safety_decl.get("cloud") or {}).get("providers", [])),
     }
+    setup_hosts = (inputs.manifest.get("environment") or {}).get("expanded_hosts", [])
     safety = inputs.manifest.get("safety") or {}
     used: dict[str, set[str]] = {"network": set(), "cloud": set()}
     for item in safety.get("used", []):
+        if item["kind"] == "network" and item.get("phase") == "prepare":
+            if not any(_network_covers(rule, item["target"]) for rule in setup_hosts):
+                used["network"].add(item["target"])  # judged below as undeclared
+            continue
         used.setdefault(item["kind"], set()).add(item["target"])
     findings = []
     if inputs.manifest.get("unsafe"):
@@ -369,7 +377,7 @@ def check_permissions(inputs: ReviewInputs) -> dict[str, Any]:
 def _network_covers(declared: str, used: str) -> bool:
     """Whether a declared host (`example.com`, `127.0.0.1:8080`) is the rule an allowed `host:port` went by."""
     host, port = split_target(used, 0)
-    rules = parse_allowlist([declared])
+    rules = parse_allowlist(preset_hosts(declared))
     if port == 0:  # recorded without a port: the host alone decides
         return any(rule.host == host.lower().rstrip(".") for rule in rules)
     return any(rule.permits(host, port) for rule in rules)

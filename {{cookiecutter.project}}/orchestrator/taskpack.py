@@ -27,6 +27,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from orchestrator.egress import host_problem
+from orchestrator.environment import presets
 from orchestrator.errors import BadInput, Problem
 from orchestrator.fsio import sha256_bytes
 from orchestrator.globs import GlobError, check_relative, glob_to_regex
@@ -547,13 +548,19 @@ def _semantic_problems(data: dict[str, Any], doc: Document, display: str, file: 
                     f"create it, or fix the path (context paths are relative to the repository root, "
                     f"e.g. {TASKPACKS}/{file.parent.name}/notes.md)")
 
-    safety = data.get("safety")
-    network = safety.get("network") if isinstance(safety, dict) else None
-    hosts = network.get("hosts") if isinstance(network, dict) else None
-    if isinstance(hosts, list):
-        for index, entry in enumerate(hosts):
-            if isinstance(entry, str) and (why := host_problem(entry)):
-                add(("safety", "network", "hosts", index), why,
+    for section in ("safety", "environment"):
+        block = data.get(section)
+        network = block.get("network") if isinstance(block, dict) else None
+        hosts = network.get("hosts") if isinstance(network, dict) else None
+        for index, entry in enumerate(hosts if isinstance(hosts, list) else []):
+            if not isinstance(entry, str):
+                continue
+            if entry.startswith("@"):
+                if entry[1:] not in presets():
+                    add((section, "network", "hosts", index), f"unknown preset {entry!r}",
+                        "use one of " + ", ".join(f"@{name}" for name in sorted(presets())))
+            elif why := host_problem(entry):
+                add((section, "network", "hosts", index), why,
                     "declare a host name (pypi.org), or an address as a canonical dotted quad (127.0.0.1:8080)")
 
     executor = data.get("executor")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator import gitops
-from orchestrator.environment import path_prefix
+from orchestrator.environment import expand, path_prefix
 from orchestrator.errors import Tripped
 from orchestrator.fsio import atomic_write_bytes
 from orchestrator.redact import Redactor
@@ -97,7 +97,7 @@ def spec_for(run: Run, extra_env: dict[str, str] | None = None) -> SandboxSpec:
         scratch=scratch_dir(run),
         wall_seconds=max(min(phase_left, run_left), 0.001),
         max_output_bytes=limits["max_output_bytes"],
-        network_hosts=tuple(safety.get("network", {}).get("hosts", [])),
+        network_hosts=tuple(expand(safety.get("network", {}).get("hosts", []))),
         cloud_providers=tuple(safety.get("cloud", {}).get("providers", [])),
         isolate=not run.settings.unsafe_no_isolation,
         extra_env=extra_env or {},
