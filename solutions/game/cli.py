@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import golden, options
-from .check import Context, evaluate
 from .golden import GoldenError
 from .options import OptionError
 from .replay import InputError, read_inputs, run_game, write_inputs
@@ -62,6 +61,8 @@ def plugin_main(argv: list[str], stdin: TextIO = sys.stdin, stdout: TextIO = sys
     if not isinstance(request, dict):
         return fail("stdin: plugin request is not a JSON object", stdout)
     where = task_file(request)
+    from .check import Context, evaluate  # noqa: PLC0415  (matplotlib: only the plugin draws)
+
     try:
         opts = options.parse(request.get("options", {}))
         ctx = Context(opts, Path(request.get("workspace") or Path.cwd()), out_dir(args.out), version(), where)
