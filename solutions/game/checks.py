@@ -56,7 +56,7 @@ def hash_at(trace: Trace, tick: int) -> str:
 
 
 def first_divergence(traces: Sequence[Trace]) -> Divergence | None:
-    """Earliest tick where any two runs differ (a run that stopped counts as differing from one that went on)."""
+    """Earliest tick where any two runs differ; a run that stopped differs from one that went on."""
     longest = max((len(t.hashes) for t in traces), default=0)
     for tick in range(longest):
         values = [hash_at(t, tick) for t in traces]

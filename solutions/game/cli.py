@@ -19,7 +19,7 @@ BEGIN = "----- BEGIN plugin_result/v1 -----"
 END = "----- END plugin_result/v1 -----"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 OUT_ENV = "ORCH_PLUGIN_OUT"
-"""Directory for the plugin's files (plot, frames, SARIF); the engine copies the listed artifacts to the run."""
+"""Directory for the plugin's files (plot, frames, SARIF); the engine copies listed artifacts to the run."""
 
 
 def version() -> str:
@@ -40,8 +40,15 @@ def task_file(request: dict[str, Any]) -> str:
 
 
 def error_result(message: str) -> dict[str, Any]:
-    return {"schema": "plugin_result/v1", "name": "game", "version": version(), "status": "error",
-            "summary": message[:2000], "findings": [], "metrics": {}}
+    return {
+        "schema": "plugin_result/v1",
+        "name": "game",
+        "version": version(),
+        "status": "error",
+        "summary": message[:2000],
+        "findings": [],
+        "metrics": {},
+    }
 
 
 def emit(result: dict[str, Any], stream: TextIO) -> None:
@@ -51,7 +58,9 @@ def emit(result: dict[str, Any], stream: TextIO) -> None:
 
 def plugin_main(argv: list[str], stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     """Reads plugin_request/v1 on stdin, prints plugin_result/v1. Bad options: a located error, exit 2."""
-    parser = argparse.ArgumentParser(prog="plugin.py", description="The game plugin (reads plugin_request/v1).")
+    parser = argparse.ArgumentParser(
+        prog="plugin.py", description="The game plugin (reads plugin_request/v1)."
+    )
     parser.add_argument("--out", help=f"directory for the plot, frames and SARIF (default ${OUT_ENV})")
     args = parser.parse_args(argv)
     try:
@@ -61,7 +70,7 @@ def plugin_main(argv: list[str], stdin: TextIO = sys.stdin, stdout: TextIO = sys
     if not isinstance(request, dict):
         return fail("stdin: plugin request is not a JSON object", stdout)
     where = task_file(request)
-    from .check import Context, evaluate  # noqa: PLC0415  (matplotlib: only the plugin draws)
+    from .check import Context, evaluate
 
     try:
         opts = options.parse(request.get("options", {}))
@@ -80,7 +89,7 @@ def fail(message: str, stdout: TextIO) -> int:
 
 
 def task_options(path: Path) -> dict[str, Any]:
-    import yaml  # noqa: PLC0415  (only the record command reads task packs)
+    import yaml
 
     file = path / "task.yml" if path.is_dir() else path
     try:
@@ -97,7 +106,9 @@ def task_options(path: Path) -> dict[str, Any]:
 def record_main(argv: list[str]) -> int:
     """`python -m solutions.game record`: replays the game and writes the golden hashes it gives."""
     parser = argparse.ArgumentParser(prog="python -m solutions.game record", description=record_main.__doc__)
-    parser.add_argument("--task", type=Path, help="a task pack (dir or task.yml) whose game plugin options to use")
+    parser.add_argument(
+        "--task", type=Path, help="a task pack (dir or task.yml) whose game plugin options to use"
+    )
     parser.add_argument("--entry", help="package.module:factory")
     parser.add_argument("--command", nargs="+", help="argv of a headless game (put it last)")
     parser.add_argument("--replay", help="JSON Lines inputs, one line per tick")
@@ -112,12 +123,16 @@ def record_main(argv: list[str]) -> int:
             value = getattr(args, name)
             if value is not None:
                 raw[name] = value
-                other = {"entry": "command", "command": "entry", "replay": "ticks", "ticks": "replay"}.get(name)
+                other = {"entry": "command", "command": "entry", "replay": "ticks", "ticks": "replay"}.get(
+                    name
+                )
                 if other and getattr(args, other) is None:
                     raw.pop(other, None)
         opts = options.parse(raw)
         if not opts.golden:
-            raise OptionError("plugin.options.golden: say where to write it (--golden or the task pack's option)")
+            raise OptionError(
+                "plugin.options.golden: say where to write it (--golden or the task pack's option)"
+            )
         workspace = Path.cwd()
         inputs = read_inputs(workspace, opts)
     except (OptionError, InputError) as exc:
@@ -125,15 +140,20 @@ def record_main(argv: list[str]) -> int:
         return EXIT_BAD_INPUT
     with tempfile.TemporaryDirectory() as tmp:
         inputs_file = write_inputs(inputs, Path(tmp) / "inputs.jsonl")
-        first, second = (run_game(opts, workspace, inputs_file, len(inputs), seed) for seed in opts.hash_seeds[:2])
+        first, second = (
+            run_game(opts, workspace, inputs_file, len(inputs), seed) for seed in opts.hash_seeds[:2]
+        )
     for trace in (first, second):
         if trace.error:
             print(f"error: the game stopped at tick {trace.error_tick}: {trace.error}", file=sys.stderr)
             return EXIT_FAILED
     if first.hashes != second.hashes:
         tick = next(t for t, (a, b) in enumerate(zip(first.hashes, second.hashes, strict=True)) if a != b)
-        print(f"error: not recorded: PYTHONHASHSEED={first.hash_seed} and {second.hash_seed} differ from tick "
-              f"{tick}; a golden of a nondeterministic game would not hold", file=sys.stderr)
+        print(
+            f"error: not recorded: PYTHONHASHSEED={first.hash_seed} and {second.hash_seed} differ from tick "
+            f"{tick}; a golden of a nondeterministic game would not hold",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     golden.write(workspace / opts.golden, golden.Golden(opts.seed, first.hashes, opts.replay))
     print(f"recorded {len(first.hashes)} tick hashes (ticks 0..{len(first.hashes) - 1}) to {opts.golden}")
@@ -144,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["record"]:
         return record_main(argv[1:])
-    print("usage: python -m solutions.game record [--task PACK] [--entry M:F | --command ...] "
-          "[--replay FILE | --ticks N] [--seed N] --golden FILE", file=sys.stderr)
+    print(
+        "usage: python -m solutions.game record [--task PACK] [--entry M:F | --command ...] "
+        "[--replay FILE | --ticks N] [--seed N] --golden FILE",
+        file=sys.stderr,
+    )
     return EXIT_BAD_INPUT

@@ -22,8 +22,13 @@ class Golden:
 
 def render(golden: Golden) -> str:
     """The file's text: stable key order, one hash a line, so a re-record reviews as a plain diff."""
-    data = {"schema": SCHEMA, "seed": golden.seed, "ticks": len(golden.hashes), "inputs": golden.inputs,
-            "hashes": list(golden.hashes)}
+    data = {
+        "schema": SCHEMA,
+        "seed": golden.seed,
+        "ticks": len(golden.hashes),
+        "inputs": golden.inputs,
+        "hashes": list(golden.hashes),
+    }
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
@@ -36,8 +41,10 @@ def load(path: Path, shown: str) -> Golden:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise GoldenError(f"plugin.options.golden: {shown} does not exist (record it with "
-                          "`python -m solutions.game record`)") from None
+        raise GoldenError(
+            f"plugin.options.golden: {shown} does not exist (record it with "
+            "`python -m solutions.game record`)"
+        ) from None
     except json.JSONDecodeError as exc:
         raise GoldenError(f"{shown}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
     except (OSError, UnicodeDecodeError) as exc:

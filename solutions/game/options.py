@@ -54,7 +54,9 @@ def where(path: list[str | int] | tuple[str | int, ...]) -> str:
 def relative_path(value: str, name: str) -> None:
     path = PurePosixPath(value)
     if path.is_absolute() or ".." in path.parts or "\\" in value:
-        raise OptionError(f"{where([name])}: {value!r} must be a path inside the workspace, relative, without '..'")
+        raise OptionError(
+            f"{where([name])}: {value!r} must be a path inside the workspace, relative, without '..'"
+        )
 
 
 def parse(raw: Any) -> Options:
@@ -66,7 +68,9 @@ def parse(raw: Any) -> Options:
             raise OptionError(f"{where([second])}: give {first} or {second}, not both")
         if first not in raw and second not in raw:
             raise OptionError(f"plugin.options: one of {first} or {second} is required")
-    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(dict(raw)), key=lambda e: list(e.path))
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema()).iter_errors(dict(raw)), key=lambda e: list(e.path)
+    )
     if errors:
         error = errors[0]
         raise OptionError(f"{where(list(error.path))}: {error.message}")

@@ -9,18 +9,25 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy
 
-from .replay import Trace  # noqa: E402
+from .replay import Trace
 
 DPI = 100
 # Fixed metadata, so the same figures give the same bytes.
 METADATA = {"Software": None}
 
 
-def tick_plot(traces: Sequence[Trace], per_tick: Sequence[float], budget_ms: float | None, warmup: int,
-              divergence: int | None, out: Path, title: str) -> Path:
+def tick_plot(
+    traces: Sequence[Trace],
+    per_tick: Sequence[float],
+    budget_ms: float | None,
+    warmup: int,
+    divergence: int | None,
+    out: Path,
+    title: str,
+) -> Path:
     """Tick time (ms) for every tick from 0: each run faint, the per-tick median bold, the budget dashed."""
     fig, ax = plt.subplots(figsize=(9, 3.6), dpi=DPI)
     for trace in traces:
@@ -29,9 +36,13 @@ def tick_plot(traces: Sequence[Trace], per_tick: Sequence[float], budget_ms: flo
     if warmup:
         ax.axvspan(-0.5, warmup - 0.5, color="0.9", label=f"warm-up ({warmup} ticks)")
     if budget_ms is not None:
-        ax.axhline(budget_ms, color="tab:red", linestyle="--", linewidth=1.2, label=f"budget {budget_ms:g} ms")
+        ax.axhline(
+            budget_ms, color="tab:red", linestyle="--", linewidth=1.2, label=f"budget {budget_ms:g} ms"
+        )
     if divergence is not None:
-        ax.axvline(divergence, color="tab:purple", linewidth=1.2, label=f"first divergence: tick {divergence}")
+        ax.axvline(
+            divergence, color="tab:purple", linewidth=1.2, label=f"first divergence: tick {divergence}"
+        )
     ax.set_xlabel("tick (from 0)")
     ax.set_ylabel("tick time (ms)")
     ax.set_title(title, fontsize=10)
@@ -51,8 +62,9 @@ def frame_strip(rows: Sequence[tuple[str, dict[int, Path]]], out: Path, title: s
     if not rows:
         return None
     ticks = sorted({t for _, frames in rows for t in frames})
-    fig, axes = plt.subplots(len(rows), len(ticks), figsize=(2.2 * len(ticks), 2.2 * len(rows) + 0.4),
-                             dpi=DPI, squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), len(ticks), figsize=(2.2 * len(ticks), 2.2 * len(rows) + 0.4), dpi=DPI, squeeze=False
+    )
     for r, (label, frames) in enumerate(rows):
         for c, tick in enumerate(ticks):
             ax = axes[r][c]

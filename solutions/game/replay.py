@@ -62,7 +62,9 @@ def read_inputs(workspace: Path, options: Options) -> list[str]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{options.replay}:{number}:{exc.colno}: tick {number - 1}: not JSON: {exc.msg}") from None
+            raise InputError(
+                f"{options.replay}:{number}:{exc.colno}: tick {number - 1}: not JSON: {exc.msg}"
+            ) from None
         out.append(json.dumps(value, sort_keys=True, separators=(",", ":")))
     return out
 
@@ -77,9 +79,20 @@ def command_argv(options: Options, inputs_file: Path, ticks: int) -> list[str]:
     return [arg.format_map(values) if "{" in arg else arg for arg in options.command or ()]
 
 
-def entry_argv(options: Options, inputs_file: Path, detail: tuple[int, ...] = (), out: Path | None = None) -> list[str]:
-    argv = [sys.executable, "-s", str(RUNNER), "--entry", options.entry or "", "--seed", str(options.seed),
-            "--inputs", str(inputs_file)]
+def entry_argv(
+    options: Options, inputs_file: Path, detail: tuple[int, ...] = (), out: Path | None = None
+) -> list[str]:
+    argv = [
+        sys.executable,
+        "-s",
+        str(RUNNER),
+        "--entry",
+        options.entry or "",
+        "--seed",
+        str(options.seed),
+        "--inputs",
+        str(inputs_file),
+    ]
     for root in options.python_path:
         argv += ["--path", root]
     if detail:
@@ -101,8 +114,18 @@ def parse_lines(stdout: str, hash_seed: int, log: str) -> Trace:
         if not isinstance(line, dict):
             continue
         if "error" in line:
-            return Trace(hash_seed, tuple(hashes), tuple(ms), source, str(line["error"]), line.get("at_tick"),
-                         line.get("file"), line.get("line"), log, states)
+            return Trace(
+                hash_seed,
+                tuple(hashes),
+                tuple(ms),
+                source,
+                str(line["error"]),
+                line.get("at_tick"),
+                line.get("file"),
+                line.get("line"),
+                log,
+                states,
+            )
         if "source" in line and "tick" not in line:
             source = str(line["source"])
             continue
@@ -110,10 +133,18 @@ def parse_lines(stdout: str, hash_seed: int, log: str) -> Trace:
             continue
         tick, digest, took = line.get("tick"), line.get("state_hash"), line.get("ms")
         expected = len(hashes)
-        if tick != expected or not isinstance(digest, str) or not digest or isinstance(took, bool) \
-                or not isinstance(took, int | float):
-            problem = f"protocol: expected {{\"tick\": {expected}, \"state_hash\": \"...\", \"ms\": <number>}}, got {raw[:200]}"
-            return Trace(hash_seed, tuple(hashes), tuple(ms), source, problem, expected, log=log, states=states)
+        if (
+            tick != expected
+            or not isinstance(digest, str)
+            or not digest
+            or isinstance(took, bool)
+            or not isinstance(took, int | float)
+        ):
+            shape = '{"tick": ' + str(expected) + ', "state_hash": "...", "ms": <number>}'
+            problem = f"protocol: expected {shape}, got {raw[:200]}"
+            return Trace(
+                hash_seed, tuple(hashes), tuple(ms), source, problem, expected, log=log, states=states
+            )
         hashes.append(digest)
         ms.append(float(took))
         if "state" in line:
@@ -121,31 +152,73 @@ def parse_lines(stdout: str, hash_seed: int, log: str) -> Trace:
     return Trace(hash_seed, tuple(hashes), tuple(ms), source, log=log, states=states)
 
 
-def run_once(argv: list[str], workspace: Path, hash_seed: int, timeout: float, expected_ticks: int,
-             extra_env: dict[str, str] | None = None) -> Trace:
+def run_once(
+    argv: list[str],
+    workspace: Path,
+    hash_seed: int,
+    timeout: float,
+    expected_ticks: int,
+    extra_env: dict[str, str] | None = None,
+) -> Trace:
     env = dict(os.environ) | (extra_env or {})
-    env |= {"PYTHONHASHSEED": str(hash_seed), "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
-            "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
+    env |= {
+        "PYTHONHASHSEED": str(hash_seed),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MPLBACKEND": "Agg",
+        "SDL_VIDEODRIVER": "dummy",
+        "SDL_AUDIODRIVER": "dummy",
+    }
     try:
-        done = subprocess.run(argv, cwd=workspace, env=env, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, check=False, start_new_session=True)
+        done = subprocess.run(
+            argv,
+            cwd=workspace,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+            start_new_session=True,
+        )
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         trace = parse_lines(out, hash_seed, "")
-        return Trace(hash_seed, trace.hashes, trace.ms, trace.source, f"still running after {timeout:g} s",
-                     len(trace.hashes), log="")
+        return Trace(
+            hash_seed,
+            trace.hashes,
+            trace.ms,
+            trace.source,
+            f"still running after {timeout:g} s",
+            len(trace.hashes),
+            log="",
+        )
     except OSError as exc:
         return Trace(hash_seed, (), (), error=f"cannot start {argv[0]}: {exc.strerror}", error_tick=0)
     log = done.stderr[-TAIL_CHARS:]
     trace = parse_lines(done.stdout, hash_seed, log)
     if trace.error is None and done.returncode != 0:
         last = next((ln for ln in reversed(done.stderr.splitlines()) if ln.strip()), "no output")
-        return Trace(hash_seed, trace.hashes, trace.ms, trace.source, f"exit {done.returncode}: {last[:300]}",
-                     len(trace.hashes), log=log, states=trace.states)
+        return Trace(
+            hash_seed,
+            trace.hashes,
+            trace.ms,
+            trace.source,
+            f"exit {done.returncode}: {last[:300]}",
+            len(trace.hashes),
+            log=log,
+            states=trace.states,
+        )
     if trace.error is None and len(trace.hashes) != expected_ticks:
-        return Trace(hash_seed, trace.hashes, trace.ms, trace.source,
-                     f"printed {len(trace.hashes)} tick(s), the inputs have {expected_ticks}",
-                     len(trace.hashes), log=log, states=trace.states)
+        return Trace(
+            hash_seed,
+            trace.hashes,
+            trace.ms,
+            trace.source,
+            f"printed {len(trace.hashes)} tick(s), the inputs have {expected_ticks}",
+            len(trace.hashes),
+            log=log,
+            states=trace.states,
+        )
     return trace
 
 
@@ -155,15 +228,19 @@ def run_game(options: Options, workspace: Path, inputs_file: Path, ticks: int, h
     return run_once(argv, workspace, hash_seed, options.run_timeout_seconds, ticks, env)
 
 
-def detail_run(options: Options, workspace: Path, inputs_file: Path, hash_seed: int, ticks: tuple[int, ...],
-               out: Path) -> tuple[dict[int, Any], dict[int, Path]]:
+def detail_run(
+    options: Options, workspace: Path, inputs_file: Path, hash_seed: int, ticks: tuple[int, ...], out: Path
+) -> tuple[dict[int, Any], dict[int, Path]]:
     """Runs an entry game again up to the last of `ticks`, keeping those ticks' snapshots and frames."""
     out.mkdir(parents=True, exist_ok=True)
     for old in out.iterdir():
         old.unlink()
     argv = entry_argv(options, inputs_file, ticks, out)
     run_once(argv, workspace, hash_seed, options.run_timeout_seconds, max(ticks) + 1)
-    states = {t: json.loads((out / f"state-{t}.json").read_text(encoding="utf-8"))
-              for t in ticks if (out / f"state-{t}.json").is_file()}
+    states = {
+        t: json.loads((out / f"state-{t}.json").read_text(encoding="utf-8"))
+        for t in ticks
+        if (out / f"state-{t}.json").is_file()
+    }
     frames = {t: out / f"frame-{t}.npy" for t in ticks if (out / f"frame-{t}.npy").is_file()}
     return states, frames

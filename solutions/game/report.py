@@ -12,7 +12,7 @@ SARIF_FILE = "game.sarif"
 
 RULES: dict[str, str] = {
     "nondeterminism": "The same inputs gave different states in separate processes (hash order, unseeded "
-                      "randomness, wall clock, threads).",
+    "randomness, wall clock, threads).",
     "golden-mismatch": "The replay no longer reproduces the committed golden hashes.",
     "tick-budget-p95": "The 95th percentile tick time is over the tick budget.",
     "tick-budget-max": "The slowest tick is over the tick budget.",
@@ -33,8 +33,13 @@ class Finding:
     properties: dict[str, Any] = field(default_factory=dict)
 
     def as_result_finding(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "rule": self.rule, "severity": self.severity,
-                "message": self.message}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "rule": self.rule,
+            "severity": self.severity,
+            "message": self.message,
+        }
 
 
 def jsonable(value: Any) -> Any:
@@ -78,16 +83,23 @@ def sarif(findings: Sequence[Finding], version: str) -> dict[str, Any]:
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "game", "version": version, "rules": rules}},
-            "columnKind": "unicodeCodePoints",
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {"driver": {"name": "game", "version": version, "rules": rules}},
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+            }
+        ],
     }
 
 
-def plugin_result(findings: Sequence[Finding], version: str, summary: str, metrics: dict[str, float],
-                  details: dict[str, Any]) -> dict[str, Any]:
+def plugin_result(
+    findings: Sequence[Finding],
+    version: str,
+    summary: str,
+    metrics: dict[str, float],
+    details: dict[str, Any],
+) -> dict[str, Any]:
     failed = any(f.severity == "error" for f in findings)
     return {
         "schema": "plugin_result/v1",

@@ -107,7 +107,12 @@ class Arena:
 
     def drop_coin(self) -> None:
         taken = self.occupied()
-        free = [(x, y) for y in range(HEIGHT) for x in range(WIDTH) if self.grid.free((x, y)) and (x, y) not in taken]
+        free = [
+            (x, y)
+            for y in range(HEIGHT)
+            for x in range(WIDTH)
+            if self.grid.free((x, y)) and (x, y) not in taken
+        ]
         self.coins.add(self.rng.choice(free))
 
     def nearest_free(self, cell: Cell) -> Cell:
@@ -118,28 +123,39 @@ class Arena:
     def nearest_floor(self, cell: Cell) -> Cell:
         x = min(max(cell[0], 1), WIDTH - 2)
         y = min(max(cell[1], 1), HEIGHT - 2)
-        return (x, y) if self.grid.free((x, y)) else (x - x % 2, y - y % 2) if self.grid.free(
-            (x - x % 2, y - y % 2)) else (2, 2)
+        return (
+            (x, y)
+            if self.grid.free((x, y))
+            else (x - x % 2, y - y % 2)
+            if self.grid.free((x - x % 2, y - y % 2))
+            else (2, 2)
+        )
 
     # --- what the plugin reads ------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "tick": self.tick,
-            "bots": {b.name: {"x": b.x, "y": b.y, "score": b.score, "auto": b.auto} for b in self.bots.values()},
+            "bots": {
+                b.name: {"x": b.x, "y": b.y, "score": b.score, "auto": b.auto} for b in self.bots.values()
+            },
             "coins": sorted([x, y] for x, y in self.coins),
         }
 
     def render(self) -> list[list[list[int]]]:
         """The arena as an RGB image (rows of [r, g, b]), SCALE pixels a cell."""
-        cells = [[COLOURS["wall"] if (x, y) in self.grid.walls else COLOURS["floor"] for x in range(WIDTH)]
-                 for y in range(HEIGHT)]
+        cells = [
+            [COLOURS["wall"] if (x, y) in self.grid.walls else COLOURS["floor"] for x in range(WIDTH)]
+            for y in range(HEIGHT)
+        ]
         for x, y in self.coins:
             cells[y][x] = COLOURS["coin"]
         for index, name in enumerate(sorted(self.bots)):
             bot = self.bots[name]
             cells[bot.y][bot.x] = BOT_COLOURS[index % len(BOT_COLOURS)]
-        return [[list(cells[y // SCALE][x // SCALE]) for x in range(WIDTH * SCALE)] for y in range(HEIGHT * SCALE)]
+        return [
+            [list(cells[y // SCALE][x // SCALE]) for x in range(WIDTH * SCALE)] for y in range(HEIGHT * SCALE)
+        ]
 
 
 def make(seed: int) -> Arena:

@@ -1,4 +1,4 @@
-"""The arena's floor: a walled grid with pillars placed by the world's seeded RNG, and breadth-first search."""
+"""The arena's floor: a walled grid, pillars placed by the world's seeded RNG, breadth-first search."""
 
 from __future__ import annotations
 

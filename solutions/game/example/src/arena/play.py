@@ -24,9 +24,12 @@ START_CELLS = ((2, 2), (29, 2), (2, 21), (29, 21), (16, 2), (16, 21))
 def choose(arena: Any, name: str, rng: random.Random) -> str:
     bot = arena.bots[name]
     coin = min(arena.coins, key=lambda c: (abs(c[0] - bot.x) + abs(c[1] - bot.y), c))
-    better = [d for d, (dx, dy) in sorted(DIRECTIONS.items())
-              if abs(coin[0] - bot.x - dx) + abs(coin[1] - bot.y - dy) < abs(coin[0] - bot.x) + abs(coin[1] - bot.y)
-              and arena.grid.free((bot.x + dx, bot.y + dy))]
+    better = [
+        d
+        for d, (dx, dy) in sorted(DIRECTIONS.items())
+        if abs(coin[0] - bot.x - dx) + abs(coin[1] - bot.y - dy) < abs(coin[0] - bot.x) + abs(coin[1] - bot.y)
+        and arena.grid.free((bot.x + dx, bot.y + dy))
+    ]
     return rng.choice(better or sorted(DIRECTIONS))
 
 
@@ -36,8 +39,10 @@ def record(seed: int, ticks: int, players: list[str], seekers: list[str]) -> lis
         inputs: dict[str, Any] = {}
         if tick == 0:
             names = [(n, False) for n in players] + [(n, True) for n in seekers]
-            inputs["join"] = [{"name": n, "x": START_CELLS[i][0], "y": START_CELLS[i][1], "auto": auto}
-                              for i, (n, auto) in enumerate(names)]
+            inputs["join"] = [
+                {"name": n, "x": START_CELLS[i][0], "y": START_CELLS[i][1], "auto": auto}
+                for i, (n, auto) in enumerate(names)
+            ]
         else:
             inputs["move"] = {name: choose(arena, name, rng) for name in players}
         arena.step(inputs)

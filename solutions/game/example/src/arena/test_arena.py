@@ -25,7 +25,9 @@ print(arena.snapshot()["bots"]["ada"]["x"], arena.snapshot()["bots"]["bob"]["x"]
 @pytest.mark.parametrize("hash_seed", ["0", "1", "2", "3", "4", "5"])
 def test_a_contested_cell_goes_to_the_first_name_whatever_the_hash_seed(hash_seed: str) -> None:
     env = dict(os.environ, PYTHONHASHSEED=hash_seed, PYTHONPATH=SRC)
-    done = subprocess.run([sys.executable, "-c", CONTEST], env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", CONTEST], env=env, capture_output=True, text=True, check=True
+    )
     assert done.stdout.split() == ["3", "4"]
 
 
@@ -37,9 +39,11 @@ def test_a_seeker_steps_toward_the_nearest_coin() -> None:
     arena.step(None)
     after = arena.snapshot()["bots"]["kit"]
     assert abs(after["x"] - before["x"]) + abs(after["y"] - before["y"]) == 1
-    assert abs(coin[0] - after["x"]) + abs(coin[1] - after["y"]) <= abs(coin[0] - before["x"]) + abs(
-        coin[1] - before["y"]
-    ) or after["score"] == 1
+    assert (
+        abs(coin[0] - after["x"]) + abs(coin[1] - after["y"])
+        <= abs(coin[0] - before["x"]) + abs(coin[1] - before["y"])
+        or after["score"] == 1
+    )
 
 
 def test_the_snapshot_is_plain_json_data() -> None:
