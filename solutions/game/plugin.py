@@ -7,10 +7,14 @@ review, so the change cannot replace the code that judges it.
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path[0] = str(HERE.parents[1])
 
-from solutions.game.cli import plugin_main  # noqa: E402
+def main() -> int:
+    sys.path[0] = str(Path(__file__).resolve().parents[2])
+    # Imported only now, once the import path holds this plugin's repository.
+    from solutions.game.cli import plugin_main
+
+    return plugin_main(sys.argv[1:])
+
 
 if __name__ == "__main__":
-    sys.exit(plugin_main(sys.argv[1:]))
+    sys.exit(main())

@@ -30,6 +30,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+GAME_FAILURES: tuple[type[Exception], ...] = (Exception,)
+"""Whatever the game's code raises is reported as data (the tick, the message, the file and line)."""
+
 
 class SnapshotError(Exception):
     """snapshot() returned something without one canonical JSON form; the message names where."""
@@ -111,7 +114,7 @@ def save_frame(game: Any, out: Path, tick: int) -> None:
         if array.ndim != 3 or array.shape[2] != 3:
             raise ValueError(f"render() gave shape {array.shape}, expected (height, width, 3)")
         numpy.save(out / f"frame-{tick}.npy", array)
-    except Exception as exc:
+    except GAME_FAILURES as exc:  # a picture never stops the replay
         print(f"no frame for tick {tick}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
@@ -150,7 +153,7 @@ def main(argv: list[str]) -> int:
                     save_frame(game, args.out, tick)
                 if detail and tick >= max(detail):
                     break
-    except Exception as exc:  # the game's own failure is the finding, reported as data
+    except GAME_FAILURES as exc:  # the game's own failure is the finding, reported as data
         frames = traceback.extract_tb(exc.__traceback__)
         where = next((f for f in reversed(frames) if f.filename != __file__), None)
         report = {"error": f"{type(exc).__name__}: {exc}", "at_tick": tick if tick >= 0 else None}

@@ -50,6 +50,10 @@ def record(seed: int, ticks: int, players: list[str], seekers: list[str]) -> lis
     return lines
 
 
+def names(text: str) -> list[str]:
+    return [name for name in text.split(",") if name]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
@@ -57,8 +61,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--players", default="")
     parser.add_argument("--seekers", default="")
     args = parser.parse_args(argv)
-    split = lambda text: [n for n in text.split(",") if n]  # noqa: E731
-    for inputs in record(args.seed, args.ticks, split(args.players), split(args.seekers)):
+    for inputs in record(args.seed, args.ticks, names(args.players), names(args.seekers)):
         print(json.dumps(inputs, sort_keys=True, separators=(",", ":")))
     return 0
 
