@@ -74,27 +74,33 @@ def git(workspace: Path, *args: str) -> str:
     return done.stdout
 
 
+def make_workspace(
+    root: Path,
+    bug: str = "",
+    ticks: int | None = 60,
+    module: str = "toy",
+    files: dict[str, str] | None = None,
+) -> Path:
+    """A committed git workspace holding src/<module>.py and, when given, a replay of `ticks` lines."""
+    (root / "src").mkdir(parents=True)
+    (root / "src" / f"{module}.py").write_text(game_source(bug), encoding="utf-8")
+    if ticks is not None:
+        lines = [json.dumps({"add": i % 3}) for i in range(ticks)]
+        (root / "replays").mkdir()
+        (root / "replays" / "toy.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for name, text in (files or {}).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", "game")
+    return root
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Callable[..., Path]:
-    """A committed git workspace holding src/<module>.py and, when given, a replay of `ticks` lines."""
-
-    def make(
-        bug: str = "", ticks: int | None = 60, module: str = "toy", files: dict[str, str] | None = None
-    ) -> Path:
-        root = tmp_path / "ws"
-        (root / "src").mkdir(parents=True)
-        (root / "src" / f"{module}.py").write_text(game_source(bug), encoding="utf-8")
-        if ticks is not None:
-            lines = [json.dumps({"add": i % 3}) for i in range(ticks)]
-            (root / "replays").mkdir()
-            (root / "replays" / "toy.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        for name, text in (files or {}).items():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            (root / name).write_text(text, encoding="utf-8")
-        git(root, "init", "-q")
-        git(root, "add", "-A")
-        git(root, "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", "game")
-        return root
+    def make(*args: Any, **kwargs: Any) -> Path:
+        return make_workspace(tmp_path / "ws", *args, **kwargs)
 
     return make
 

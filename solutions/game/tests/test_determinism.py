@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from .conftest import FAST_SEEDS, TASK
+import pytest
+
+from .conftest import FAST_SEEDS, TASK, Outcome, make_workspace, run_plugin
 
 ENTRY = {"entry": "toy:make", "replay": "replays/toy.jsonl"}
+SET_BUG = """
+if self.tick >= 37:
+    self.order = [name for name in NAMES]
+"""
+
+
+@pytest.fixture(scope="module")
+def set_bug(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    """The plugin, default options, over a game whose state follows set order from tick 37 on."""
+    root = tmp_path_factory.mktemp("set-bug")
+    return run_plugin(make_workspace(root / "ws", SET_BUG), ENTRY, root / "out")
 
 
 def test_a_deterministic_game_passes(workspace, plugin) -> None:
@@ -16,12 +29,8 @@ def test_a_deterministic_game_passes(workspace, plugin) -> None:
     assert outcome.result["metrics"]["runs"] == 8 and outcome.result["metrics"]["ticks"] == 60
 
 
-def test_a_set_iteration_bug_is_caught_at_the_tick_it_starts(workspace, plugin) -> None:
-    bug = """
-    if self.tick >= 37:
-        self.order = [name for name in NAMES]
-    """
-    outcome = plugin(workspace(bug), ENTRY)
+def test_a_set_iteration_bug_is_caught_at_the_tick_it_starts(set_bug: Outcome) -> None:
+    outcome = set_bug
     assert outcome.result["status"] == "failed"
     assert outcome.details["divergence"]["tick"] == 37
     first = outcome.result["findings"][0]
@@ -30,12 +39,8 @@ def test_a_set_iteration_bug_is_caught_at_the_tick_it_starts(workspace, plugin) 
     assert (first["file"], first["line"]) == ("replays/toy.jsonl", 38)  # the line holding tick 37's inputs
 
 
-def test_the_divergence_names_the_state_paths_that_differ_with_both_values(workspace, plugin) -> None:
-    bug = """
-    if self.tick >= 37:
-        self.order = [name for name in NAMES]
-    """
-    outcome = plugin(workspace(bug), ENTRY)
+def test_the_divergence_names_the_state_paths_that_differ_with_both_values(set_bug: Outcome) -> None:
+    outcome = set_bug
     paths = outcome.details["divergence"]["paths"]
     assert paths and all(p["path"].startswith("$.order[") for p in paths)
     assert all(p["a"] != p["b"] and p["a"] in {"ada", "bob", "cy", "dee", "eve", "fay"} for p in paths)

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
 
-from .conftest import FAST_SEEDS
+from .conftest import FAST_SEEDS, Outcome, make_workspace, run_plugin
 
 HERE = Path(__file__).resolve().parent
 SARIF_SCHEMA = json.loads((HERE / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
@@ -19,8 +20,15 @@ if self.tick >= 4:
 OPTIONS = {"entry": "toy:make", "replay": "replays/toy.jsonl", "hash_seeds": FAST_SEEDS, "tick_budget_ms": 16}
 
 
-def test_the_sarif_log_is_valid_sarif_2_1_0(workspace, plugin) -> None:
-    outcome = plugin(workspace(BUG, ticks=10), OPTIONS)
+@pytest.fixture(scope="module")
+def diverging(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    """One plugin run over a game that diverges at tick 4, read by every test below."""
+    root = tmp_path_factory.mktemp("report")
+    return run_plugin(make_workspace(root / "ws", BUG, ticks=10), OPTIONS, root / "out")
+
+
+def test_the_sarif_log_is_valid_sarif_2_1_0(diverging: Outcome) -> None:
+    outcome = diverging
     log = json.loads((outcome.out / "game.sarif").read_text())
     jsonschema.Draft4Validator(SARIF_SCHEMA).validate(log)
     assert log["version"] == "2.1.0"
@@ -39,8 +47,8 @@ def test_a_sarif_result_points_at_the_replay_line_of_the_tick_and_at_the_source_
     assert related == "src/toy.py"
 
 
-def test_the_result_is_a_valid_plugin_result_v1(workspace, plugin) -> None:
-    outcome = plugin(workspace(BUG, ticks=10), OPTIONS)
+def test_the_result_is_a_valid_plugin_result_v1(diverging: Outcome) -> None:
+    outcome = diverging
     schema = json.loads(RESULT_SCHEMA.read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator(schema).validate(outcome.result)
     assert outcome.result["name"] == "game"
