@@ -58,10 +58,13 @@ def related(ctx: Context, traces: list[Trace], *extra: tuple[str, int]) -> tuple
 
 
 def error_findings(ctx: Context, traces: list[Trace]) -> list[Finding]:
+    """One game-error finding per distinct failure (tick and message); the same crash in every run is one."""
     findings = []
+    seen: set[tuple[int | None, str]] = set()
     for trace in traces:
-        if trace.error is None:
+        if trace.error is None or (trace.error_tick, trace.error) in seen:
             continue
+        seen.add((trace.error_tick, trace.error))
         file, line = anchor(ctx, trace.error_tick)
         where = ()
         if trace.error_file:
@@ -85,7 +88,7 @@ def error_findings(ctx: Context, traces: list[Trace]) -> list[Finding]:
                 {"hash_seed": trace.hash_seed},
             )
         )
-    return findings[:1] if len({f.message.split(": ", 1)[1] for f in findings}) == 1 else findings
+    return findings
 
 
 def divergence_detail(
@@ -156,6 +159,13 @@ def evaluate(ctx: Context) -> dict[str, Any]:
         "mode": "entry" if options.entry else "command",
     }
     summary: list[str] = []
+    if findings:
+        first = min((f.tick for f in findings if f.tick is not None), default=None)
+        stopped = sum(1 for t in traces if t.error)
+        summary.append(
+            f"{stopped} of {len(traces)} run(s) stopped early"
+            + (f", first at tick {first}" if first is not None else "")
+        )
 
     div = checks.first_divergence(traces)
     strip = None

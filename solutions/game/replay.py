@@ -76,7 +76,12 @@ def write_inputs(inputs: list[str], path: Path) -> Path:
 
 def command_argv(options: Options, inputs_file: Path, ticks: int) -> list[str]:
     values = {"inputs": str(inputs_file), "seed": str(options.seed), "ticks": str(ticks)}
-    return [arg.format_map(values) if "{" in arg else arg for arg in options.command or ()]
+    out = []
+    for arg in options.command or ():
+        for name, value in values.items():
+            arg = arg.replace("{" + name + "}", value)
+        out.append(arg)
+    return out
 
 
 def entry_argv(

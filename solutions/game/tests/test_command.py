@@ -33,7 +33,7 @@ def test_a_shell_program_speaking_the_protocol_passes(workspace, plugin) -> None
     outcome = plugin(
         ws,
         {
-            "command": ["sh", "engine/game.sh", "{inputs}"],
+            "command": ["sh", "engine/game.sh", "{inputs}", "{seed}", "{not-a-placeholder}"],
             "replay": "replays/toy.jsonl",
             "hash_seeds": FAST_SEEDS,
             "tick_budget_ms": 16,
