@@ -1,6 +1,6 @@
 """Codex Orchestrator engine: task packs in, evidence out, one module per phase."""
 
-__version__ = "1.3.0"
+__version__ = "1.4.0"
 
 PHASES = (
     "validate",
