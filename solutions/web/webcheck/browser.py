@@ -1,0 +1,180 @@
+"""The browser checks: accessibility (axe-core), runtime health, screenshots, in ONE headless Chromium.
+
+The system's Chromium is driven by Playwright for Python (`executable_path`; Playwright's
+own browser download is never used). It runs with `--no-sandbox`: Chromium's sandbox needs
+user namespaces, which the orchestrator's jail forbids; the jail is the sandbox. Every
+request that does not go to the site's own origin on 127.0.0.1 is aborted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .model import IMPACTS, NO_BROWSER, CheckName, CheckOutcome, CheckStatus, Finding, Page, Severity
+from .source import Source, parse
+
+CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser",
+                       "/usr/bin/google-chrome")
+AXE = Path("node_modules") / "axe-core" / "axe.min.js"
+VIEWPORT = {"width": 1280, "height": 800}
+LAUNCH_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               "--metrics-recording-only", "--no-default-browser-check", "--mute-audio"]
+PAGE_TIMEOUT_MS = 20_000
+LOCATE_JS = """(sel) => {
+  const el = document.querySelector(sel);
+  if (!el) return null;
+  const attrs = Array.from(el.attributes).map(a => [a.name, a.value]);
+  const sig = e => Array.from(e.attributes).map(a => a.name + '=' + a.value).sort().join('\\u0000');
+  const mine = sig(el);
+  const same = Array.from(document.getElementsByTagName(el.tagName)).filter(e => sig(e) === mine);
+  return {tag: el.tagName.toLowerCase(), attrs: attrs, index: same.indexOf(el)};
+}"""
+RUNTIME_HELP = "https://developer.chrome.com/docs/devtools/console/"
+
+
+def find_chromium() -> str | None:
+    for candidate in CHROMIUM_CANDIDATES:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("chromium")
+
+
+def unavailable(plugin_dir: Path) -> str:
+    """Why the browser checks cannot run here, or "" when they can."""
+    if find_chromium() is None:
+        return NO_BROWSER
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "no playwright (pip install -r solutions/web/requirements.txt)"
+    if not (plugin_dir / AXE).is_file():
+        return "axe-core not installed (run `npm ci` in solutions/web)"
+    return ""
+
+
+@dataclass
+class PageRun:
+    page: Page
+    source: Source
+    findings_a11y: list[Finding] = field(default_factory=list)
+    findings_runtime: list[Finding] = field(default_factory=list)
+    shot: str = ""
+
+
+def impact_severity(impact: str | None, fail_on: str) -> Severity:
+    rank = IMPACTS.index(impact) if impact in IMPACTS else 0
+    return Severity.ERROR if rank >= IMPACTS.index(fail_on) else Severity.WARNING
+
+
+def a11y_findings(run: PageRun, violations: list[dict[str, Any]], locate: Any, fail_on: str) -> None:
+    for violation in violations:
+        for node in violation.get("nodes", []):
+            target = node.get("target") or []
+            selector = target[-1] if target and isinstance(target[-1], str) else " ".join(map(str, target))
+            where = locate(selector) if len(target) == 1 and isinstance(target[0], str) else None
+            line, column = run.source.locate(where["tag"], where["attrs"], where["index"]) if where else (0, 0)
+            impact = node.get("impact") or violation.get("impact") or "minor"
+            run.findings_a11y.append(Finding(
+                run.page.file, line, column, f"a11y/{violation['id']}", impact_severity(impact, fail_on),
+                f"{violation.get('help', violation['id'])} [impact {impact}] at `{selector}`; see {violation.get('helpUrl', '')}",
+                str(violation.get("helpUrl", ""))))
+
+
+def _runtime(run: PageRun, rule: str, message: str, needle: str = "") -> None:
+    line, column = run.source.line_of(needle) if needle else (0, 0)
+    run.findings_runtime.append(Finding(run.page.file, line, column, rule, Severity.ERROR, message, RUNTIME_HELP))
+
+
+def _needle(url: str, origin: str) -> str:
+    path = url[len(origin):] if url.startswith(origin) else url
+    return path.split("?")[0].rsplit("/", 1)[-1] or path
+
+
+def check(pages: Sequence[Page], workspace: Path, plugin_dir: Path, origin: str, checks: Sequence[CheckName],
+          fail_on: str, out_dir: Path | None) -> list[CheckOutcome]:
+    """Loads every page once in one browser; returns the a11y, runtime and screenshot outcomes asked for."""
+    why = unavailable(plugin_dir)
+    wanted = [c for c in (CheckName.A11Y, CheckName.RUNTIME, CheckName.SCREENSHOTS) if c in checks]
+    if why:
+        return [CheckOutcome(c, CheckStatus.SKIPPED, why) for c in wanted]
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    axe = (plugin_dir / AXE).read_text(encoding="utf-8")
+    runs: list[PageRun] = []
+    shots_dir = out_dir / "web" if out_dir is not None and CheckName.SCREENSHOTS in checks else None
+    if shots_dir is not None:
+        shots_dir.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=find_chromium(), headless=True, args=LAUNCH_ARGS)
+        try:
+            context = browser.new_context(viewport=VIEWPORT, service_workers="block")
+            blocked: list[str] = []
+
+            def route(r: Any) -> None:
+                if r.request.url.startswith(origin + "/") or r.request.url == origin:
+                    r.continue_()
+                else:
+                    blocked.append(r.request.url)
+                    r.abort("blockedbyclient")
+
+            context.route("**/*", route)
+            for page_spec in pages:
+                path = workspace / page_spec.file
+                text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+                run = PageRun(page_spec, parse(text))
+                runs.append(run)
+                page = context.new_page()
+                blocked.clear()
+                page.on("console", lambda m, run=run: m.type == "error" and not m.text.startswith(
+                    "Failed to load resource") and _runtime(run, "runtime/console-error", f"console error: {m.text}"))
+                page.on("pageerror", lambda e, run=run: _runtime(run, "runtime/page-error", f"uncaught exception: {e}"))
+                page.on("response", lambda r, run=run: r.status >= 400 and _runtime(
+                    run, "runtime/http-error", f"HTTP {r.status} for {r.url}", _needle(r.url, origin)))
+                page.on("requestfailed", lambda r, run=run: r.url.startswith(origin) and _runtime(
+                    run, "runtime/request-failed", f"request failed: {r.url} ({r.failure})", _needle(r.url, origin)))
+                try:
+                    page.goto(f"{origin}/{page_spec.path}", wait_until="load", timeout=PAGE_TIMEOUT_MS)
+                except PlaywrightError as exc:
+                    _runtime(run, "runtime/load-failed", f"page did not load: {str(exc).splitlines()[0]}")
+                    page.close()
+                    continue
+                for url in blocked:
+                    _runtime(run, "runtime/external-request", f"request outside the site blocked: {url}",
+                             _needle(url, origin))
+                if CheckName.A11Y in checks:
+                    page.add_script_tag(content=axe)
+                    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+                    a11y_findings(run, result.get("violations", []),
+                                  lambda sel, page=page: page.evaluate(LOCATE_JS, sel), fail_on)
+                if shots_dir is not None:
+                    page.screenshot(path=str(shots_dir / page_spec.shot_name), full_page=False)
+                    run.shot = f"web/{page_spec.shot_name}"
+                page.close()
+            context.close()
+        finally:
+            browser.close()
+    outcomes: list[CheckOutcome] = []
+    if CheckName.A11Y in checks:
+        found = [f for r in runs for f in r.findings_a11y]
+        failed = any(f.severity == Severity.ERROR for f in found)
+        outcomes.append(CheckOutcome(CheckName.A11Y, CheckStatus.FAILED if failed else CheckStatus.PASSED,
+                                     f"axe-core on {len(runs)} page(s), failing at impact {fail_on} and above",
+                                     tuple(found)))
+    if CheckName.RUNTIME in checks:
+        found = [f for r in runs for f in r.findings_runtime]
+        outcomes.append(CheckOutcome(CheckName.RUNTIME, CheckStatus.FAILED if found else CheckStatus.PASSED,
+                                     f"{len(runs)} page(s) loaded", tuple(found)))
+    if CheckName.SCREENSHOTS in checks:
+        if shots_dir is None:
+            outcomes.append(CheckOutcome(CheckName.SCREENSHOTS, CheckStatus.SKIPPED, "no output directory"))
+        else:
+            outcomes.append(CheckOutcome(CheckName.SCREENSHOTS, CheckStatus.PASSED,
+                                         f"{sum(bool(r.shot) for r in runs)} screenshot(s)"))
+    return outcomes
