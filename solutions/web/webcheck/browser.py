@@ -17,14 +17,28 @@ from typing import Any
 
 from .model import IMPACTS, NO_BROWSER, CheckName, CheckOutcome, CheckStatus, Finding, Page, Severity
 from .source import Source, parse
+from .tools import node_module
 
-CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser",
-                       "/usr/bin/google-chrome")
-AXE = Path("node_modules") / "axe-core" / "axe.min.js"
+CHROMIUM_CANDIDATES = (
+    "/usr/lib/chromium/chromium",
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/bin/google-chrome",
+)
+AXE = "axe-core/axe.min.js"
 VIEWPORT = {"width": 1280, "height": 800}
-LAUNCH_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--metrics-recording-only", "--no-default-browser-check", "--mute-audio"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--metrics-recording-only",
+    "--no-default-browser-check",
+    "--mute-audio",
+]
 PAGE_TIMEOUT_MS = 20_000
 LOCATE_JS = """(sel) => {
   const el = document.querySelector(sel);
@@ -53,7 +67,7 @@ def unavailable(plugin_dir: Path) -> str:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return "no playwright (pip install -r solutions/web/requirements.txt)"
-    if not (plugin_dir / AXE).is_file():
+    if node_module(plugin_dir, AXE) is None:
         return "axe-core not installed (run `npm ci` in solutions/web)"
     return ""
 
@@ -78,26 +92,45 @@ def a11y_findings(run: PageRun, violations: list[dict[str, Any]], locate: Any, f
             target = node.get("target") or []
             selector = target[-1] if target and isinstance(target[-1], str) else " ".join(map(str, target))
             where = locate(selector) if len(target) == 1 and isinstance(target[0], str) else None
-            line, column = run.source.locate(where["tag"], where["attrs"], where["index"]) if where else (0, 0)
+            line, column = (
+                run.source.locate(where["tag"], where["attrs"], where["index"]) if where else (0, 0)
+            )
             impact = node.get("impact") or violation.get("impact") or "minor"
-            run.findings_a11y.append(Finding(
-                run.page.file, line, column, f"a11y/{violation['id']}", impact_severity(impact, fail_on),
-                f"{violation.get('help', violation['id'])} [impact {impact}] at `{selector}`; see {violation.get('helpUrl', '')}",
-                str(violation.get("helpUrl", ""))))
+            run.findings_a11y.append(
+                Finding(
+                    run.page.file,
+                    line,
+                    column,
+                    f"a11y/{violation['id']}",
+                    impact_severity(impact, fail_on),
+                    f"{violation.get('help', violation['id'])} [impact {impact}] at `{selector}`"
+                    f"; see {violation.get('helpUrl', '')}",
+                    str(violation.get("helpUrl", "")),
+                )
+            )
 
 
 def _runtime(run: PageRun, rule: str, message: str, needle: str = "") -> None:
     line, column = run.source.line_of(needle) if needle else (0, 0)
-    run.findings_runtime.append(Finding(run.page.file, line, column, rule, Severity.ERROR, message, RUNTIME_HELP))
+    run.findings_runtime.append(
+        Finding(run.page.file, line, column, rule, Severity.ERROR, message, RUNTIME_HELP)
+    )
 
 
 def _needle(url: str, origin: str) -> str:
-    path = url[len(origin):] if url.startswith(origin) else url
+    path = url[len(origin) :] if url.startswith(origin) else url
     return path.split("?")[0].rsplit("/", 1)[-1] or path
 
 
-def check(pages: Sequence[Page], workspace: Path, plugin_dir: Path, origin: str, checks: Sequence[CheckName],
-          fail_on: str, out_dir: Path | None) -> list[CheckOutcome]:
+def check(
+    pages: Sequence[Page],
+    workspace: Path,
+    plugin_dir: Path,
+    origin: str,
+    checks: Sequence[CheckName],
+    fail_on: str,
+    out_dir: Path | None,
+) -> list[CheckOutcome]:
     """Loads every page once in one browser; returns the a11y, runtime and screenshot outcomes asked for."""
     why = unavailable(plugin_dir)
     wanted = [c for c in (CheckName.A11Y, CheckName.RUNTIME, CheckName.SCREENSHOTS) if c in checks]
@@ -106,7 +139,9 @@ def check(pages: Sequence[Page], workspace: Path, plugin_dir: Path, origin: str,
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
-    axe = (plugin_dir / AXE).read_text(encoding="utf-8")
+    axe_file = node_module(plugin_dir, AXE)
+    assert axe_file is not None
+    axe = axe_file.read_text(encoding="utf-8")
     runs: list[PageRun] = []
     shots_dir = out_dir / "web" if out_dir is not None and CheckName.SCREENSHOTS in checks else None
     if shots_dir is not None:
@@ -132,13 +167,39 @@ def check(pages: Sequence[Page], workspace: Path, plugin_dir: Path, origin: str,
                 runs.append(run)
                 page = context.new_page()
                 blocked.clear()
-                page.on("console", lambda m, run=run: m.type == "error" and not m.text.startswith(
-                    "Failed to load resource") and _runtime(run, "runtime/console-error", f"console error: {m.text}"))
-                page.on("pageerror", lambda e, run=run: _runtime(run, "runtime/page-error", f"uncaught exception: {e}"))
-                page.on("response", lambda r, run=run: r.status >= 400 and _runtime(
-                    run, "runtime/http-error", f"HTTP {r.status} for {r.url}", _needle(r.url, origin)))
-                page.on("requestfailed", lambda r, run=run: r.url.startswith(origin) and _runtime(
-                    run, "runtime/request-failed", f"request failed: {r.url} ({r.failure})", _needle(r.url, origin)))
+                page.on(
+                    "console",
+                    lambda m, run=run: (
+                        m.type == "error"
+                        and not m.text.startswith("Failed to load resource")
+                        and _runtime(run, "runtime/console-error", f"console error: {m.text}")
+                    ),
+                )
+                page.on(
+                    "pageerror",
+                    lambda e, run=run: _runtime(run, "runtime/page-error", f"uncaught exception: {e}"),
+                )
+                page.on(
+                    "response",
+                    lambda r, run=run: (
+                        r.status >= 400
+                        and _runtime(
+                            run, "runtime/http-error", f"HTTP {r.status} for {r.url}", _needle(r.url, origin)
+                        )
+                    ),
+                )
+                page.on(
+                    "requestfailed",
+                    lambda r, run=run: (
+                        r.url.startswith(origin)
+                        and _runtime(
+                            run,
+                            "runtime/request-failed",
+                            f"request failed: {r.url} ({r.failure})",
+                            _needle(r.url, origin),
+                        )
+                    ),
+                )
                 try:
                     page.goto(f"{origin}/{page_spec.path}", wait_until="load", timeout=PAGE_TIMEOUT_MS)
                 except PlaywrightError as exc:
@@ -146,13 +207,21 @@ def check(pages: Sequence[Page], workspace: Path, plugin_dir: Path, origin: str,
                     page.close()
                     continue
                 for url in blocked:
-                    _runtime(run, "runtime/external-request", f"request outside the site blocked: {url}",
-                             _needle(url, origin))
+                    _runtime(
+                        run,
+                        "runtime/external-request",
+                        f"request outside the site blocked: {url}",
+                        _needle(url, origin),
+                    )
                 if CheckName.A11Y in checks:
                     page.add_script_tag(content=axe)
                     result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
-                    a11y_findings(run, result.get("violations", []),
-                                  lambda sel, page=page: page.evaluate(LOCATE_JS, sel), fail_on)
+                    a11y_findings(
+                        run,
+                        result.get("violations", []),
+                        lambda sel, page=page: page.evaluate(LOCATE_JS, sel),
+                        fail_on,
+                    )
                 if shots_dir is not None:
                     page.screenshot(path=str(shots_dir / page_spec.shot_name), full_page=False)
                     run.shot = f"web/{page_spec.shot_name}"
@@ -164,17 +233,33 @@ def check(pages: Sequence[Page], workspace: Path, plugin_dir: Path, origin: str,
     if CheckName.A11Y in checks:
         found = [f for r in runs for f in r.findings_a11y]
         failed = any(f.severity == Severity.ERROR for f in found)
-        outcomes.append(CheckOutcome(CheckName.A11Y, CheckStatus.FAILED if failed else CheckStatus.PASSED,
-                                     f"axe-core on {len(runs)} page(s), failing at impact {fail_on} and above",
-                                     tuple(found)))
+        outcomes.append(
+            CheckOutcome(
+                CheckName.A11Y,
+                CheckStatus.FAILED if failed else CheckStatus.PASSED,
+                f"axe-core on {len(runs)} page(s), failing at impact {fail_on} and above",
+                tuple(found),
+            )
+        )
     if CheckName.RUNTIME in checks:
         found = [f for r in runs for f in r.findings_runtime]
-        outcomes.append(CheckOutcome(CheckName.RUNTIME, CheckStatus.FAILED if found else CheckStatus.PASSED,
-                                     f"{len(runs)} page(s) loaded", tuple(found)))
+        outcomes.append(
+            CheckOutcome(
+                CheckName.RUNTIME,
+                CheckStatus.FAILED if found else CheckStatus.PASSED,
+                f"{len(runs)} page(s) loaded",
+                tuple(found),
+            )
+        )
     if CheckName.SCREENSHOTS in checks:
         if shots_dir is None:
             outcomes.append(CheckOutcome(CheckName.SCREENSHOTS, CheckStatus.SKIPPED, "no output directory"))
         else:
-            outcomes.append(CheckOutcome(CheckName.SCREENSHOTS, CheckStatus.PASSED,
-                                         f"{sum(bool(r.shot) for r in runs)} screenshot(s)"))
+            outcomes.append(
+                CheckOutcome(
+                    CheckName.SCREENSHOTS,
+                    CheckStatus.PASSED,
+                    f"{sum(bool(r.shot) for r in runs)} screenshot(s)",
+                )
+            )
     return outcomes

@@ -50,7 +50,9 @@ def plugin_main(stdin: Any = None) -> int:
     workspace = Path.cwd()
     out_dir = Path(os.environ.get(OUT_ENV) or tempfile.mkdtemp(prefix="web-plugin-"))
     root = workspace / opts.root
-    names = site.select_pages(opts, root, list(request.get("changed_files", [])), list(request.get("deleted_files", [])))
+    names = site.select_pages(
+        opts, root, list(request.get("changed_files", [])), list(request.get("deleted_files", []))
+    )
     pages = site.as_pages(opts, names)
     task = str(request.get("task", {}).get("id", "task"))
     try:
@@ -67,13 +69,17 @@ def plugin_main(stdin: Any = None) -> int:
 
 
 def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m solutions.web.check",
-                                     description="Check a static site: HTML validity, links, accessibility, runtime.")
+    parser = argparse.ArgumentParser(
+        prog="python -m solutions.web.check",
+        description="Check a static site: HTML validity, links, accessibility, runtime.",
+    )
     parser.add_argument("root", nargs="?", default="site", help="the site's directory (default: site)")
     parser.add_argument("--pages", nargs="+", help="pages under root to check (globs allowed); default: all")
     parser.add_argument("--checks", nargs="+", choices=[c.value for c in CheckName], help="default: all")
     parser.add_argument("--fail-on-impact", choices=["minor", "moderate", "serious", "critical"])
-    parser.add_argument("--external-host", action="append", dest="external_hosts", help="check links to this host")
+    parser.add_argument(
+        "--external-host", action="append", dest="external_hosts", help="check links to this host"
+    )
     parser.add_argument("--require-all", action="store_true", help="a check that cannot run fails")
     parser.add_argument("--out", type=Path, help="write screenshots (web/<page>.png) and web.sarif here")
     parser.add_argument("--json", action="store_true", help="print the plugin_result/v1 document")
@@ -102,5 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return bad(f"--pages: no page under {opts.root} matches {' '.join(args.pages)}")
     outcomes = runner.run_checks(opts, workspace, PLUGIN_DIR, pages, args.out)
     report = runner.build_report(opts, pages, outcomes, args.out, version(), "cli")
-    print(json.dumps(runner.result(report, version()), indent=1, sort_keys=True) if args.json else runner.human(report))
+    print(
+        json.dumps(runner.result(report, version()), indent=1, sort_keys=True)
+        if args.json
+        else runner.human(report)
+    )
     return 0 if report.status == "passed" else 1

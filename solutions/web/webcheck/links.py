@@ -62,10 +62,16 @@ def _finding(page: Page, ref: Ref, rule: str, severity: Severity, message: str) 
     return Finding(page.file, ref.line, ref.column, rule, severity, message, RULE_HELP)
 
 
-def check_ref(page: Page, ref: Ref, source: Source, resolver: Resolver, external_hosts: Sequence[str],
-              external_fetch: Fetch) -> Finding | None:
+def check_ref(
+    page: Page,
+    ref: Ref,
+    source: Source,
+    resolver: Resolver,
+    external_hosts: Sequence[str],
+    external_fetch: Fetch,
+) -> Finding | None:
     url = ref.url
-    if not url or url.startswith("#") and url in ("#", "#top"):
+    if not url or (url.startswith("#") and url in ("#", "#top")):
         return None
     parts = urllib.parse.urlsplit(url)
     if parts.scheme.lower() in SKIPPED_SCHEMES:
@@ -77,12 +83,19 @@ def check_ref(page: Page, ref: Ref, source: Source, resolver: Resolver, external
     if f"{target.scheme}://{target.netloc}" != resolver.origin:
         host = (target.hostname or "").lower()
         if target.scheme not in ("http", "https") or host not in external_hosts:
-            return _finding(page, ref, "link/unchecked", Severity.NOTE,
-                            f"external {what} {url} not checked: its host is not in options.external_hosts")
+            return _finding(
+                page,
+                ref,
+                "link/unchecked",
+                Severity.NOTE,
+                f"external {what} {url} not checked: its host is not in options.external_hosts",
+            )
         status, _ = external_fetch(absolute)
         if not 200 <= status < 400:
             got = f"HTTP {status}" if status else "unreachable"
-            return _finding(page, ref, "link/external-broken", Severity.ERROR, f"external {what} {url}: {got}")
+            return _finding(
+                page, ref, "link/external-broken", Severity.ERROR, f"external {what} {url}: {got}"
+            )
         return None
     document = urllib.parse.urlunsplit((target.scheme, target.netloc, target.path, target.query, ""))
     if document != page_url or not url.startswith("#"):
@@ -90,18 +103,30 @@ def check_ref(page: Page, ref: Ref, source: Source, resolver: Resolver, external
         if not 200 <= status < 400:
             rule = "link/broken" if ref.tag in LINK_TAGS else "asset/missing"
             got = f"HTTP {status}" if status else "no answer"
-            return _finding(page, ref, rule, Severity.ERROR, f"{what} {url} does not resolve ({got} for {target.path})")
+            return _finding(
+                page, ref, rule, Severity.ERROR, f"{what} {url} does not resolve ({got} for {target.path})"
+            )
     if target.fragment and target.fragment != "top":
         fragment = urllib.parse.unquote(target.fragment)
         ids = source.ids if document == page_url else resolver.anchors(document)
         if fragment not in ids:
-            return _finding(page, ref, "link/anchor", Severity.ERROR,
-                            f"{what} {url}: no element with id {fragment!r} in {target.path}")
+            return _finding(
+                page,
+                ref,
+                "link/anchor",
+                Severity.ERROR,
+                f"{what} {url}: no element with id {fragment!r} in {target.path}",
+            )
     return None
 
 
-def check(pages: Sequence[Page], workspace: Path, resolver: Resolver, external_hosts: Sequence[str],
-          external_fetch: Fetch | None = None) -> CheckOutcome:
+def check(
+    pages: Sequence[Page],
+    workspace: Path,
+    resolver: Resolver,
+    external_hosts: Sequence[str],
+    external_fetch: Fetch | None = None,
+) -> CheckOutcome:
     fetch_out = external_fetch or (lambda u: http_fetch(u, use_proxy=True))
     findings: list[Finding] = []
     refs = 0
@@ -117,5 +142,9 @@ def check(pages: Sequence[Page], workspace: Path, resolver: Resolver, external_h
                 findings.append(found)
     failed = any(f.severity == Severity.ERROR for f in findings)
     unchecked = sum(f.rule == "link/unchecked" for f in findings)
-    reason = f"{refs} reference(s) in {len(pages)} page(s)" + (f", {unchecked} external unchecked" if unchecked else "")
-    return CheckOutcome(CheckName.LINKS, CheckStatus.FAILED if failed else CheckStatus.PASSED, reason, tuple(findings))
+    reason = f"{refs} reference(s) in {len(pages)} page(s)" + (
+        f", {unchecked} external unchecked" if unchecked else ""
+    )
+    return CheckOutcome(
+        CheckName.LINKS, CheckStatus.FAILED if failed else CheckStatus.PASSED, reason, tuple(findings)
+    )

@@ -46,8 +46,13 @@ class Finding:
     help_uri: str = ""
 
     def as_result(self) -> dict[str, object]:
-        out: dict[str, object] = {"file": self.file, "line": self.line, "rule": self.rule,
-                                  "severity": str(self.severity), "message": self.message}
+        out: dict[str, object] = {
+            "file": self.file,
+            "line": self.line,
+            "rule": self.rule,
+            "severity": str(self.severity),
+            "message": self.message,
+        }
         if self.column:
             out["column"] = self.column
         return out

@@ -36,8 +36,9 @@ class Report:
         return "passed"
 
 
-def run_checks(options: Options, workspace: Path, plugin_dir: Path, pages: Sequence[Page],
-               out_dir: Path | None) -> list[CheckOutcome]:
+def run_checks(
+    options: Options, workspace: Path, plugin_dir: Path, pages: Sequence[Page], out_dir: Path | None
+) -> list[CheckOutcome]:
     if not pages:
         return [CheckOutcome(c, CheckStatus.PASSED, "no page to check") for c in options.checks]
     outcomes: list[CheckOutcome] = []
@@ -46,8 +47,11 @@ def run_checks(options: Options, workspace: Path, plugin_dir: Path, pages: Seque
     with site.serving(options, workspace) as origin:
         if CheckName.LINKS in options.checks:
             outcomes.append(links.check(pages, workspace, links.Resolver(origin), options.external_hosts))
-        outcomes.extend(browser.check(pages, workspace, plugin_dir, origin, options.checks,
-                                      options.fail_on_impact, out_dir))
+        outcomes.extend(
+            browser.check(
+                pages, workspace, plugin_dir, origin, options.checks, options.fail_on_impact, out_dir
+            )
+        )
     return outcomes
 
 
@@ -55,25 +59,45 @@ def with_skip_warning(outcome: CheckOutcome, root: str) -> CheckOutcome:
     """A check that could not run is a warning finding too, so reviews list it; it never counts as passed."""
     if outcome.status != CheckStatus.SKIPPED or outcome.findings:
         return outcome
-    warning = Finding(root, 0, 0, "web/check-skipped", Severity.WARNING, f"check {outcome.name} skipped: {outcome.reason}")
+    warning = Finding(
+        root, 0, 0, "web/check-skipped", Severity.WARNING, f"check {outcome.name} skipped: {outcome.reason}"
+    )
     return CheckOutcome(outcome.name, outcome.status, outcome.reason, (warning,))
 
 
-def build_report(options: Options, pages: Sequence[Page], outcomes: Sequence[CheckOutcome], out_dir: Path | None,
-                 version: str, task: str) -> Report:
+def build_report(
+    options: Options,
+    pages: Sequence[Page],
+    outcomes: Sequence[CheckOutcome],
+    out_dir: Path | None,
+    version: str,
+    task: str,
+) -> Report:
     outcomes = [with_skip_warning(o, options.root) for o in outcomes]
     artifacts: list[dict[str, str]] = []
     for page in pages:
         if out_dir is not None and (out_dir / "web" / page.shot_name).is_file():
-            artifacts.append({"path": f"web/{page.shot_name}", "kind": "image", "media_type": "image/png",
-                              "title": f"{page.file} at 1280x800"})
+            artifacts.append(
+                {
+                    "path": f"web/{page.shot_name}",
+                    "kind": "image",
+                    "media_type": "image/png",
+                    "title": f"{page.file} at 1280x800",
+                }
+            )
     report = Report(tuple(pages), tuple(outcomes), tuple(artifacts), options.require_all)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         doc = sarif.document(report.findings, outcomes, version, task)
         (out_dir / SARIF_FILE).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        artifacts.append({"path": SARIF_FILE, "kind": "sarif", "media_type": "application/sarif+json",
-                          "title": "web findings (SARIF 2.1.0)"})
+        artifacts.append(
+            {
+                "path": SARIF_FILE,
+                "kind": "sarif",
+                "media_type": "application/sarif+json",
+                "title": "web findings (SARIF 2.1.0)",
+            }
+        )
         report = Report(tuple(pages), tuple(outcomes), tuple(artifacts), options.require_all)
     return report
 
@@ -82,8 +106,10 @@ def summary(report: Report) -> str:
     parts = []
     for o in report.outcomes:
         count = len([f for f in o.findings if f.severity != Severity.NOTE])
-        parts.append(f"{o.name} {o.status}" + (f": {o.reason}" if o.status == CheckStatus.SKIPPED else
-                                               f" ({count})" if count else ""))
+        parts.append(
+            f"{o.name} {o.status}"
+            + (f": {o.reason}" if o.status == CheckStatus.SKIPPED else f" ({count})" if count else "")
+        )
     text = f"{len(report.pages)} page(s): " + "; ".join(parts)
     errors = [f for f in report.findings if f.severity == Severity.ERROR]
     if errors:
@@ -110,8 +136,10 @@ def result(report: Report, version: str) -> dict[str, Any]:
         "metrics": metrics,
         "details": {
             "pages": [p.file for p in report.pages],
-            "checks": {str(o.name): {"status": str(o.status), "reason": o.reason, "findings": len(o.findings)}
-                       for o in report.outcomes},
+            "checks": {
+                str(o.name): {"status": str(o.status), "reason": o.reason, "findings": len(o.findings)}
+                for o in report.outcomes
+            },
             "skipped": [f"{o.name}: {o.reason}" for o in report.outcomes if o.status == CheckStatus.SKIPPED],
             "artifacts": list(report.artifacts),
         },

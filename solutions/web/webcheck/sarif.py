@@ -34,27 +34,46 @@ def result(finding: Finding, index: int) -> dict[str, Any]:
     }
 
 
-def document(findings: Sequence[Finding], outcomes: Sequence[CheckOutcome], version: str, task: str) -> dict[str, Any]:
+def document(
+    findings: Sequence[Finding], outcomes: Sequence[CheckOutcome], version: str, task: str
+) -> dict[str, Any]:
     rules: dict[str, Finding] = {}
     for finding in findings:
         rules.setdefault(finding.rule, finding)
     order = sorted(rules)
-    rule_objects = [{"id": rule, "shortDescription": {"text": rule.split("/", 1)[-1].replace("-", " ")},
-                     **({"helpUri": rules[rule].help_uri} if rules[rule].help_uri else {})} for rule in order]
-    notes = [{"level": "warning", "message": {"text": f"check {o.name} skipped: {o.reason}"}}
-             for o in outcomes if o.status == CheckStatus.SKIPPED]
+    rule_objects = [
+        {
+            "id": rule,
+            "shortDescription": {"text": rule.split("/", 1)[-1].replace("-", " ")},
+            **({"helpUri": rules[rule].help_uri} if rules[rule].help_uri else {}),
+        }
+        for rule in order
+    ]
+    notes = [
+        {"level": "warning", "message": {"text": f"check {o.name} skipped: {o.reason}"}}
+        for o in outcomes
+        if o.status == CheckStatus.SKIPPED
+    ]
     invocation: dict[str, Any] = {"executionSuccessful": True}
     if notes:
         invocation["toolExecutionNotifications"] = notes
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "orchestrator-web", "version": version, "informationUri": INFO_URI,
-                                "rules": rule_objects}},
-            "automationDetails": {"id": f"web/{task}/"},
-            "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "The repository root."}}},
-            "invocations": [invocation],
-            "results": [result(f, order.index(f.rule)) for f in findings],
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "orchestrator-web",
+                        "version": version,
+                        "informationUri": INFO_URI,
+                        "rules": rule_objects,
+                    }
+                },
+                "automationDetails": {"id": f"web/{task}/"},
+                "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "The repository root."}}},
+                "invocations": [invocation],
+                "results": [result(f, order.index(f.rule)) for f in findings],
+            }
+        ],
     }

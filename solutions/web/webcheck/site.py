@@ -1,4 +1,4 @@
-"""Which pages to check, and serving them on 127.0.0.1: a static server in a thread, or the app's own command."""
+"""Which pages to check, and serving them on 127.0.0.1: a static server in a thread, or the app's command."""
 
 from __future__ import annotations
 
@@ -34,19 +34,23 @@ def all_pages(root: Path) -> list[str]:
     )
 
 
-def select_pages(options: Options, root: Path, changed: Sequence[str] | None, deleted: Sequence[str] = ()) -> list[str]:
-    """The pages named by the options; else the changed pages; every page when an asset changed or a page went.
+def select_pages(
+    options: Options, root: Path, changed: Sequence[str] | None, deleted: Sequence[str] = ()
+) -> list[str]:
+    """The pages the options name; else the changed pages; all of them when an asset changed or a page went.
 
     `changed is None` means "not a run" (the command line): every page.
     """
     pages = all_pages(root) if root.is_dir() else []
     if options.pages:
-        return sorted({p for p in pages for pattern in options.pages if fnmatch.fnmatch(p, pattern)}
-                      | {p for p in options.pages if (root / p).is_file()})
+        return sorted(
+            {p for p in pages for pattern in options.pages if fnmatch.fnmatch(p, pattern)}
+            | {p for p in options.pages if (root / p).is_file()}
+        )
     if changed is None:
         return pages
     prefix = "" if options.root in ("", ".") else options.root.rstrip("/") + "/"
-    under = [f[len(prefix):] for f in changed if f.startswith(prefix)]
+    under = [f[len(prefix) :] for f in changed if f.startswith(prefix)]
     gone = [f for f in deleted if f.startswith(prefix)]
     if gone or any(not f.lower().endswith(HTML_SUFFIXES) for f in under):
         return pages
@@ -59,7 +63,7 @@ def as_pages(options: Options, names: Sequence[str]) -> tuple[Page, ...]:
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -93,15 +97,25 @@ def _answers(url: str) -> bool:
 def command_server(serve: str | Sequence[str], url: str, timeout: float, cwd: Path) -> Iterator[str]:
     """Starts the app's serve command in its own process group, waits until url answers, stops it after."""
     argv = shlex.split(serve) if isinstance(serve, str) else list(serve)
-    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + timeout
         while not _answers(url):
             if proc.poll() is not None:
-                raise SiteProblem(f"options.serve: {shlex.join(argv)!r} exited with {proc.returncode} before {url} answered")
+                raise SiteProblem(
+                    f"options.serve: {shlex.join(argv)!r} exited with {proc.returncode} before {url} answered"
+                )
             if time.monotonic() > deadline:
-                raise SiteProblem(f"options.url: {url} did not answer within {timeout:g}s of starting {shlex.join(argv)!r}")
+                raise SiteProblem(
+                    f"options.url: {url} did not answer within {timeout:g}s of starting {shlex.join(argv)!r}"
+                )
             time.sleep(0.2)
         yield url.rstrip("/")
     finally:

@@ -97,4 +97,6 @@ def parse(text: str) -> Source:
     collector = _Collector()
     collector.feed(text)
     collector.close()
-    return Source(tuple(collector.tags), frozenset(collector.ids), tuple(collector.refs), tuple(text.splitlines()))
+    return Source(
+        tuple(collector.tags), frozenset(collector.ids), tuple(collector.refs), tuple(text.splitlines())
+    )
