@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,9 @@ LAUNCH_ARGS = [
     "--metrics-recording-only",
     "--no-default-browser-check",
     "--mute-audio",
+    # the browser reaches the site on loopback and nothing else, whatever proxy the environment names
+    "--no-proxy-server",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
 ]
 PAGE_TIMEOUT_MS = 20_000
 LOCATE_JS = """(sel) => {
@@ -50,6 +54,21 @@ LOCATE_JS = """(sel) => {
   return {tag: el.tagName.toLowerCase(), attrs: attrs, index: same.indexOf(el)};
 }"""
 RUNTIME_HELP = "https://developer.chrome.com/docs/devtools/console/"
+
+
+SOCKET_DIR_MAX = 60
+"""Chromium puts a unix socket in TMPDIR; past ~100 bytes of path it aborts ("Socket path too long")."""
+
+
+def browser_env() -> dict[str, str]:
+    """The environment for Chromium: a short TMPDIR when the given one is too long for its socket."""
+    env = dict(os.environ)
+    if len(env.get("TMPDIR", "/tmp")) > SOCKET_DIR_MAX:
+        for base in ("/tmp", "/dev/shm"):
+            if os.access(base, os.W_OK):
+                env["TMPDIR"] = tempfile.mkdtemp(prefix="web-", dir=base)
+                break
+    return env
 
 
 def find_chromium() -> str | None:
@@ -147,7 +166,13 @@ def check(
     if shots_dir is not None:
         shots_dir.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=find_chromium(), headless=True, args=LAUNCH_ARGS)
+        try:
+            browser = driver.chromium.launch(
+                executable_path=find_chromium(), headless=True, args=LAUNCH_ARGS, env=browser_env()
+            )
+        except PlaywrightError as exc:
+            why = f"browser did not start: {str(exc).splitlines()[0]}"
+            return [CheckOutcome(c, CheckStatus.SKIPPED, why) for c in wanted]
         try:
             context = browser.new_context(viewport=VIEWPORT, service_workers="block")
             blocked: list[str] = []

@@ -93,6 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key in ("pages", "checks", "fail_on_impact", "external_hosts"):
         if getattr(args, key):
             raw[key] = getattr(args, key)
+    if args.out is None:
+        if args.checks and CheckName.SCREENSHOTS in args.checks:
+            return bad("--checks screenshots needs --out DIR (where the PNG files go)")
+        raw["checks"] = [
+            c for c in raw.get("checks", [c.value for c in CheckName]) if c != CheckName.SCREENSHOTS
+        ]
     if args.require_all:
         raw["require_all"] = True
     try:
