@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +137,65 @@ def _runtime(run: PageRun, rule: str, message: str, needle: str = "") -> None:
     )
 
 
+def console_location(run: PageRun, origin: str, location: dict[str, Any]) -> tuple[str, int, int]:
+    """The workspace-relative file and 1-based position a console message came from, if the site's."""
+    url = str(location.get("url") or "").split("?")[0].split("#")[0]
+    line, column = int(location.get("lineNumber") or 0) + 1, int(location.get("columnNumber") or 0) + 1
+    if not url.startswith(origin + "/"):
+        return run.page.file, 0, 0
+    path = urllib.parse.unquote(url[len(origin) + 1 :])
+    if path == run.page.path:
+        return run.page.file, line, column
+    root = run.page.file[: len(run.page.file) - len(run.page.path)]
+    return root + path, line, column
+
+
+def watch(page: Any, run: PageRun, origin: str) -> None:
+    """Records console errors, uncaught exceptions, HTTP errors and failed requests of one page load."""
+
+    def on_console(message: Any) -> None:
+        if message.type != "error" or message.text.startswith("Failed to load resource"):
+            return  # the failed load itself is reported by on_response / on_failed, with its URL
+        file, line, column = console_location(run, origin, message.location)
+        run.findings_runtime.append(
+            Finding(
+                file,
+                line,
+                column,
+                "runtime/console-error",
+                Severity.ERROR,
+                f"console error: {message.text}",
+                RUNTIME_HELP,
+            )
+        )
+
+    def on_pageerror(error: Any) -> None:
+        _runtime(run, "runtime/page-error", f"uncaught exception: {error}")
+
+    def on_response(response: Any) -> None:
+        if response.status >= 400:
+            _runtime(
+                run,
+                "runtime/http-error",
+                f"HTTP {response.status} for {response.url}",
+                _needle(response.url, origin),
+            )
+
+    def on_failed(request: Any) -> None:
+        if request.url.startswith(origin):
+            _runtime(
+                run,
+                "runtime/request-failed",
+                f"request failed: {request.url} ({request.failure})",
+                _needle(request.url, origin),
+            )
+
+    page.on("console", on_console)
+    page.on("pageerror", on_pageerror)
+    page.on("response", on_response)
+    page.on("requestfailed", on_failed)
+
+
 def _needle(url: str, origin: str) -> str:
     path = url[len(origin) :] if url.startswith(origin) else url
     return path.split("?")[0].rsplit("/", 1)[-1] or path
@@ -192,39 +252,7 @@ def check(
                 runs.append(run)
                 page = context.new_page()
                 blocked.clear()
-                page.on(
-                    "console",
-                    lambda m, run=run: (
-                        m.type == "error"
-                        and not m.text.startswith("Failed to load resource")
-                        and _runtime(run, "runtime/console-error", f"console error: {m.text}")
-                    ),
-                )
-                page.on(
-                    "pageerror",
-                    lambda e, run=run: _runtime(run, "runtime/page-error", f"uncaught exception: {e}"),
-                )
-                page.on(
-                    "response",
-                    lambda r, run=run: (
-                        r.status >= 400
-                        and _runtime(
-                            run, "runtime/http-error", f"HTTP {r.status} for {r.url}", _needle(r.url, origin)
-                        )
-                    ),
-                )
-                page.on(
-                    "requestfailed",
-                    lambda r, run=run: (
-                        r.url.startswith(origin)
-                        and _runtime(
-                            run,
-                            "runtime/request-failed",
-                            f"request failed: {r.url} ({r.failure})",
-                            _needle(r.url, origin),
-                        )
-                    ),
-                )
+                watch(page, run, origin)
                 try:
                     page.goto(f"{origin}/{page_spec.path}", wait_until="load", timeout=PAGE_TIMEOUT_MS)
                 except PlaywrightError as exc:
