@@ -150,10 +150,12 @@ def console_location(run: PageRun, origin: str, location: dict[str, Any]) -> tup
     return root + path, line, column
 
 
-def watch(page: Any, run: PageRun, origin: str) -> None:
-    """Records console errors, uncaught exceptions, HTTP errors and failed requests of one page load."""
+def watch(page: Any, runs: list[PageRun], origin: str) -> None:
+    """Records console errors, uncaught exceptions, HTTP errors and failed requests against the page
+    being loaded (the last of runs): one tab visits every page in turn."""
 
     def on_console(message: Any) -> None:
+        run = runs[-1]
         if message.type != "error" or message.text.startswith("Failed to load resource"):
             return  # the failed load itself is reported by on_response / on_failed, with its URL
         file, line, column = console_location(run, origin, message.location)
@@ -170,9 +172,11 @@ def watch(page: Any, run: PageRun, origin: str) -> None:
         )
 
     def on_pageerror(error: Any) -> None:
+        run = runs[-1]
         _runtime(run, "runtime/page-error", f"uncaught exception: {error}")
 
     def on_response(response: Any) -> None:
+        run = runs[-1]
         if response.status >= 400:
             _runtime(
                 run,
@@ -182,6 +186,7 @@ def watch(page: Any, run: PageRun, origin: str) -> None:
             )
 
     def on_failed(request: Any) -> None:
+        run = runs[-1]
         if request.url.startswith(origin):
             _runtime(
                 run,
@@ -199,6 +204,34 @@ def watch(page: Any, run: PageRun, origin: str) -> None:
 def _needle(url: str, origin: str) -> str:
     path = url[len(origin) :] if url.startswith(origin) else url
     return path.split("?")[0].rsplit("/", 1)[-1] or path
+
+
+def visit(
+    tab: Any,
+    run: PageRun,
+    origin: str,
+    blocked: list[str],
+    checks: Sequence[CheckName],
+    fail_on: str,
+    shots_dir: Path | None,
+    load_error: type[Exception],
+) -> None:
+    """Loads one page in the tab, then runs axe-core on it and takes its screenshot."""
+    try:
+        tab.goto(f"{origin}/{run.page.path}", wait_until="load", timeout=PAGE_TIMEOUT_MS)
+    except load_error as exc:
+        _runtime(run, "runtime/load-failed", f"page did not load: {str(exc).splitlines()[0]}")
+        return
+    for url in blocked:
+        _runtime(
+            run, "runtime/external-request", f"request outside the site blocked: {url}", _needle(url, origin)
+        )
+    if CheckName.A11Y in checks:
+        result = tab.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+        a11y_findings(run, result.get("violations", []), lambda sel: tab.evaluate(LOCATE_JS, sel), fail_on)
+    if shots_dir is not None:
+        tab.screenshot(path=str(shots_dir / run.page.shot_name), full_page=False)
+        run.shot = f"web/{run.page.shot_name}"
 
 
 def check(
@@ -245,40 +278,18 @@ def check(
                     r.abort("blockedbyclient")
 
             context.route("**/*", route)
+            if CheckName.A11Y in checks:
+                context.add_init_script(
+                    script=axe
+                )  # compiled once per document, before the page's own scripts
+            tab = context.new_page()
+            watch(tab, runs, origin)
             for page_spec in pages:
                 path = workspace / page_spec.file
                 text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
-                run = PageRun(page_spec, parse(text))
-                runs.append(run)
-                page = context.new_page()
+                runs.append(PageRun(page_spec, parse(text)))
                 blocked.clear()
-                watch(page, run, origin)
-                try:
-                    page.goto(f"{origin}/{page_spec.path}", wait_until="load", timeout=PAGE_TIMEOUT_MS)
-                except PlaywrightError as exc:
-                    _runtime(run, "runtime/load-failed", f"page did not load: {str(exc).splitlines()[0]}")
-                    page.close()
-                    continue
-                for url in blocked:
-                    _runtime(
-                        run,
-                        "runtime/external-request",
-                        f"request outside the site blocked: {url}",
-                        _needle(url, origin),
-                    )
-                if CheckName.A11Y in checks:
-                    page.add_script_tag(content=axe)
-                    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
-                    a11y_findings(
-                        run,
-                        result.get("violations", []),
-                        lambda sel, page=page: page.evaluate(LOCATE_JS, sel),
-                        fail_on,
-                    )
-                if shots_dir is not None:
-                    page.screenshot(path=str(shots_dir / page_spec.shot_name), full_page=False)
-                    run.shot = f"web/{page_spec.shot_name}"
-                page.close()
+                visit(tab, runs[-1], origin, blocked, checks, fail_on, shots_dir, PlaywrightError)
             context.close()
         finally:
             browser.close()
