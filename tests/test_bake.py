@@ -129,7 +129,9 @@ def test_solutions_are_copied_per_choice(baked: tuple[Path, dict]) -> None:
         for relative in shipped:
             # example/ is laid over the repository root, everything else lands in solutions/<name>/
             example = relative.startswith("example/")
-            target = repo / relative.removeprefix("example/") if example else repo / "solutions" / name / relative
+            target = (
+                repo / relative.removeprefix("example/") if example else repo / "solutions" / name / relative
+            )
             assert target.read_bytes() == (source / relative).read_bytes()
 
 
