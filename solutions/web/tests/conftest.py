@@ -18,8 +18,6 @@ SARIF_SCHEMA = Path(__file__).resolve().parent / "sarif-schema-2.1.0.json"
 if str(PLUGIN_DIR) not in sys.path:
     sys.path.insert(0, str(PLUGIN_DIR))
 
-from webcheck import browser, tools  # noqa: E402
-
 NPM_CI = ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"]
 
 
@@ -33,6 +31,8 @@ def workspace(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def node_tools() -> Path:
     """The pinned Node tools; installed with `npm ci` (as make bootstrap does) when missing."""
+    from webcheck import tools
+
     if tools.node_module(PLUGIN_DIR, "axe-core/axe.min.js") is None:
         done = subprocess.run(
             NPM_CI, cwd=PLUGIN_DIR, capture_output=True, text=True, timeout=600, check=False
@@ -48,6 +48,8 @@ def node_tools() -> Path:
 @pytest.fixture(scope="session")
 def chromium(node_tools: Path) -> str:
     """The system Chromium; the only reason a browser test may skip is that it is absent."""
+    from webcheck import browser
+
     found = browser.find_chromium()
     if found is None:
         pytest.skip("no browser (install chromium): the a11y, runtime and screenshot checks cannot run here")

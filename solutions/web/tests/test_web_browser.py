@@ -5,11 +5,14 @@ from __future__ import annotations
 import shutil
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import DATA_SITE, PLUGIN_DIR, Trap
 from webcheck import browser, runner, site
 from webcheck.model import NO_BROWSER, CheckName, CheckOutcome, CheckStatus, Options, Severity
+
+PLUGIN_DIR = Path(__file__).resolve().parents[1]
+DATA_SITE = Path(__file__).resolve().parent / "data" / "site"
 
 ALL = tuple(CheckName)
 
@@ -84,7 +87,7 @@ def test_screenshots_are_real_pngs_of_the_viewport_size(defect_run) -> None:  # 
 
 
 def test_nothing_outside_the_site_is_reached_even_through_a_proxy(
-    workspace: Path, chromium: str, trap: Trap, monkeypatch: pytest.MonkeyPatch
+    workspace: Path, chromium: str, trap: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     proxy = f"http://127.0.0.1:{trap.port}"
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from conftest import Trap
 from webcheck import links, site
 from webcheck.model import CheckStatus, Options, Severity
 
@@ -51,7 +51,7 @@ def test_an_undeclared_external_link_is_listed_unchecked_and_never_requested(wor
     assert asked == []
 
 
-def test_a_declared_external_host_is_checked(workspace: Path, trap: Trap) -> None:
+def test_a_declared_external_host_is_checked(workspace: Path, trap: Any) -> None:
     page = workspace / "site" / "out.html"
     page.write_text(
         f'<a href="http://127.0.0.1:{trap.port}/ok">up</a>\n<a href="http://127.0.0.1:{trap.port}/gone">down</a>\n',

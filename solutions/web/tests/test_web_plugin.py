@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PLUGIN_DIR, SARIF_SCHEMA
 from jsonschema import Draft4Validator
 from webcheck import options
+
+PLUGIN_DIR = Path(__file__).resolve().parents[1]
+SARIF_SCHEMA = Path(__file__).resolve().parent / "sarif-schema-2.1.0.json"
 
 BEGIN, END = "----- BEGIN plugin_result/v1 -----", "----- END plugin_result/v1 -----"
 FIXES = {
@@ -23,8 +25,7 @@ FIXES = {
         ),
         (
             '<input type="text" name="q">',
-            '<label for="q">Search</label> <input type="text" id="q" name="q">'
-            ' <button type="submit">Go</button>',
+            '<label for="q">Find</label><input id="q" type="text" name="q"><button type="submit">Go</button>',
         ),
         (
             '<a href="missing.html">a page that is not there</a>',

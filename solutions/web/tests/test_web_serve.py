@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PLUGIN_DIR
 from webcheck import runner, site
 from webcheck.model import CheckName, CheckStatus, Options
+
+PLUGIN_DIR = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:

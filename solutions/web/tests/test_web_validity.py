@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import PLUGIN_DIR
 from webcheck import site, validity
 from webcheck.model import CheckStatus, Options
+
+PLUGIN_DIR = Path(__file__).resolve().parents[1]
 
 
 def validate(workspace: Path, pages: list[str], plugin_dir: Path = PLUGIN_DIR):  # type: ignore[no-untyped-def]

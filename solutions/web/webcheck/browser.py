@@ -202,7 +202,7 @@ def watch(page: Any, runs: list[PageRun], origin: str) -> None:
 
 
 def _needle(url: str, origin: str) -> str:
-    path = url[len(origin) :] if url.startswith(origin) else url
+    path = url.removeprefix(origin)
     return path.split("?")[0].rsplit("/", 1)[-1] or path
 
 

@@ -88,7 +88,7 @@ class Page:
 
     @property
     def shot_name(self) -> str:
-        stem = self.path[: -len(".html")] if self.path.endswith(".html") else self.path
+        stem = self.path.removesuffix(".html")
         return (stem.strip("/").replace("/", "-") or "index") + ".png"
 
 

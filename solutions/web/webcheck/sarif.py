@@ -13,7 +13,7 @@ INFO_URI = "https://html-validate.org/"
 
 
 def fingerprint(finding: Finding) -> str:
-    text = "\0".join((finding.rule, finding.file, finding.message))
+    text = f"{finding.rule}\0{finding.file}\0{finding.message}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
