@@ -104,6 +104,13 @@ def test_the_example_pack_fixes_the_site_with_screenshots_and_sarif(web_repo: Pa
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in shots)
     validator = Draft4Validator(read(SARIF_SCHEMA))
     assert [e.message for e in validator.iter_errors(read(run_dir / "web.sarif"))] == []
+    resolved = {(f["file"], f["rule"]) for f in read(run_dir / "plugin_result.json")["details"]["resolved"]}
+    assert {
+        ("site/index.html", "a11y/image-alt"),
+        ("site/contact.html", "a11y/label"),
+        ("site/about.html", "link/broken"),
+        ("site/index.html", "a11y/color-contrast"),
+    } <= resolved
     indexed = {e["path"] for e in read(run_dir / "evidence_index.json")["entries"]}
     assert {"web.sarif", "web/index.png"} <= indexed
 

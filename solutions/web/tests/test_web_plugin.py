@@ -39,7 +39,7 @@ FIXES = {
 }
 
 
-def request(opts: dict[str, Any], changed: list[str]) -> str:
+def request(opts: dict[str, Any], changed: list[str], base: str = "") -> str:
     return json.dumps(
         {
             "schema": "plugin_request/v1",
@@ -47,7 +47,7 @@ def request(opts: dict[str, Any], changed: list[str]) -> str:
             "run": {"id": "r1", "dir": "/nonexistent"},
             "task": {"id": "fix-site", "data": {}},
             "workspace": "",
-            "base": "HEAD",
+            "base": base,
             "changed_files": changed,
             "deleted_files": [],
             "options": opts,
@@ -56,12 +56,12 @@ def request(opts: dict[str, Any], changed: list[str]) -> str:
 
 
 def run_plugin(
-    workspace: Path, out: Path, opts: dict[str, Any], changed: list[str]
+    workspace: Path, out: Path, opts: dict[str, Any], changed: list[str], base: str = ""
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ORCH_PLUGIN_OUT": str(out)}
     return subprocess.run(
         [sys.executable, str(PLUGIN_DIR / "plugin.py")],
-        input=request(opts, changed),
+        input=request(opts, changed, base),
         cwd=workspace,
         env=env,
         capture_output=True,
@@ -150,3 +150,21 @@ def test_the_options_schema_default_matches_the_parser() -> None:
         parsed.root,
         parsed.fail_on_impact,
     )
+
+
+def test_findings_the_change_resolved_are_listed_against_the_base_commit(
+    workspace: Path, tmp_path: Path
+) -> None:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    for argv in (["git", "init", "-q"], ["git", "add", "-A"], [*git, "commit", "-qm", "base"]):
+        subprocess.run(argv, cwd=workspace, check=True, capture_output=True)
+    fix(workspace / "site")
+    opts = {"checks": ["links"], "pages": ["index.html"]}
+    result = result_of(run_plugin(workspace, tmp_path / "out", opts, ["site/index.html"], base="HEAD"))
+    assert result["status"] == "passed"
+    assert {(f["file"], f["rule"]) for f in result["details"]["resolved"]} == {
+        ("site/index.html", "link/broken"),
+        ("site/index.html", "link/anchor"),
+    }
+    assert (result["metrics"]["resolved"], result["metrics"]["introduced"]) == (2, 0)
+    assert "since base: 2 resolved, 0 introduced" in result["summary"]

@@ -60,10 +60,11 @@ def plugin_main(stdin: Any = None) -> int:
     except site.SiteProblem as exc:
         return bad(str(exc))
     report = runner.build_report(opts, pages, outcomes, out_dir, version(), task)
+    before = runner.base_findings(opts, workspace, PLUGIN_DIR, str(request.get("base") or ""), pages)
     print(runner.human(report), file=sys.stderr)
     print(f"artifacts in {out_dir}", file=sys.stderr)
     print(BEGIN)
-    print(json.dumps(runner.result(report, version()), indent=1, sort_keys=True))
+    print(json.dumps(runner.result(report, version(), before), indent=1, sort_keys=True))
     print(END)
     return 0
 

@@ -77,6 +77,7 @@ class Options:
     url: str | None = None
     serve_timeout_seconds: float = 30.0
     require_all: bool = False
+    baseline: str = "base"
 
 
 @dataclass(frozen=True)

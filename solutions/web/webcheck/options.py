@@ -48,4 +48,5 @@ def parse(raw: Any) -> Options:
         url=raw.get("url"),
         serve_timeout_seconds=float(raw.get("serve_timeout_seconds", 30)),
         require_all=bool(raw.get("require_all", False)),
+        baseline=raw.get("baseline", "base"),
     )

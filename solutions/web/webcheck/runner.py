@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import browser, links, sarif, site, validity
+from . import baseline, browser, links, sarif, site, validity
 from .model import CheckName, CheckOutcome, CheckStatus, Finding, Options, Page, Severity
 
 SARIF_FILE = "web.sarif"
@@ -53,6 +55,27 @@ def run_checks(
             )
         )
     return outcomes
+
+
+def base_findings(
+    options: Options, workspace: Path, plugin_dir: Path, base: str, pages: Sequence[Page]
+) -> list[Finding] | None:
+    """Findings on the same pages at the base commit (no screenshots); None when not asked or not possible."""
+    if options.baseline != "base" or not base or options.serve:
+        return None
+    with tempfile.TemporaryDirectory(prefix="web-base-") as tmp:
+        copy = Path(tmp)
+        if not baseline.extract_base(workspace, base, options.root, copy):
+            return None
+        (copy / options.root).mkdir(parents=True, exist_ok=True)
+        then = [p for p in pages if (copy / p.file).is_file()]
+        checks = tuple(c for c in options.checks if c != CheckName.SCREENSHOTS)
+        outcomes = (
+            run_checks(dataclasses.replace(options, checks=checks), copy, plugin_dir, then, None)
+            if then
+            else []
+        )
+    return [f for o in outcomes if o.status != CheckStatus.SKIPPED for f in o.findings]
 
 
 def with_skip_warning(outcome: CheckOutcome, root: str) -> CheckOutcome:
@@ -118,7 +141,7 @@ def summary(report: Report) -> str:
     return text[:2000]
 
 
-def result(report: Report, version: str) -> dict[str, Any]:
+def result(report: Report, version: str, before: Sequence[Finding] | None = None) -> dict[str, Any]:
     findings = report.findings
     metrics: dict[str, float] = {"pages": len(report.pages)}
     for level in Severity:
@@ -126,12 +149,19 @@ def result(report: Report, version: str) -> dict[str, Any]:
     for o in report.outcomes:
         metrics[f"{o.name}_findings"] = len(o.findings)
     metrics["skipped_checks"] = sum(o.status == CheckStatus.SKIPPED for o in report.outcomes)
+    text = summary(report)
+    details_base: dict[str, Any] = {}
+    if before is not None:
+        gone, new = baseline.resolved(before, findings), baseline.introduced(before, findings)
+        metrics["resolved"], metrics["introduced"] = len(gone), len(new)
+        details_base = {"resolved": [f.as_result() for f in gone], "introduced": [f.as_result() for f in new]}
+        text = f"{text}; since base: {len(gone)} resolved, {len(new)} introduced"[:2000]
     return {
         "schema": "plugin_result/v1",
         "name": NAME,
         "version": version,
         "status": report.status,
-        "summary": summary(report),
+        "summary": text,
         "findings": [f.as_result() for f in findings],
         "metrics": metrics,
         "details": {
@@ -142,6 +172,7 @@ def result(report: Report, version: str) -> dict[str, Any]:
             },
             "skipped": [f"{o.name}: {o.reason}" for o in report.outcomes if o.status == CheckStatus.SKIPPED],
             "artifacts": list(report.artifacts),
+            **details_base,
         },
     }
 
