@@ -131,6 +131,7 @@ def test_only_the_changed_page_is_checked(workspace: Path, tmp_path: Path, chrom
         ({"serve": "npm run preview"}, "options"),
         ({"url": "http://example.com/", "serve": "x"}, "options.url"),
         ({"colour": "blue"}, "options"),
+        ({"root": "public"}, "options.root: 'public' is not a directory"),
     ],
 )
 def test_a_bad_option_is_a_located_error_exit_2(

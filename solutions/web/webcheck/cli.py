@@ -50,6 +50,8 @@ def plugin_main(stdin: Any = None) -> int:
     workspace = Path.cwd()
     out_dir = Path(os.environ.get(OUT_ENV) or tempfile.mkdtemp(prefix="web-plugin-"))
     root = workspace / opts.root
+    if not opts.serve and not root.is_dir():
+        return bad(f"task.yml plugin options.root: {opts.root!r} is not a directory in the workspace")
     names = site.select_pages(
         opts, root, list(request.get("changed_files", [])), list(request.get("deleted_files", []))
     )
