@@ -134,3 +134,16 @@ def test_without_chromium_the_browser_checks_are_skipped_never_passed(
         Options(), site.as_pages(Options(), ["page.html"]), list(outcomes.values()), None, "0", "t"
     )
     assert "skipped: no browser (install chromium)" in runner.summary(lenient)
+
+
+def test_without_axe_core_only_the_a11y_check_is_skipped(
+    workspace: Path, chromium: str, tmp_path: Path
+) -> None:
+    bare_plugin = tmp_path / "plugin-without-node-tools"
+    bare_plugin.mkdir()
+    with site.static_server(workspace / "site") as origin:
+        pages = site.as_pages(Options(root="site"), ["runtime.html"])
+        outcomes = browser.check(pages, workspace, bare_plugin, origin, ALL, "serious", None)
+    statuses = {str(o.name): (o.status, o.reason) for o in outcomes}
+    assert statuses["a11y"] == (CheckStatus.SKIPPED, browser.AXE_MISSING)
+    assert statuses["runtime"][0] == CheckStatus.FAILED
