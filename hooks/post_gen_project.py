@@ -69,7 +69,7 @@ def copy_solutions(root: Path, choice: str, project: Path) -> None:
     """`solutions/<name>/` goes to the same place; its `example/` tree (sample code, example
     task packs) is laid over the repository root, and two solutions may not ship the same file."""
     for source in chosen_solutions(root, choice):
-        ignore = shutil.ignore_patterns(*CACHES, "*.pyc", ".nox", ".venv", EXAMPLE)
+        ignore = shutil.ignore_patterns(*CACHES, "*.pyc", ".nox", ".venv", "node_modules", EXAMPLE)
         shutil.copytree(
             source, project / "solutions" / source.name, symlinks=True, ignore=ignore, dirs_exist_ok=True
         )

@@ -42,6 +42,7 @@ NOT_PART_OF_TEMPLATE = {
     "__pycache__",
     ".pytest_cache",
     ".ruff_cache",
+    "node_modules",
 }
 
 

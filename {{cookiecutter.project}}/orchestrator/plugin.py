@@ -33,6 +33,7 @@ from orchestrator import gitops
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, Tripped
 from orchestrator.fsio import sha256_file, write_json
 from orchestrator.phaselog import PhaseLog
+from orchestrator.plugin_artifacts import OUT_ENV, collect, out_dir
 from orchestrator.redact import Redactor
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.sandbox import SandboxSpec
@@ -244,15 +245,21 @@ def build_request(run: Run, descriptor: Descriptor, changed: list[str], deleted:
     }
 
 
+def plugin_scratch(run: Run) -> Path:
+    return run.settings.state_dir / "scratch" / f"{run.task.id}-{run.id}-plugin"
+
+
 def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
     """The execution-plane sandbox, minus network and cloud, with a fresh private HOME.
 
     The plugin reviews what the executor wrote, so it gets no egress and none of the
     executor's scratch (a planted usercustomize.py there would run inside the reviewer).
     """
-    scratch = run.settings.state_dir / "scratch" / f"{run.task.id}-{run.id}-plugin"
+    scratch = plugin_scratch(run)
     shutil.rmtree(scratch, ignore_errors=True)
-    env = {"ORCH_PLUGIN_DIR": str(descriptor.dir.resolve()), "PYTHONNOUSERSITE": "1"}
+    out_dir(scratch).mkdir(parents=True)
+    env = {"ORCH_PLUGIN_DIR": str(descriptor.dir.resolve()), "PYTHONNOUSERSITE": "1",
+           OUT_ENV: str(out_dir(scratch).resolve())}
     spec = spec_for(run, env)
     own = {"wall_name": "timeout_seconds", "wall_spent": 0.0} if descriptor.timeout_seconds < spec.wall_seconds else {}
     return replace(
@@ -358,6 +365,10 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         write_json(result_path, outcome.result)
         digest = sha256_file(result_path)
         outputs.append(result_path)
+        copied, refused = collect(outcome.result, out_dir(plugin_scratch(run)), run.dir, name)
+        outputs.extend(copied)
+        for reason in refused:
+            log.note(f"plugin artifact refused: {reason}")
     outcome = record(run, outcome, strict, digest, log.redactor)
     log.note(f"{outcome.status}: {outcome.reason}")
     return phase_result(outcome, strict, outputs)

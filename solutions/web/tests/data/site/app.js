@@ -1,0 +1,1 @@
+console.error("app failed to start");
