@@ -31,7 +31,7 @@ from typing import Any
 
 from orchestrator import gitops
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, Tripped
-from orchestrator.fsio import sha256_file, write_json
+from orchestrator.fsio import atomic_write_bytes, sha256_file, write_json
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import Redactor
 from orchestrator.runs import PhaseResult, Run
@@ -47,6 +47,11 @@ RESULT_END = "----- END plugin_result/v1 -----"
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 """The task pack's plugin name pattern: a plain directory name, never a path."""
 DEFAULT_TIMEOUT_SECONDS = 300.0
+ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+"""plugin.json `artifacts`: plain file names the plugin writes into $ORCH_PLUGIN_OUT (e.g. security.sarif)."""
+MAX_ARTIFACT_BYTES = 64 << 20
+TEXT_ARTIFACTS = (".sarif", ".json", ".md", ".txt", ".html", ".csv", ".svg")
+"""Artifacts read as text pass through secret redaction like every other persisted output."""
 PYTHON_NAMES = ("python", "python3")
 """entry[0] values that mean the orchestrator's own interpreter, whatever PATH holds."""
 ENABLE_HINT = "set ORCH_ENABLE_PLUGINS=1 to run it"
@@ -76,6 +81,8 @@ class Descriptor:
     description: str
     timeout_seconds: float
     dir: Path
+    artifacts: tuple[str, ...] = ()
+    options_schema: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,14 @@ def parse_descriptor(data: Any, plugin_dir: Path, expected_name: str) -> Descrip
     timeout = data.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise PluginProblem(f"{where}: timeout_seconds: must be a positive number")
-    return Descriptor(name, version, tuple(entry), description, float(timeout), plugin_dir)
+    artifacts = data.get("artifacts", [])
+    if not isinstance(artifacts, list) or not all(isinstance(a, str) and ARTIFACT_NAME.match(a) for a in artifacts):
+        raise PluginProblem(f"{where}: artifacts: must be a list of plain file names, e.g. [\"{expected_name}.sarif\"]")
+    options_schema = data.get("options_schema", "")
+    if not isinstance(options_schema, str):
+        raise PluginProblem(f"{where}: options_schema: must be a file name inside the plugin directory")
+    return Descriptor(name, version, tuple(entry), description, float(timeout), plugin_dir, tuple(artifacts),
+                      options_schema)
 
 
 def resolve_argv(entry: Sequence[str], plugin_dir: Path, python: str = sys.executable) -> list[str]:
@@ -244,22 +258,30 @@ def build_request(run: Run, descriptor: Descriptor, changed: list[str], deleted:
     }
 
 
-def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
-    """The execution-plane sandbox, minus network and cloud, with a fresh private HOME.
+def plugin_scratch(run: Run) -> Path:
+    return run.settings.state_dir / "scratch" / f"{run.task.id}-{run.id}-plugin"
 
-    The plugin reviews what the executor wrote, so it gets no egress and none of the
-    executor's scratch (a planted usercustomize.py there would run inside the reviewer).
+
+def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
+    """The execution-plane sandbox, minus cloud, with a fresh private HOME and an empty out directory.
+
+    The plugin reviews what the executor wrote, so it gets none of the executor's scratch
+    (a planted usercustomize.py there would run inside the reviewer). Its egress is the
+    task pack's declared hosts (safety.network.hosts), through the same allowlisting proxy:
+    none unless declared (a vulnerability service, say). It writes its artifacts into
+    $ORCH_PLUGIN_OUT, which the phase copies into the run directory.
     """
-    scratch = run.settings.state_dir / "scratch" / f"{run.task.id}-{run.id}-plugin"
+    scratch = plugin_scratch(run)
     shutil.rmtree(scratch, ignore_errors=True)
-    env = {"ORCH_PLUGIN_DIR": str(descriptor.dir.resolve()), "PYTHONNOUSERSITE": "1"}
+    (scratch / "out").mkdir(parents=True)
+    env = {"ORCH_PLUGIN_DIR": str(descriptor.dir.resolve()), "PYTHONNOUSERSITE": "1",
+           "ORCH_PLUGIN_OUT": str((scratch / "out").resolve())}
     spec = spec_for(run, env)
     own = {"wall_name": "timeout_seconds", "wall_spent": 0.0} if descriptor.timeout_seconds < spec.wall_seconds else {}
     return replace(
         spec,
         scratch=scratch,
         wall_seconds=min(spec.wall_seconds, descriptor.timeout_seconds),
-        network_hosts=(),
         cloud_providers=(),
         **own,
     )
@@ -301,6 +323,28 @@ def execute(run: Run, log: PhaseLog, descriptor: Descriptor) -> Outcome:
     except PluginProblem as problem:
         return Outcome("crashed", f"{crashed}: {problem}", descriptor.version)
     return outcome_of(redact_tree(result, log.redactor), descriptor.version)
+
+
+def copy_artifacts(run: Run, descriptor: Descriptor, redactor: Redactor) -> list[Path]:
+    """Copies the artifacts plugin.json names from $ORCH_PLUGIN_OUT into the run directory.
+
+    Regular files only (never through a symlink), at most MAX_ARTIFACT_BYTES each; text
+    artifacts are redacted. A named artifact the plugin did not write is not an error.
+    """
+    out = plugin_scratch(run) / "out"
+    copied: list[Path] = []
+    for name in descriptor.artifacts:
+        target = run.dir / name
+        target.unlink(missing_ok=True)
+        source = out / name
+        if source.is_symlink() or not source.is_file() or source.stat().st_size > MAX_ARTIFACT_BYTES:
+            continue
+        data = source.read_bytes()
+        if name.endswith(TEXT_ARTIFACTS):
+            data = redactor.redact(data.decode("utf-8", "replace")).encode("utf-8")
+        atomic_write_bytes(target, data)
+        copied.append(target)
+    return copied
 
 
 def record(run: Run, outcome: Outcome, strict: bool, digest: str | None, redactor: Redactor) -> Outcome:
@@ -353,6 +397,8 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
             except PluginTripped as tripped:
                 record(run, tripped.outcome, strict, None, log.redactor)
                 raise tripped.error from None
+            if outcome.result is not None:
+                outputs.extend(copy_artifacts(run, descriptor, log.redactor))
     digest = None
     if outcome.result is not None:
         write_json(result_path, outcome.result)
