@@ -17,7 +17,7 @@ import yaml
 from conftest import ROOT, bake, describe, git, run
 
 sys.path.insert(0, str(ROOT / "solutions" / "security" / "tests"))
-from security_testkit import REQUESTS_ADVISORY, osv_server, sarif_errors  # noqa: E402
+from security_testkit import REQUESTS_ADVISORY, osv_server, sarif_errors
 
 pytestmark = pytest.mark.slow
 STRICT = {"ORCH_ENABLE_PLUGINS": "1", "ORCH_PLUGINS_STRICT": "1"}
@@ -45,8 +45,12 @@ def load_config(data):
 def fetch(url):
     return requests.get(url, verify=False, timeout=10)
 '''
-EXPECTED_LINES = {"python-sql-string-formatting": 10, "python-subprocess-shell-true": 15,
-                  "python-yaml-unsafe-load": 19, "python-requests-verify-false": 23}
+EXPECTED_LINES = {
+    "python-sql-string-formatting": 10,
+    "python-subprocess-shell-true": 15,
+    "python-yaml-unsafe-load": 19,
+    "python-requests-verify-false": 23,
+}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +64,7 @@ def orchestrator(repo: Path, *args: str) -> object:
 
 
 def latest_run(repo: Path, task_id: str) -> Path:
-    return sorted(p for p in (repo / "runs" / task_id).iterdir() if p.is_dir())[-1]
+    return max(p for p in (repo / "runs" / task_id).iterdir() if p.is_dir())
 
 
 def new_file_patch(path: str, text: str) -> str:
@@ -83,17 +87,25 @@ def test_the_example_fixes_the_injection_under_strict_plugins(repo: Path) -> Non
 def test_a_pack_adding_vulnerable_code_and_a_vulnerable_pin_is_stopped(repo: Path) -> None:
     pack_dir = repo / "taskpacks" / "add-admin-tools"
     pack_dir.mkdir(parents=True)
-    patch = new_file_patch("src/vulnapp/admin.py", ADMIN) + new_file_patch("requirements-admin.txt",
-                                                                           "requests==2.19.0\n")
+    patch = new_file_patch("src/vulnapp/admin.py", ADMIN) + new_file_patch(
+        "requirements-admin.txt", "requests==2.19.0\n"
+    )
     (pack_dir / "change.patch").write_text(patch, encoding="utf-8")
     with osv_server({("PyPI", "requests", "2.19.0"): [REQUESTS_ADVISORY]}) as osv:
         pack = {
-            "schema": "taskpack/v1", "id": "add-admin-tools", "title": "Add admin helpers",
+            "schema": "taskpack/v1",
+            "id": "add-admin-tools",
+            "title": "Add admin helpers",
             "objective": "Adds admin helpers and their requirements.",
             "executor": {"kind": "shell", "commands": ["git apply taskpacks/add-admin-tools/change.patch"]},
             "scope": {"allowed_paths": ["src/**", "requirements-admin.txt"]},
-            "acceptance": [{"id": "imports", "run": "python -c 'import ast,sys; ast.parse(open(sys.argv[1]).read())' "
-                                                     "src/vulnapp/admin.py"}],
+            "acceptance": [
+                {
+                    "id": "imports",
+                    "run": "python -c 'import ast,sys; ast.parse(open(sys.argv[1]).read())' "
+                    "src/vulnapp/admin.py",
+                }
+            ],
             "safety": {"network": {"hosts": [osv.url.removeprefix("http://")]}},
             "plugin": {"name": "security", "options": {"osv_url": osv.url}},
         }
@@ -112,16 +124,24 @@ def test_a_pack_adding_vulnerable_code_and_a_vulnerable_pin_is_stopped(repo: Pat
     assert "`requirements-admin.txt:1` | `plugin/security/osv/GHSA-j8r2-6x86-q33q`" in review
     sarif = json.loads((run_dir / "security.sarif").read_text(encoding="utf-8"))
     assert sarif_errors(sarif) == []
-    located = {(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"])
-               for tool_run in sarif["runs"] for r in tool_run["results"]
-               if r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "src/vulnapp/admin.py"}
+    located = {
+        (r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"])
+        for tool_run in sarif["runs"]
+        for r in tool_run["results"]
+        if r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "src/vulnapp/admin.py"
+    }
     assert set(EXPECTED_LINES.items()) <= located
 
 
 def test_the_workflow_uploads_the_sarif_from_a_job_of_its_own(repo: Path) -> None:
-    workflow = yaml.safe_load((repo / ".github" / "workflows" / "orchestrator.yml").read_text(encoding="utf-8"))
-    writers = [name for name, job in workflow["jobs"].items()
-               if (job.get("permissions") or {}).get("security-events") == "write"]
+    workflow = yaml.safe_load(
+        (repo / ".github" / "workflows" / "orchestrator.yml").read_text(encoding="utf-8")
+    )
+    writers = [
+        name
+        for name, job in workflow["jobs"].items()
+        if (job.get("permissions") or {}).get("security-events") == "write"
+    ]
     assert writers == ["code-scanning"]
     steps = workflow["jobs"]["code-scanning"]["steps"]
     upload = next(s for s in steps if str(s.get("uses", "")).startswith("github/codeql-action/upload-sarif@"))

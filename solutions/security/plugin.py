@@ -32,8 +32,15 @@ TOOL_CONFIGS = (".bandit", ".semgrepignore", ".semgrep.yml", ".semgrep")
 
 
 def error_result(summary: str) -> dict[str, Any]:
-    return {"schema": "plugin_result/v1", "name": NAME, "version": VERSION, "status": "error",
-            "summary": summary, "findings": [], "metrics": {}}
+    return {
+        "schema": "plugin_result/v1",
+        "name": NAME,
+        "version": VERSION,
+        "status": "error",
+        "summary": summary,
+        "findings": [],
+        "metrics": {},
+    }
 
 
 def extra_rules(workspace: Path, base: str, paths: tuple[str, ...], root: Path) -> list[Path]:
@@ -50,9 +57,15 @@ def extra_rules(workspace: Path, base: str, paths: tuple[str, ...], root: Path) 
     return out
 
 
-def sast_runs(cs: changeset.ChangeSet, workspace: Path, base: str, options: Options, root: Path) -> list[ToolRun]:
-    kept = changeset.ChangeSet([f for f in cs.files if Path(f.path).name not in TOOL_CONFIGS and not f.binary],
-                               cs.excluded, cs.too_large, cs.not_regular)
+def sast_runs(
+    cs: changeset.ChangeSet, workspace: Path, base: str, options: Options, root: Path
+) -> list[ToolRun]:
+    kept = changeset.ChangeSet(
+        [f for f in cs.files if Path(f.path).name not in TOOL_CONFIGS and not f.binary],
+        cs.excluded,
+        cs.too_large,
+        cs.not_regular,
+    )
     tree = root / "sast"
     changeset.materialise(kept, tree)
     rules_root = root / "rules"
@@ -78,10 +91,14 @@ def deps_run(cs: changeset.ChangeSet, options: Options, hosts: list[str]) -> tup
             if parsed.error and side is head_pins:
                 notes.append(parsed.error)
             if parsed.unpinned and side is head_pins:
-                notes.append(f"{file.path}: {parsed.unpinned} requirement(s) without an exact pin not audited")
+                notes.append(
+                    f"{file.path}: {parsed.unpinned} requirement(s) without an exact pin not audited"
+                )
     if not osv.declared(options.osv_url, hosts):
-        run.skipped = (f"no vulnerability service declared (add {osv.PRESET} or the host of {options.osv_url} "
-                       "to safety.network.hosts)")
+        run.skipped = (
+            f"no vulnerability service declared (add {osv.PRESET} or the host of {options.osv_url} "
+            "to safety.network.hosts)"
+        )
         return run, notes
     try:
         run.base, run.head = osv.audit(options.osv_url, base_pins, head_pins)
@@ -95,8 +112,9 @@ def judge(request: dict[str, Any], options: Options, out_dir: Path | None) -> di
     started = time.monotonic()
     workspace = Path(request["workspace"]).resolve()
     base = str(request["base"])
-    cs = changeset.collect(workspace, base, list(request["changed_files"]), list(options.exclude),
-                           options.max_file_bytes)
+    cs = changeset.collect(
+        workspace, base, list(request["changed_files"]), list(options.exclude), options.max_file_bytes
+    )
     data = request.get("task", {}).get("data", {})
     hosts = list(data.get("safety", {}).get("network", {}).get("hosts", []))
     runs: list[ToolRun] = []
@@ -121,23 +139,33 @@ def judge(request: dict[str, Any], options: Options, out_dir: Path | None) -> di
     if cs.too_large:
         notes.append(f"{len(cs.too_large)} file(s) larger than max_file_bytes not scanned: {cs.too_large[0]}")
     if cs.not_regular:
-        notes.append(f"{len(cs.not_regular)} changed path(s) not regular files, not scanned: {cs.not_regular[0]}")
+        notes.append(
+            f"{len(cs.not_regular)} changed path(s) not regular files, not scanned: {cs.not_regular[0]}"
+        )
     compared: list[tuple[ToolRun, Comparison]] = []
     for run in runs:
         if options.baseline:
             compared.append((run, compare(run.base, run.head)))
         else:
             compared.append((run, Comparison(sorted(run.head, key=Finding.sort_key), [], [])))
-    metrics = {"files_changed": len(request["changed_files"]), "files_scanned": len(cs.files),
-               "files_excluded": len(cs.excluded), "files_too_large": len(cs.too_large),
-               "lines_added": sum(len(changeset.added_lines(f)) for f in cs.files), **timings,
-               "seconds_total": round(time.monotonic() - started, 3)}
-    result = report.build(NAME, VERSION, compared, options.fail_on, options.require_all, options.baseline,
-                          metrics, notes)
+    metrics = {
+        "files_changed": len(request["changed_files"]),
+        "files_scanned": len(cs.files),
+        "files_excluded": len(cs.excluded),
+        "files_too_large": len(cs.too_large),
+        "lines_added": sum(len(changeset.added_lines(f)) for f in cs.files),
+        **timings,
+        "seconds_total": round(time.monotonic() - started, 3),
+    }
+    result = report.build(
+        NAME, VERSION, compared, options.fail_on, options.require_all, options.baseline, metrics, notes
+    )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         document = sarif.document(compared, str(request.get("task", {}).get("id", "task")))
-        (out_dir / SARIF_FILE).write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        (out_dir / SARIF_FILE).write_text(
+            json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+        )
     return result
 
 

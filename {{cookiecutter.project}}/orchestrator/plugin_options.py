@@ -41,7 +41,14 @@ def option_problems(repo: Path, data: dict[str, Any]) -> list[Located]:
         validator = Draft202012Validator(schema)
         errors = sorted(validator.iter_errors(options), key=lambda e: [str(p) for p in e.absolute_path])
     except (OSError, ValueError, SchemaError) as exc:
-        return [(("plugin", "name"), f"plugin {name}'s options schema {where} cannot be used: {exc}",
-                 f"fix {where}")]
-    return [(("plugin", "options", *error.absolute_path), error.message, f"see the options in {where}")
-            for error in errors]
+        return [
+            (
+                ("plugin", "name"),
+                f"plugin {name}'s options schema {where} cannot be used: {exc}",
+                f"fix {where}",
+            )
+        ]
+    return [
+        (("plugin", "options", *error.absolute_path), error.message, f"see the options in {where}")
+        for error in errors
+    ]

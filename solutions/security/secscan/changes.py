@@ -48,7 +48,9 @@ class ChangeSet:
 def matches(path: str, globs: Iterable[str]) -> bool:
     """fnmatch on the relative path; a leading `**/` also matches at the top level."""
     for glob in globs:
-        if fnmatch.fnmatchcase(path, glob) or (glob.startswith("**/") and fnmatch.fnmatchcase(path, glob[3:])):
+        if fnmatch.fnmatchcase(path, glob) or (
+            glob.startswith("**/") and fnmatch.fnmatchcase(path, glob[3:])
+        ):
             return True
     return False
 
@@ -58,8 +60,9 @@ def base_blobs(workspace: Path, base: str, paths: list[str]) -> dict[str, bytes]
     if not paths:
         return {}
     request = "".join(f"{base}:{p}\n" for p in paths).encode("utf-8")
-    out = subprocess.run(["git", "cat-file", "--batch"], cwd=workspace, input=request, capture_output=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["git", "cat-file", "--batch"], cwd=workspace, input=request, capture_output=True, check=True
+    ).stdout
     blobs: dict[str, bytes] = {}
     pos = 0
     for path in paths:
@@ -101,7 +104,7 @@ def collect(workspace: Path, base: str, changed: list[str], exclude: list[str], 
             continue
         head = read_regular(target, max_bytes)
         old = blobs.get(path)
-        if head is not None and len(head) > max_bytes or old is not None and len(old) > max_bytes:
+        if any(side is not None and len(side) > max_bytes for side in (head, old)):
             too_large.append(path)
             continue
         if head is None:

@@ -107,15 +107,25 @@ def pyproject(text: str, file: str) -> Parsed:
     parsed = pypi_requirements([(line_of(text, s), s) for s in strings if isinstance(s, str)], file)
     pins, unpinned = list(parsed.pins), parsed.unpinned
     poetry = data.get("tool", {}).get("poetry", {})
-    tables = [poetry.get("dependencies", {}), *(g.get("dependencies", {}) for g in poetry.get("group", {}).values())]
+    tables = [
+        poetry.get("dependencies", {}),
+        *(g.get("dependencies", {}) for g in poetry.get("group", {}).values()),
+    ]
     for table in tables:
         for name, spec in table.items():
             if name == "python":
                 continue
             version = spec.get("version") if isinstance(spec, dict) else spec
             if isinstance(version, str) and re.fullmatch(r"=?=?\s*\d[\w.+!-]*", version.strip()):
-                pins.append(Pin("PyPI", canonicalize_name(name), version.strip().lstrip("= "), file,
-                                line_of(text, name)))
+                pins.append(
+                    Pin(
+                        "PyPI",
+                        canonicalize_name(name),
+                        version.strip().lstrip("= "),
+                        file,
+                        line_of(text, name),
+                    )
+                )
             else:
                 unpinned += 1
     return Parsed(pins, unpinned)
@@ -174,5 +184,11 @@ def parse(path: str, data: bytes) -> Parsed:
         if name == "package-lock.json":
             return package_lock(text, path)
         return requirements_txt(text, path)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError, AttributeError, TypeError) as exc:
+    except (
+        UnicodeDecodeError,
+        tomllib.TOMLDecodeError,
+        json.JSONDecodeError,
+        AttributeError,
+        TypeError,
+    ) as exc:
         return Parsed([], 0, f"{path}: not parsed ({type(exc).__name__}: {exc})")

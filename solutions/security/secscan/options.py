@@ -34,7 +34,9 @@ def schema() -> dict[str, Any]:
 
 
 def located(error: Any) -> str:
-    where = "plugin.options" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    where = "plugin.options" + "".join(
+        f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path
+    )
     return f"{where}: {error.message}"
 
 
@@ -43,7 +45,9 @@ def parse(raw: Any) -> Options:
     from jsonschema import Draft202012Validator
 
     document = schema()
-    errors = sorted(Draft202012Validator(document).iter_errors(raw), key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(
+        Draft202012Validator(document).iter_errors(raw), key=lambda e: list(map(str, e.absolute_path))
+    )
     if errors:
         raise OptionError(located(errors[0]))
     defaults = {name: spec["default"] for name, spec in document["properties"].items()}

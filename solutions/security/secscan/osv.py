@@ -53,10 +53,14 @@ def declared(base_url: str, hosts: Iterable[str]) -> bool:
 
 def call(url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     data = json.dumps(body).encode("utf-8") if body is not None else None
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
-                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method="POST" if data is not None else "GET",
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 (http(s) only, checked)
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             value = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         raise ServiceError(f"{url}: HTTP {exc.code} {exc.reason}") from None
@@ -80,8 +84,10 @@ def query(base_url: str, pins: Sequence[Pin]) -> dict[tuple[str, str, str], list
         following: list[tuple[tuple[str, str, str], str]] = []
         for start in range(0, len(pending), BATCH):
             chunk = pending[start : start + BATCH]
-            queries = [{"package": {"ecosystem": e, "name": n}, "version": v, **({"page_token": t} if t else {})}
-                       for (e, n, v), t in chunk]
+            queries = [
+                {"package": {"ecosystem": e, "name": n}, "version": v, **({"page_token": t} if t else {})}
+                for (e, n, v), t in chunk
+            ]
             results = call(base_url.rstrip("/") + "/v1/querybatch", {"queries": queries}).get("results")
             if not isinstance(results, list) or len(results) != len(chunk):
                 raise ServiceError("querybatch: the answer does not hold one result per query")
@@ -116,7 +122,9 @@ def fixed_versions(vuln: dict[str, Any], name: str) -> list[str]:
     return sorted(set(fixed))
 
 
-def audit(base_url: str, base_pins: Sequence[Pin], head_pins: Sequence[Pin]) -> tuple[list[Finding], list[Finding]]:
+def audit(
+    base_url: str, base_pins: Sequence[Pin], head_pins: Sequence[Pin]
+) -> tuple[list[Finding], list[Finding]]:
     """Findings at the base and at the head: one per vulnerable pin and advisory."""
     ids = query(base_url, [*base_pins, *head_pins])
     details: dict[str, dict[str, Any]] = {}
@@ -131,11 +139,20 @@ def audit(base_url: str, base_pins: Sequence[Pin], head_pins: Sequence[Pin]) -> 
                 summary = " ".join(str(vuln.get("summary") or vuln.get("details") or "").split())[:200]
                 fixed = fixed_versions(vuln, pin.name)
                 hint = f"; fixed in {', '.join(fixed)}" if fixed else "; no fixed version listed"
-                out.append(Finding(Tool.OSV, vuln_id, severity_of(vuln), pin.file, pin.line,
-                                   f"{pin.name} {pin.version} ({pin.ecosystem}) is affected by {vuln_id}: "
-                                   f"{summary or 'no summary'}{hint}",
-                                   0, f"{pin.ecosystem}:{pin.name}@{pin.version}",
-                                   f"https://osv.dev/vulnerability/{quote(vuln_id, safe='')}"))
+                out.append(
+                    Finding(
+                        Tool.OSV,
+                        vuln_id,
+                        severity_of(vuln),
+                        pin.file,
+                        pin.line,
+                        f"{pin.name} {pin.version} ({pin.ecosystem}) is affected by {vuln_id}: "
+                        f"{summary or 'no summary'}{hint}",
+                        0,
+                        f"{pin.ecosystem}:{pin.name}@{pin.version}",
+                        f"https://osv.dev/vulnerability/{quote(vuln_id, safe='')}",
+                    )
+                )
         return out
 
     return findings(base_pins), findings(head_pins)

@@ -22,8 +22,13 @@ def located(findings: Sequence[Finding]) -> str:
 
 
 def as_item(finding: Finding) -> dict[str, Any]:
-    item: dict[str, Any] = {"file": finding.file, "line": finding.line, "rule": f"{finding.tool}/{finding.rule}",
-                            "severity": str(finding.level), "message": finding.message}
+    item: dict[str, Any] = {
+        "file": finding.file,
+        "line": finding.line,
+        "rule": f"{finding.tool}/{finding.rule}",
+        "severity": str(finding.level),
+        "message": finding.message,
+    }
     if finding.column > 0:
         item["column"] = finding.column
     return item
@@ -35,8 +40,16 @@ def failing(findings: Sequence[Finding], fail_on: Level | None) -> list[Finding]
     return [f for f in findings if f.level.rank >= fail_on.rank]
 
 
-def build(name: str, version: str, runs: Sequence[tuple[ToolRun, Comparison]], fail_on: Level | None,
-          require_all: bool, baseline: bool, metrics: dict[str, float], notes: Sequence[str]) -> dict[str, Any]:
+def build(
+    name: str,
+    version: str,
+    runs: Sequence[tuple[ToolRun, Comparison]],
+    fail_on: Level | None,
+    require_all: bool,
+    baseline: bool,
+    metrics: dict[str, float],
+    notes: Sequence[str],
+) -> dict[str, Any]:
     new = sorted((f for _, c in runs for f in c.new), key=Finding.sort_key)
     unchanged = sorted((f for _, c in runs for f in c.unchanged), key=Finding.sort_key)
     resolved = sorted((f for _, c in runs for f in c.resolved), key=Finding.sort_key)
@@ -48,7 +61,9 @@ def build(name: str, version: str, runs: Sequence[tuple[ToolRun, Comparison]], f
     if blocking:
         parts.append(f"at or above {fail_on}: {located(blocking)}")
     if baseline:
-        parts.append(f"resolved by the change: {len(resolved)}" + (f" ({located(resolved)})" if resolved else ""))
+        parts.append(
+            f"resolved by the change: {len(resolved)}" + (f" ({located(resolved)})" if resolved else "")
+        )
         parts.append(f"already at the base: {len(unchanged)}")
     parts.extend(f"skipped {tool}: {reason}" for tool, reason in skipped)
     parts.extend(notes)
@@ -56,8 +71,16 @@ def build(name: str, version: str, runs: Sequence[tuple[ToolRun, Comparison]], f
     if len(summary) > SUMMARY_LIMIT:
         summary = summary[: SUMMARY_LIMIT - 3] + "..."
     findings = [as_item(f) for f in new]
-    findings += [{"file": ".", "line": 0, "rule": f"{tool}/skipped", "severity": "warning",
-                  "message": f"skipped: {reason} (never counted as passed)"} for tool, reason in skipped]
+    findings += [
+        {
+            "file": ".",
+            "line": 0,
+            "rule": f"{tool}/skipped",
+            "severity": "warning",
+            "message": f"skipped: {reason} (never counted as passed)",
+        }
+        for tool, reason in skipped
+    ]
     all_metrics = {
         **metrics,
         **{f"new_{level}": sum(1 for f in new if f.level == level) for level in Level},
@@ -76,8 +99,16 @@ def build(name: str, version: str, runs: Sequence[tuple[ToolRun, Comparison]], f
         "details": {
             "baseline": "base" if baseline else "none",
             "fail_on": str(fail_on) if fail_on else "never",
-            "tools": {str(r.tool): {"version": r.version, "skipped": r.skipped, "new": len(c.new),
-                                    "unchanged": len(c.unchanged), "resolved": len(c.resolved)} for r, c in runs},
+            "tools": {
+                str(r.tool): {
+                    "version": r.version,
+                    "skipped": r.skipped,
+                    "new": len(c.new),
+                    "unchanged": len(c.unchanged),
+                    "resolved": len(c.resolved),
+                }
+                for r, c in runs
+            },
             "unchanged": [as_item(f) for f in unchanged],
             "resolved": [as_item(f) for f in resolved],
             "sarif": "security.sarif",

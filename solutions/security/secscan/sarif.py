@@ -52,13 +52,17 @@ def tool_run(run: ToolRun, comparison: Comparison, automation_id: str) -> dict[s
         driver["version"] = run.version
     invocation: dict[str, Any] = {"executionSuccessful": not run.skipped}
     if run.skipped:
-        invocation["toolExecutionNotifications"] = [{"level": "warning", "message": {"text": f"skipped: {run.skipped}"}}]
+        invocation["toolExecutionNotifications"] = [
+            {"level": "warning", "message": {"text": f"skipped: {run.skipped}"}}
+        ]
     return {
         "tool": {"driver": driver},
         "automationDetails": {"id": automation_id},
         "invocations": [invocation],
         "columnKind": "unicodeCodePoints",
-        "results": [result(f, fp, states[id(f)], rule_ids.index(f.rule)) for f, fp in with_fingerprints(head)],
+        "results": [
+            result(f, fp, states[id(f)], rule_ids.index(f.rule)) for f, fp in with_fingerprints(head)
+        ],
     }
 
 

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from secscan.model import Finding, Level, Tool, ToolRun, level_of, normalise
@@ -55,11 +56,23 @@ def parse_bandit(report: dict, root: Path) -> tuple[list[Finding], list[Finding]
         side, rel = located
         line = int(item.get("line_number") or 0)
         test = f"{item.get('test_id', 'B000')}"
-        message = (f"{item.get('issue_text', '').strip()} [{item.get('test_name', '')}, "
-                   f"confidence {str(item.get('issue_confidence', '')).lower()}]")
-        sides[side].append(Finding(Tool.BANDIT, test, level_of(str(item.get("issue_severity", ""))), rel, line,
-                                   message, int(item.get("col_offset") or 0) + 1,
-                                   source_line(root, side, rel, line), str(item.get("more_info", ""))))
+        message = (
+            f"{item.get('issue_text', '').strip()} [{item.get('test_name', '')}, "
+            f"confidence {str(item.get('issue_confidence', '')).lower()}]"
+        )
+        sides[side].append(
+            Finding(
+                Tool.BANDIT,
+                test,
+                level_of(str(item.get("issue_severity", ""))),
+                rel,
+                line,
+                message,
+                int(item.get("col_offset") or 0) + 1,
+                source_line(root, side, rel, line),
+                str(item.get("more_info", "")),
+            )
+        )
     return sides["base"], sides["head"]
 
 
@@ -73,10 +86,18 @@ def parse_semgrep(report: dict, root: Path) -> tuple[list[Finding], list[Finding
         line = int(item.get("start", {}).get("line") or 0)
         extra = item.get("extra", {})
         rule = str(item.get("check_id", "semgrep")).rsplit(".", 1)[-1]
-        sides[side].append(Finding(Tool.SEMGREP, rule, level_of(str(extra.get("severity", ""))), rel, line,
-                                   " ".join(str(extra.get("message", "")).split()),
-                                   int(item.get("start", {}).get("col") or 0),
-                                   source_line(root, side, rel, line)))
+        sides[side].append(
+            Finding(
+                Tool.SEMGREP,
+                rule,
+                level_of(str(extra.get("severity", ""))),
+                rel,
+                line,
+                " ".join(str(extra.get("message", "")).split()),
+                int(item.get("start", {}).get("col") or 0),
+                source_line(root, side, rel, line),
+            )
+        )
     return sides["base"], sides["head"]
 
 
@@ -90,7 +111,9 @@ def run_bandit(root: Path) -> ToolRun:
         return result
     argv = [sys.executable, "-P", "-m", "bandit", "-f", "json", "-q", "--ignore-nosec", "-r", *SIDES]
     try:
-        done = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=BANDIT_TIMEOUT)
+        done = subprocess.run(
+            argv, cwd=root, capture_output=True, text=True, timeout=BANDIT_TIMEOUT, check=False
+        )
     except subprocess.TimeoutExpired:
         result.skipped = f"bandit took longer than {BANDIT_TIMEOUT}s on this change"
         return result
@@ -109,10 +132,8 @@ def run_bandit(root: Path) -> ToolRun:
 
 def bandit_version() -> str:
     try:
-        from importlib.metadata import version
-
-        return version("bandit")
-    except Exception:
+        return metadata.version("bandit")
+    except metadata.PackageNotFoundError:
         return ""
 
 
@@ -122,11 +143,23 @@ def run_semgrep(root: Path, rule_paths: Sequence[Path]) -> ToolRun:
     if binary is None:
         result.skipped = "semgrep unavailable (install solutions/security/requirements.txt)"
         return result
-    argv = [binary, "scan", "--metrics=off", "--disable-version-check", "--disable-nosem", "--no-git-ignore",
-            "--json", "-q", *(f"--config={p}" for p in rule_paths), *SIDES]
+    argv = [
+        binary,
+        "scan",
+        "--metrics=off",
+        "--disable-version-check",
+        "--disable-nosem",
+        "--no-git-ignore",
+        "--json",
+        "-q",
+        *(f"--config={p}" for p in rule_paths),
+        *SIDES,
+    ]
     env = {**os.environ, "SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off"}
     try:
-        done = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=SEMGREP_TIMEOUT, env=env)
+        done = subprocess.run(
+            argv, cwd=root, capture_output=True, check=False, text=True, timeout=SEMGREP_TIMEOUT, env=env
+        )
     except subprocess.TimeoutExpired:
         result.skipped = f"semgrep took longer than {SEMGREP_TIMEOUT}s on this change"
         return result

@@ -11,6 +11,7 @@ default_settings); no secret value leaves this module, only its type and hash.
 from __future__ import annotations
 
 import re
+from importlib import metadata
 from pathlib import Path
 
 from secscan.changes import ChangeSet, added_lines
@@ -79,14 +80,21 @@ def scan(changes: ChangeSet, root: Path) -> ToolRun:
             where, line = "in the binary file's content", 0
         else:
             where = "on an added line"
-        result.head.append(Finding(Tool.SECRETS, secret.type.replace(" ", "-").lower(), Level.ERROR, path, line,
-                                   f"{secret.type} {where}: remove it and rotate the credential; "
-                                   "secrets come from the environment or a secret store",
-                                   0, str(secret.secret_hash)))
+        result.head.append(
+            Finding(
+                Tool.SECRETS,
+                secret.type.replace(" ", "-").lower(),
+                Level.ERROR,
+                path,
+                line,
+                f"{secret.type} {where}: remove it and rotate the credential; "
+                "secrets come from the environment or a secret store",
+                0,
+                str(secret.secret_hash),
+            )
+        )
     try:
-        from importlib.metadata import version
-
-        result.version = version("detect-secrets")
-    except Exception:
+        result.version = metadata.version("detect-secrets")
+    except metadata.PackageNotFoundError:
         result.version = ""
     return result

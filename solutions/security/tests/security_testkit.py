@@ -38,7 +38,18 @@ class Repo:
         repo = cls(root)
         repo.write(files)
         git(root, "add", "-A")
-        git(root, "-c", "user.email=t@example.test", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "base")
+        git(
+            root,
+            "-c",
+            "user.email=t@example.test",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "base",
+        )
         repo.base = git(root, "rev-parse", "HEAD").strip()
         return repo
 
@@ -61,8 +72,12 @@ class Repo:
                 (deleted if status.startswith("D") else changed).append(path)
         return sorted(changed), sorted(deleted)
 
-    def request(self, options: dict[str, Any] | None = None, hosts: list[str] | None = None,
-                task_id: str = "demo-task") -> dict[str, Any]:
+    def request(
+        self,
+        options: dict[str, Any] | None = None,
+        hosts: list[str] | None = None,
+        task_id: str = "demo-task",
+    ) -> dict[str, Any]:
         changed, deleted = self.changed()
         return {
             "schema": "plugin_request/v1",
@@ -90,9 +105,16 @@ class PluginRun:
 def run_plugin(request: dict[str, Any], out: Path) -> PluginRun:
     """The plugin as the orchestrator starts it: a script, the request on stdin, cwd the workspace."""
     out.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([sys.executable, str(PLUGIN_DIR / "plugin.py")], input=json.dumps(request), text=True,
-                          capture_output=True, cwd=request["workspace"], timeout=600,
-                          env={**_env(), "ORCH_PLUGIN_OUT": str(out)})
+    done = subprocess.run(
+        [sys.executable, str(PLUGIN_DIR / "plugin.py")],
+        input=json.dumps(request),
+        text=True,
+        capture_output=True,
+        check=False,
+        cwd=request["workspace"],
+        timeout=600,
+        env={**_env(), "ORCH_PLUGIN_OUT": str(out)},
+    )
     assert done.returncode == 0, done.stderr
     text = done.stdout
     begin = text.rindex("----- BEGIN plugin_result/v1 -----")
@@ -153,8 +175,10 @@ def osv_server(advisories: dict[tuple[str, str, str], list[dict[str, Any]]]) -> 
             results = []
             for q in queries:
                 key = (q["package"]["ecosystem"], q["package"]["name"], q["version"])
-                vulns = [{"id": v["id"], "modified": v.get("modified", "2024-01-01T00:00:00Z")}
-                         for v in advisories.get(key, [])]
+                vulns = [
+                    {"id": v["id"], "modified": v.get("modified", "2024-01-01T00:00:00Z")}
+                    for v in advisories.get(key, [])
+                ]
                 results.append({"vulns": vulns} if vulns else {})
             self.answer(200, {"results": results})
 
@@ -183,6 +207,10 @@ REQUESTS_ADVISORY = {
     "summary": "Unintended leak of Proxy-Authorization header in requests",
     "modified": "2024-01-01T00:00:00Z",
     "database_specific": {"severity": "MODERATE"},
-    "affected": [{"package": {"ecosystem": "PyPI", "name": "requests"},
-                  "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "2.3.0"}, {"fixed": "2.31.0"}]}]}],
+    "affected": [
+        {
+            "package": {"ecosystem": "PyPI", "name": "requests"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "2.3.0"}, {"fixed": "2.31.0"}]}],
+        }
+    ],
 }

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from security_testkit import REQUESTS_ADVISORY, PluginRun, Repo, osv_server, run_plugin, sarif_errors
 
-SAFE_MODULE = 'import yaml\n\n\ndef load(text):\n    return yaml.safe_load(text)\n'
-VULNERABLE = '''import subprocess
+SAFE_MODULE = "import yaml\n\n\ndef load(text):\n    return yaml.safe_load(text)\n"
+VULNERABLE = """import subprocess
 
 import requests
 import yaml
@@ -29,7 +29,7 @@ def parse(data):
 
 def fetch(url):
     return requests.get(url, verify=False, timeout=5)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,15 @@ def test_sarif_validates_against_the_oasis_schema_and_locates_results(introduced
     assert [r["tool"]["driver"]["name"] for r in run.sarif["runs"]] == ["bandit", "semgrep", "detect-secrets"]
     assert {r["automationDetails"]["id"] for r in run.sarif["runs"]} == {"security/add-bad/"}
     semgrep = run.sarif["runs"][1]["results"]
-    located = {(r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
-                r["locations"][0]["physicalLocation"]["region"]["startLine"], r["level"]) for r in semgrep}
+    located = {
+        (
+            r["ruleId"],
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            r["locations"][0]["physicalLocation"]["region"]["startLine"],
+            r["level"],
+        )
+        for r in semgrep
+    }
     assert ("python-sql-string-formatting", "app/bad.py", 8, "error") in located
     assert all(r["baselineState"] == "new" for r in semgrep)
 
@@ -75,14 +82,18 @@ def test_fingerprints_are_stable_across_runs_and_when_code_moves(tmp_path: Path)
     assert first is not None and moved is not None
 
     def prints(doc: dict) -> list[str]:
-        return sorted(r["partialFingerprints"]["orchestratorSecurity/v1"] for run in doc["runs"] for r in run["results"])
+        return sorted(
+            r["partialFingerprints"]["orchestratorSecurity/v1"] for run in doc["runs"] for r in run["results"]
+        )
 
     assert prints(first) == prints(moved)
     assert len(set(prints(first))) == len(prints(first))
 
 
 def test_findings_already_at_the_base_do_not_count_but_are_listed(tmp_path: Path) -> None:
-    repo = Repo.create(tmp_path / "repo", {"app/old.py": "import yaml\n\n\ndef load(t):\n    return yaml.load(t)\n"})
+    repo = Repo.create(
+        tmp_path / "repo", {"app/old.py": "import yaml\n\n\ndef load(t):\n    return yaml.load(t)\n"}
+    )
     repo.write({"app/old.py": "import yaml\n\n\ndef load(t):\n    return yaml.load(t)\n\n\nVERSION = 2\n"})
     run = run_plugin(repo.request(), tmp_path / "out")
     assert run.result["status"] == "passed"
@@ -92,7 +103,9 @@ def test_findings_already_at_the_base_do_not_count_but_are_listed(tmp_path: Path
 
 
 def test_baseline_none_judges_every_finding_in_the_changed_files(tmp_path: Path) -> None:
-    repo = Repo.create(tmp_path / "repo", {"app/old.py": "import yaml\n\n\ndef load(t):\n    return yaml.load(t)\n"})
+    repo = Repo.create(
+        tmp_path / "repo", {"app/old.py": "import yaml\n\n\ndef load(t):\n    return yaml.load(t)\n"}
+    )
     repo.write({"app/old.py": "import yaml\n\n\ndef load(t):\n    return yaml.load(t)\n\n\nVERSION = 2\n"})
     run = run_plugin(repo.request({"baseline": "none"}), tmp_path / "out")
     assert run.result["status"] == "failed"
@@ -111,11 +124,15 @@ def test_a_fix_lists_the_findings_it_resolves(tmp_path: Path) -> None:
 
 def test_inline_suppressions_and_tool_configs_in_the_change_are_ignored(tmp_path: Path) -> None:
     repo = Repo.create(tmp_path / "repo", {"README.md": "x\n"})
-    repo.write({
-        "app/sneaky.py": "import subprocess\n\n\ndef go(c):\n    subprocess.run(c, shell=True)  # nosec # nosemgrep\n",
-        ".semgrepignore": "app/\n",
-        ".bandit": "[bandit]\nexclude = app\nskips = B602\n",
-    })
+    repo.write(
+        {
+            "app/sneaky.py": (
+                "import subprocess\n\n\ndef go(c):\n    subprocess.run(c, shell=True)  # nosec # nosemgrep\n"
+            ),
+            ".semgrepignore": "app/\n",
+            ".bandit": "[bandit]\nexclude = app\nskips = B602\n",
+        }
+    )
     run = run_plugin(repo.request({"tools": ["sast"]}), tmp_path / "out")
     rules = run.rules_at("app/sneaky.py")
     assert ("semgrep/python-subprocess-shell-true", 5) in rules
@@ -124,8 +141,12 @@ def test_inline_suppressions_and_tool_configs_in_the_change_are_ignored(tmp_path
 
 def test_javascript_and_html_templates_are_scanned(tmp_path: Path) -> None:
     repo = Repo.create(tmp_path / "repo", {"README.md": "x\n"})
-    repo.write({"web/app.js": "const el = document.getElementById('o');\nel.innerHTML = location.hash;\n",
-                "web/page.html": "<p>{{ comment | safe }}</p>\n"})
+    repo.write(
+        {
+            "web/app.js": "const el = document.getElementById('o');\nel.innerHTML = location.hash;\n",
+            "web/page.html": "<p>{{ comment | safe }}</p>\n",
+        }
+    )
     run = run_plugin(repo.request({"tools": ["sast"]}), tmp_path / "out")
     assert ("semgrep/js-inner-html", 2) in run.rules_at("web/app.js")
     assert ("semgrep/template-autoescape-off", 1) in run.rules_at("web/page.html")
@@ -134,13 +155,17 @@ def test_javascript_and_html_templates_are_scanned(tmp_path: Path) -> None:
 def test_secrets_on_added_lines_in_new_paths_and_in_binaries_are_found(tmp_path: Path) -> None:
     repo = Repo.create(tmp_path / "repo", {"conf/settings.py": "DEBUG = False\n"})
     key = "AKIA" + "IOSFODNN7EXAMPL1"
-    repo.write({
-        "conf/settings.py": f"DEBUG = False\nAWS_ACCESS_KEY_ID = '{key}'\n",
-        f"keys/{key}.txt": "placeholder\n",
-        "assets/blob.bin": b"\x00\x01\x02" + f"aws_key={key}".encode() + b"\x00\xff",
-    })
+    repo.write(
+        {
+            "conf/settings.py": f"DEBUG = False\nAWS_ACCESS_KEY_ID = '{key}'\n",
+            f"keys/{key}.txt": "placeholder\n",
+            "assets/blob.bin": b"\x00\x01\x02" + f"aws_key={key}".encode() + b"\x00\xff",
+        }
+    )
     run = run_plugin(repo.request({"tools": ["secrets"]}), tmp_path / "out")
-    found = {(f["file"], f["line"]) for f in run.result["findings"] if f["rule"].startswith("detect-secrets/")}
+    found = {
+        (f["file"], f["line"]) for f in run.result["findings"] if f["rule"].startswith("detect-secrets/")
+    }
     assert ("conf/settings.py", 2) in found
     assert (f"keys/{key}.txt", 0) in found
     assert ("assets/blob.bin", 0) in found
@@ -153,8 +178,9 @@ def test_dependency_audit_without_a_declared_service_is_skipped_never_passed(tmp
     repo.write({"requirements.txt": "requests==2.19.0\n"})
     with osv_server({("PyPI", "requests", "2.19.0"): [REQUESTS_ADVISORY]}) as osv:
         run = run_plugin(repo.request({"tools": ["deps"], "osv_url": osv.url}), tmp_path / "out")
-        strict = run_plugin(repo.request({"tools": ["deps"], "osv_url": osv.url, "require_all": True}),
-                            tmp_path / "out2")
+        strict = run_plugin(
+            repo.request({"tools": ["deps"], "osv_url": osv.url, "require_all": True}), tmp_path / "out2"
+        )
     assert osv.requests == []
     assert "skipped osv: no vulnerability service declared" in run.result["summary"]
     assert run.result["details"]["tools"]["osv"]["skipped"].startswith("no vulnerability service declared")
@@ -167,7 +193,9 @@ def test_a_pin_with_a_known_advisory_fails_and_names_the_advisory(tmp_path: Path
     repo.write({"requirements.txt": "flask==3.0.0\nrequests==2.19.0\n"})
     with osv_server({("PyPI", "requests", "2.19.0"): [REQUESTS_ADVISORY]}) as osv:
         host = osv.url.removeprefix("http://")
-        run = run_plugin(repo.request({"tools": ["deps"], "osv_url": osv.url}, hosts=[host]), tmp_path / "out")
+        run = run_plugin(
+            repo.request({"tools": ["deps"], "osv_url": osv.url}, hosts=[host]), tmp_path / "out"
+        )
     assert "POST /v1/querybatch" in osv.requests
     assert run.result["status"] == "failed"
     finding = next(f for f in run.result["findings"] if f["rule"] == "osv/GHSA-j8r2-6x86-q33q")
@@ -178,10 +206,16 @@ def test_a_pin_with_a_known_advisory_fails_and_names_the_advisory(tmp_path: Path
 
 def test_an_unreachable_service_is_skipped_with_the_error(tmp_path: Path) -> None:
     repo = Repo.create(tmp_path / "repo", {"README.md": "x\n"})
-    repo.write({"package-lock.json": '{"lockfileVersion": 3, "packages": {"": {}, '
-                                     '"node_modules/lodash": {"version": "4.17.20"}}}\n'})
-    run = run_plugin(repo.request({"tools": ["deps"], "osv_url": "http://127.0.0.1:9"}, hosts=["127.0.0.1:9"]),
-                     tmp_path / "out")
+    repo.write(
+        {
+            "package-lock.json": '{"lockfileVersion": 3, "packages": {"": {}, '
+            '"node_modules/lodash": {"version": "4.17.20"}}}\n'
+        }
+    )
+    run = run_plugin(
+        repo.request({"tools": ["deps"], "osv_url": "http://127.0.0.1:9"}, hosts=["127.0.0.1:9"]),
+        tmp_path / "out",
+    )
     assert run.result["details"]["tools"]["osv"]["skipped"].startswith("vulnerability service unavailable")
     assert run.result["status"] == "passed"
     assert run.result["metrics"]["skipped_tools"] == 1
@@ -204,8 +238,10 @@ def test_excluded_paths_are_not_scanned(tmp_path: Path) -> None:
 
 
 def test_extra_rules_come_from_the_base_commit_not_the_change(tmp_path: Path) -> None:
-    rule = ("rules:\n  - id: no-print\n    languages: [python]\n    severity: WARNING\n"
-            "    message: no print\n    pattern: print(...)\n")
+    rule = (
+        "rules:\n  - id: no-print\n    languages: [python]\n    severity: WARNING\n"
+        "    message: no print\n    pattern: print(...)\n"
+    )
     repo = Repo.create(tmp_path / "repo", {"policy/rules.yml": rule})
     repo.write({"app/x.py": "print('hi')\n", "policy/rules.yml": "rules: []\n"})
     run = run_plugin(repo.request({"rules": ["policy/rules.yml"], "tools": ["sast"]}), tmp_path / "out")

@@ -1,4 +1,4 @@
-"""Pure parts of the security plugin: levels, the base/head comparison, manifest parsers, the service check."""
+"""Pure parts of the security plugin: levels, base/head comparison, manifest parsers, the service check."""
 
 from __future__ import annotations
 
@@ -39,35 +39,49 @@ def test_fingerprints_ignore_lines_and_number_repeats() -> None:
 
 
 def test_requirements_pins_with_continuations_hashes_and_markers() -> None:
-    text = ("# tools\nrequests==2.19.0 \\\n    --hash=sha256:abc\nFlask>=2\nPyYAML==5.3 ; python_version < '4'\n"
-            "-r other.txt\n")
+    text = (
+        "# tools\nrequests==2.19.0 \\\n    --hash=sha256:abc\nFlask>=2\nPyYAML==5.3 ; python_version < '4'\n"
+        "-r other.txt\n"
+    )
     parsed = deps.parse("requirements-dev.txt", text.encode())
-    assert [(p.name, p.version, p.line) for p in parsed.pins] == [("requests", "2.19.0", 2), ("pyyaml", "5.3", 5)]
+    assert [(p.name, p.version, p.line) for p in parsed.pins] == [
+        ("requests", "2.19.0", 2),
+        ("pyyaml", "5.3", 5),
+    ]
     assert parsed.unpinned == 1
 
 
 def test_pyproject_project_and_poetry_pins() -> None:
-    text = ('[project]\nname = "x"\ndependencies = ["jinja2==2.10", "click>=8"]\n'
-            '[tool.poetry.dependencies]\npython = "^3.11"\nurllib3 = "1.24.1"\n')
+    text = (
+        '[project]\nname = "x"\ndependencies = ["jinja2==2.10", "click>=8"]\n'
+        '[tool.poetry.dependencies]\npython = "^3.11"\nurllib3 = "1.24.1"\n'
+    )
     parsed = deps.parse("pyproject.toml", text.encode())
     assert [(p.name, p.version) for p in parsed.pins] == [("jinja2", "2.10"), ("urllib3", "1.24.1")]
     assert parsed.unpinned == 1
 
 
 def test_uv_and_poetry_locks_skip_the_project_itself() -> None:
-    text = ('version = 1\n[[package]]\nname = "me"\nversion = "0.1.0"\nsource = { editable = "." }\n\n'
-            '[[package]]\nname = "Django"\nversion = "3.2.0"\n')
+    text = (
+        'version = 1\n[[package]]\nname = "me"\nversion = "0.1.0"\nsource = { editable = "." }\n\n'
+        '[[package]]\nname = "Django"\nversion = "3.2.0"\n'
+    )
     parsed = deps.parse("uv.lock", text.encode())
     assert [(p.name, p.version, p.line) for p in parsed.pins] == [("django", "3.2.0", 8)]
 
 
 def test_package_lock_v1_and_v3() -> None:
-    v3 = '{"lockfileVersion": 3, "packages": {"": {"name": "app"}, "node_modules/lodash": {"version": "4.17.20"}}}'
+    v3 = (
+        '{"lockfileVersion": 3, "packages": {"": {"name": "app"}, '
+        '"node_modules/lodash": {"version": "4.17.20"}}}'
+    )
     v1 = '{"lockfileVersion": 1, "dependencies": {"minimist": {"version": "0.0.8", "dependencies": {}}}}'
     assert [(p.ecosystem, p.name, p.version) for p in deps.parse("package-lock.json", v3.encode()).pins] == [
-        ("npm", "lodash", "4.17.20")]
+        ("npm", "lodash", "4.17.20")
+    ]
     assert [(p.name, p.version) for p in deps.parse("a/package-lock.json", v1.encode()).pins] == [
-        ("minimist", "0.0.8")]
+        ("minimist", "0.0.8")
+    ]
 
 
 def test_a_manifest_that_does_not_parse_is_reported() -> None:

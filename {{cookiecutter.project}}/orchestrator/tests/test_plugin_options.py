@@ -10,14 +10,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from test_plugin import make_run, run_phase, write_plugin
+
 from conftest import git, orchestrator, write_pack
 from orchestrator.fsio import read_json
-from test_plugin import make_run, run_phase, write_plugin
 
 OPTIONS_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"level": {"enum": ["low", "high"]}, "paths": {"type": "array", "items": {"type": "string"}}},
+    "properties": {
+        "level": {"enum": ["low", "high"]},
+        "paths": {"type": "array", "items": {"type": "string"}},
+    },
 }
 
 
@@ -49,9 +53,11 @@ def test_validate_accepts_good_options_and_ignores_a_plugin_that_is_not_there(re
 
 def test_named_artifacts_are_copied_into_the_run_directory_redacted(repo: Path) -> None:
     secret = "hunter2-" + "q8Zr4xW1" * 3
-    body = (f'open(os.path.join(os.environ["ORCH_PLUGIN_OUT"], "probe.sarif"), "w").write("token {secret}")\n'
-            'os.symlink("/etc/hostname", os.path.join(os.environ["ORCH_PLUGIN_OUT"], "probe.png"))\n'
-            "emit(result())")
+    body = (
+        f'open(os.path.join(os.environ["ORCH_PLUGIN_OUT"], "probe.sarif"), "w").write("token {secret}")\n'
+        'os.symlink("/etc/hostname", os.path.join(os.environ["ORCH_PLUGIN_OUT"], "probe.png"))\n'
+        "emit(result())"
+    )
     write_plugin(repo, body, artifacts=["probe.sarif", "probe.png"])
     run = make_run(repo)
     result = run_phase(run, secrets=(secret,))
@@ -63,12 +69,14 @@ def test_named_artifacts_are_copied_into_the_run_directory_redacted(repo: Path) 
 
 
 def test_the_plugin_reaches_a_declared_host_and_nothing_else(repo: Path, web_server: int) -> None:
-    body = ("import urllib.request\n"
-            "def get(url):\n"
-            "    try:\n        return urllib.request.urlopen(url, timeout=5).read().decode()\n"
-            "    except Exception as exc:\n        return f'refused {exc}'\n"
-            f"emit(result(details={{'declared': get('http://127.0.0.1:{web_server}/'), "
-            "'other': get('http://127.0.0.1:9/')}))")
+    body = (
+        "import urllib.request\n"
+        "def get(url):\n"
+        "    try:\n        return urllib.request.urlopen(url, timeout=5).read().decode()\n"
+        "    except Exception as exc:\n        return f'refused {exc}'\n"
+        f"emit(result(details={{'declared': get('http://127.0.0.1:{web_server}/'), "
+        "'other': get('http://127.0.0.1:9/')}))"
+    )
     write_plugin(repo, body)
     run = make_run(repo, safety={"network": {"hosts": [f"127.0.0.1:{web_server}"]}})
     run_phase(run)

@@ -1,4 +1,4 @@
-"""vulnapp does its job for honest input. All pass after the fix; before it, a quote in a name breaks the SQL."""
+"""vulnapp does its job for honest input. All pass after the fix; before it, a quote breaks the SQL."""
 
 import json
 from urllib.parse import urlencode
@@ -8,8 +8,11 @@ from vulnapp import application, load_settings, make_db, search_users
 
 def call(path: str, query: dict[str, str]) -> tuple[str, list[dict[str, str]]]:
     status: list[str] = []
-    body = b"".join(application({"PATH_INFO": path, "QUERY_STRING": urlencode(query)},
-                                lambda s, _headers: status.append(s)))
+    body = b"".join(
+        application(
+            {"PATH_INFO": path, "QUERY_STRING": urlencode(query)}, lambda s, _headers: status.append(s)
+        )
+    )
     return status[0], json.loads(body) if status[0].startswith("200") else []
 
 
