@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import security_testkit  # noqa: F401  (puts the plugin directory on sys.path)
-from secscan import deps, osv
-from secscan.model import Finding, Level, Tool, compare, level_of, with_fingerprints
+from secscan import deps, osv, report, sast
+from secscan.model import Finding, Level, Tool, ToolRun, compare, level_of, with_fingerprints
 
 
 def finding(line: int, key: str = "cursor.execute(q)", rule: str = "B608") -> Finding:
@@ -95,3 +98,19 @@ def test_the_service_is_declared_by_its_host_or_the_osv_preset() -> None:
     assert not osv.declared("http://127.0.0.1:8765", ["127.0.0.1:9999", "@osv"])
     assert not osv.declared("https://osv.internal.example", ["@osv"])
     assert not osv.declared("https://api.osv.dev", [])
+
+
+def test_a_missing_semgrep_is_reported_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sast, "interpreter_bin", lambda name: None)
+    run = sast.run_semgrep(tmp_path, [])
+    assert run.skipped.startswith("semgrep unavailable") and run.head == []
+
+
+def test_a_skipped_tool_is_listed_and_fails_only_when_all_are_required() -> None:
+    skipped = ToolRun(Tool.SEMGREP, skipped="semgrep unavailable")
+    runs = [(skipped, compare([], []))]
+    lenient = report.build("security", "t", runs, Level.WARNING, False, True, {}, [])
+    strict = report.build("security", "t", runs, Level.WARNING, True, True, {}, [])
+    assert lenient["status"] == "passed" and "skipped semgrep: semgrep unavailable" in lenient["summary"]
+    assert [f["rule"] for f in lenient["findings"]] == ["semgrep/skipped"]
+    assert strict["status"] == "failed"
