@@ -127,7 +127,10 @@ def test_solutions_are_copied_per_choice(baked: tuple[Path, dict]) -> None:
             if p.is_file() and not NOT_PART_OF_TEMPLATE & set(p.relative_to(source).parts)
         )
         for relative in shipped:
-            assert (repo / "solutions" / name / relative).read_bytes() == (source / relative).read_bytes()
+            top, _, rest = relative.partition("/")
+            # a solution's example/ tree is laid over the repository root, the rest goes to solutions/<name>/
+            target = repo / rest if top == "example" else repo / "solutions" / name / relative
+            assert target.read_bytes() == (source / relative).read_bytes()
 
 
 def test_github_workflows_only_when_ci_is_github(baked: tuple[Path, dict]) -> None:
