@@ -20,9 +20,11 @@ Outcomes, and what they do to the run:
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
+import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -332,14 +334,20 @@ def copy_artifacts(run: Run, descriptor: Descriptor, redactor: Redactor) -> list
     artifacts are redacted. A named artifact the plugin did not write is not an error.
     """
     out = plugin_scratch(run) / "out"
+    if out.is_symlink() or not out.is_dir():
+        return []
     copied: list[Path] = []
     for name in descriptor.artifacts:
-        target = run.dir / name
-        target.unlink(missing_ok=True)
-        source = out / name
-        if source.is_symlink() or not source.is_file() or source.stat().st_size > MAX_ARTIFACT_BYTES:
+        try:
+            fd = os.open(out / name, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
             continue
-        data = source.read_bytes()
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ARTIFACT_BYTES:
+                continue
+            data = handle.read(MAX_ARTIFACT_BYTES + 1)
+        target = run.dir / name
         if name.endswith(TEXT_ARTIFACTS):
             data = redactor.redact(data.decode("utf-8", "replace")).encode("utf-8")
         atomic_write_bytes(target, data)
@@ -392,6 +400,8 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         except PluginProblem as problem:
             outcome = Outcome("crashed", f"plugin {name} crashed: {problem}")
         else:
+            for stale in descriptor.artifacts:
+                (run.dir / stale).unlink(missing_ok=True)
             try:
                 outcome = execute(run, log, descriptor)
             except PluginTripped as tripped:
