@@ -255,3 +255,25 @@ def test_a_bad_option_is_a_located_error(tmp_path: Path) -> None:
     assert run.result["summary"].startswith("bad plugin options: plugin.options.fail_on:")
     run = run_plugin(repo.request({"tools": ["sast", "fuzz"]}), tmp_path / "out")
     assert "plugin.options.tools[1]" in run.result["summary"]
+
+
+def test_a_symlink_in_the_change_is_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.py"
+    outside.write_text("import os\nos.system('id')\n", encoding="utf-8")
+    repo = Repo.create(tmp_path / "repo", {"README.md": "x\n"})
+    (repo.root / "app").mkdir()
+    (repo.root / "app" / "link.py").symlink_to(outside)
+    run = run_plugin(repo.request({"tools": ["sast", "secrets"]}), tmp_path / "out")
+    assert run.rules_at("app/link.py") == set()
+    assert "not regular files, not scanned: app/link.py" in run.result["summary"]
+
+
+def test_the_sarif_is_identical_when_the_same_change_is_judged_again(tmp_path: Path) -> None:
+    repo = Repo.create(tmp_path / "repo", {"README.md": "x\n"})
+    repo.write({"app/bad.py": VULNERABLE})
+    first = run_plugin(repo.request({"tools": ["sast"]}), tmp_path / "a")
+    second = run_plugin(repo.request({"tools": ["sast"]}), tmp_path / "b")
+    assert (tmp_path / "a" / "security.sarif").read_bytes() == (
+        tmp_path / "b" / "security.sarif"
+    ).read_bytes()
+    assert first.result["findings"] == second.result["findings"]
