@@ -51,5 +51,5 @@ def test_an_example_pack_succeeds_with_strict_plugins_and_leaves_a_tick_plot(
     plugin_result = json.loads((run_dir / "plugin_result.json").read_text(encoding="utf-8"))
     assert plugin_result["details"]["golden"]["matches"] is True
     assert plugin_result["details"]["divergence"] is None
-    assert (run_dir / "game-ticks.png").read_bytes().startswith(PNG)
-    assert "game-ticks.png" in (run_dir / "SUMMARY.md").read_text(encoding="utf-8")
+    assert (run_dir / "game/ticks.png").read_bytes().startswith(PNG)
+    assert "game/ticks.png" in (run_dir / "SUMMARY.md").read_text(encoding="utf-8")

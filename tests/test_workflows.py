@@ -84,14 +84,16 @@ def test_the_run_job_can_write_nothing_and_keeps_no_credentials(workflows: list[
     assert len(keyed) == 1 and "matrix.executor == 'codex'" in keyed[0]["env"]["OPENAI_API_KEY"]
 
 
-def test_only_the_publish_job_holds_write_permissions(workflows: list[Path]) -> None:
+def test_only_the_publish_job_can_write_code_and_pull_requests(workflows: list[Path]) -> None:
     data = dispatched(workflows)
-    writers = {
-        name
+    writes = {
+        name: sorted(k for k, v in (job.get("permissions") or {}).items() if v == "write")
         for name, job in data["jobs"].items()
-        if any(v == "write" for v in (job.get("permissions") or {}).values())
     }
-    assert writers == {"publish"}
+    assert {name: keys for name, keys in writes.items() if keys} == {
+        "publish": ["contents", "pull-requests"],
+        "code-scanning": ["security-events"],
+    }
     assert data["jobs"]["publish"]["permissions"]["pull-requests"] == "write"
     assert data["permissions"] == {"contents": "read"}
     assert steps_running(data, "python -m orchestrator pr")

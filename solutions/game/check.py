@@ -13,9 +13,9 @@ from .options import Options
 from .replay import Trace, detail_run, read_inputs, run_game, write_inputs
 from .report import Finding
 
-PLOT_FILE = "game-ticks.png"
+PLOT_FILE = "game/ticks.png"
 NO_PICTURES = "matplotlib is not installed (pip install -r solutions/game/requirements.txt)"
-FRAMES_FILE = "game-frames.png"
+FRAMES_FILE = "game/frames.png"
 WINDOW = 2
 """Frames shown on each side of the first divergent tick."""
 
@@ -146,7 +146,7 @@ def final_frame(ctx: Context, inputs_file: Path, traces: list[Trace], ticks: int
 def evaluate(ctx: Context) -> dict[str, Any]:
     """Runs every check and returns the plugin_result/v1 document; pictures and SARIF go to ctx.out."""
     options = ctx.options
-    ctx.out.mkdir(parents=True, exist_ok=True)
+    (ctx.out / "game").mkdir(parents=True, exist_ok=True)  # pictures go under game/, the plugin's own name
     inputs = read_inputs(ctx.workspace, options)
     reference = golden.load(ctx.workspace / options.golden, options.golden) if options.golden else None
     inputs_file = write_inputs(inputs, ctx.out / "inputs.jsonl")

@@ -31,7 +31,7 @@ from typing import Any
 
 from orchestrator import gitops
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, Tripped
-from orchestrator.fsio import sha256_file, write_json
+from orchestrator.fsio import atomic_write_bytes, sha256_file, write_json
 from orchestrator.phaselog import PhaseLog
 from orchestrator.plugin_artifacts import OUT_ENV, collect, out_dir
 from orchestrator.redact import Redactor
@@ -48,6 +48,7 @@ RESULT_END = "----- END plugin_result/v1 -----"
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 """The task pack's plugin name pattern: a plain directory name, never a path."""
 DEFAULT_TIMEOUT_SECONDS = 300.0
+"""Artifacts read as text pass through secret redaction like every other persisted output."""
 PYTHON_NAMES = ("python", "python3")
 """entry[0] values that mean the orchestrator's own interpreter, whatever PATH holds."""
 ENABLE_HINT = "set ORCH_ENABLE_PLUGINS=1 to run it"
@@ -77,6 +78,7 @@ class Descriptor:
     description: str
     timeout_seconds: float
     dir: Path
+    options_schema: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,10 @@ def parse_descriptor(data: Any, plugin_dir: Path, expected_name: str) -> Descrip
     timeout = data.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise PluginProblem(f"{where}: timeout_seconds: must be a positive number")
-    return Descriptor(name, version, tuple(entry), description, float(timeout), plugin_dir)
+    options_schema = data.get("options_schema", "")
+    if not isinstance(options_schema, str):
+        raise PluginProblem(f"{where}: options_schema: must be a file name inside the plugin directory")
+    return Descriptor(name, version, tuple(entry), description, float(timeout), plugin_dir, options_schema)
 
 
 def resolve_argv(entry: Sequence[str], plugin_dir: Path, python: str = sys.executable) -> list[str]:
@@ -252,8 +257,15 @@ def plugin_scratch(run: Run) -> Path:
 def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
     """The execution-plane sandbox, minus network and cloud, with a fresh private HOME.
 
-    The plugin reviews what the executor wrote, so it gets no egress and none of the
-    executor's scratch (a planted usercustomize.py there would run inside the reviewer).
+
+def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
+    """The execution-plane sandbox, minus cloud, with a fresh private HOME and an empty out directory.
+
+    The plugin reviews what the executor wrote, so it gets none of the executor's scratch
+    (a planted usercustomize.py there would run inside the reviewer). Its egress is the
+    task pack's declared hosts (safety.network.hosts), through the same allowlisting proxy:
+    none unless declared (a vulnerability service, say). It writes its artifacts into
+    $ORCH_PLUGIN_OUT, which the phase copies into the run directory.
     """
     scratch = plugin_scratch(run)
     shutil.rmtree(scratch, ignore_errors=True)
@@ -266,7 +278,6 @@ def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
         spec,
         scratch=scratch,
         wall_seconds=min(spec.wall_seconds, descriptor.timeout_seconds),
-        network_hosts=(),
         cloud_providers=(),
         **own,
     )
@@ -365,7 +376,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         write_json(result_path, outcome.result)
         digest = sha256_file(result_path)
         outputs.append(result_path)
-        copied, refused = collect(outcome.result, out_dir(plugin_scratch(run)), run.dir, name)
+        copied, refused = collect(outcome.result, out_dir(plugin_scratch(run)), run.dir, name, log.redactor)
         outputs.extend(copied)
         for reason in refused:
             log.note(f"plugin artifact refused: {reason}")

@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.fsio import atomic_write_bytes
+from orchestrator.redact import Redactor
 
 OUT_ENV = "ORCH_PLUGIN_OUT"
 SAFE_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$")
 SUFFIXES = {".png": b"\x89PNG\r\n\x1a\n", ".sarif": b"", ".json": b"", ".txt": b""}
+TEXT = {".sarif", ".json", ".txt"}
+"""Suffixes of text artifacts: redacted like every log before they reach the evidence."""
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_TOTAL_BYTES = 64 * 1024 * 1024
 MAX_FILES = 500
@@ -39,9 +42,9 @@ def listed(result: dict[str, Any] | None) -> list[str]:
 
 
 def collect(
-    result: dict[str, Any] | None, source: Path, run_dir: Path, name: str
+    result: dict[str, Any] | None, source: Path, run_dir: Path, name: str, redactor: Redactor
 ) -> tuple[list[Path], list[str]]:
-    """Copies the listed artifacts; returns (files written, reasons others were refused)."""
+    """Copies the listed artifacts (text ones redacted); returns (files written, reasons others were refused)."""
     written: list[Path] = []
     refused: list[str] = []
     total = 0
@@ -77,6 +80,8 @@ def collect(
         if not data.startswith(SUFFIXES[suffix]):
             refused.append(f"{rel}: content does not match its suffix")
             continue
+        if suffix in TEXT:
+            data = redactor.redact(data.decode("utf-8", "replace")).encode("utf-8")
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, data)
         total += len(data)

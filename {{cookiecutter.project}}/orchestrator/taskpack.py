@@ -31,6 +31,7 @@ from orchestrator.environment import presets
 from orchestrator.errors import BadInput, Problem
 from orchestrator.fsio import sha256_bytes
 from orchestrator.globs import GlobError, check_relative, glob_to_regex
+from orchestrator.plugin_options import option_problems
 from orchestrator.schemas import load, validator
 
 SCHEMA = "taskpack.v1.json"
@@ -493,6 +494,9 @@ def _semantic_problems(data: dict[str, Any], doc: Document, display: str, file: 
     def add(path: Path_, message: str, hint: str, *, key: bool = False) -> None:
         line, column = doc.key_mark(path) if key else doc.mark(path)
         out.append(Problem(display, line, column, field_path(path), message, hint))
+
+    for path, message, hint in option_problems(repo, data):
+        add(path, message, hint)
 
     task_id = data.get("id")
     if isinstance(task_id, str) and task_id != file.parent.name:

@@ -43,11 +43,11 @@ def test_warm_up_ticks_are_not_judged(workspace, plugin) -> None:
 def test_the_tick_plot_is_a_png_listed_as_an_image_artifact(workspace, plugin) -> None:
     outcome = plugin(workspace(ticks=10), {**OPTIONS, "tick_budget_ms": 16})
     images = [a for a in outcome.details["artifacts"] if a["kind"] == "image"]
-    assert images[0]["path"] == "game-ticks.png"
-    assert (outcome.out / "game-ticks.png").read_bytes().startswith(PNG)
+    assert images[0]["path"] == "game/ticks.png"
+    assert (outcome.out / "game/ticks.png").read_bytes().startswith(PNG)
 
 
 def test_a_game_with_render_gets_its_final_frame_or_frames_around_the_divergence(workspace, plugin) -> None:
     passing = plugin(workspace(ticks=10), OPTIONS)
-    assert "game-frames.png" in [a["path"] for a in passing.details["artifacts"]]
-    assert (passing.out / "game-frames.png").read_bytes().startswith(PNG)
+    assert "game/frames.png" in [a["path"] for a in passing.details["artifacts"]]
+    assert (passing.out / "game/frames.png").read_bytes().startswith(PNG)

@@ -7,13 +7,11 @@ plugin is exercised only where this repository was generated with it.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -329,14 +327,7 @@ def test_the_last_result_block_wins() -> None:
 
 
 # --- the shipped security plugin ---------------------------------------------------------------------
-
-
-def security_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("security_plugin", SECURITY / "plugin.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# Its own behaviour is specified in solutions/security/tests/; here: it runs as a phase, in the sandbox.
 
 
 @pytest.mark.skipif(not SECURITY.is_dir(), reason=NO_SECURITY)
@@ -349,38 +340,9 @@ def test_security_plugin_flags_eval_in_the_diff(repo: Path) -> None:
     assert (result.status, run.manifest["plugin"]["status"]) == ("failed", "failed")
     data = read_json(result_file(run))
     assert not [e.message for e in validator("plugin_result.v1.json").iter_errors(data)]
-    assert [(f["file"], f["line"], f["rule"]) for f in data["findings"]] == [("calc.py", 4, "py-eval")]
-    assert data["metrics"]["files_scanned"] == 2  # calc.py and new.py; README.md is not Python
-
-
-@pytest.mark.skipif(not SECURITY.is_dir(), reason=NO_SECURITY)
-@pytest.mark.parametrize(
-    ("source", "rules"),
-    [
-        ("x = eval('1')\nexec('y = 2')\n", ["py-eval@1", "py-exec@2"]),
-        ("from pickle import loads as l\nl(b'')\n", ["py-unsafe-deserialization@2"]),
-        ("import subprocess as sp\nsp.run('ls', shell=True)\nsp.run(['ls'], shell=False)\n", ["py-shell@2"]),
-        ("import os\nos.system('ls')\n", ["py-shell@2"]),
-        ("import yaml\nyaml.load(s)\nyaml.load(s, Loader=yaml.SafeLoader)\nyaml.safe_load(s)\n", ["py-yaml-load@2"]),
-        ("HOST = '10.1.2.3'\nLOCAL = '127.0.0.1'\nVERSION = '1.2.3.4.5'\n", ["hardcoded-ip@1"]),
-        ("# eval(x) in a comment\ntext = 'exec(y) in a string'\n", []),
-        ("def broken(:\n", ["py-syntax@1"]),
-    ],
-    ids=["eval-exec", "pickle-alias", "shell-true", "os-system", "yaml-load", "ip", "comments-and-strings", "syntax"],
-)
-def test_security_rules(source: str, rules: list[str]) -> None:
-    found = security_module().scan_source("m.py", source)
-    assert [f"{f['rule']}@{f['line']}" for f in found] == rules
-
-
-@pytest.mark.skipif(not SECURITY.is_dir(), reason=NO_SECURITY)
-def test_security_fail_on_threshold_decides_the_status(tmp_path: Path) -> None:
-    (tmp_path / "a.py").write_text("HOST = '10.1.2.3'\n", encoding="utf-8")
-    scan = security_module().scan
-    request = {"workspace": str(tmp_path), "changed_files": ["a.py"]}
-    assert scan({**request, "options": {}})["status"] == "passed"
-    assert scan({**request, "options": {"fail_on": "warning"}})["status"] == "failed"
-    assert scan({**request, "options": {"fail_on": "loud"}})["status"] == "error"
+    located = {(f["file"], f["line"], f["rule"]) for f in data["findings"]}
+    assert {("calc.py", 4, "semgrep/python-eval-exec"), ("calc.py", 4, "bandit/B307")} <= located
+    assert run.dir / "security.sarif" in result.outputs
 
 
 # --- end to end ------------------------------------------------------------------------------------------
