@@ -294,8 +294,11 @@ def changed_paths(run: Run) -> list[str]:
 
 
 def record_execution(run: Run, log: PhaseLog, phase: str, execution: Execution) -> None:
-    """Puts what the sandbox denied into the manifest and the phase log (one line each)."""
-    denied = run.manifest.setdefault("safety", {}).setdefault("denied", [])
+    """Puts what the sandbox denied, and how its limits held, into the manifest and the phase log."""
+    safety = run.manifest.setdefault("safety", {})
+    if execution.limits_enforced:
+        safety.setdefault("limits_enforced", {}).update({k: str(v) for k, v in execution.limits_enforced.items()})
+    denied = safety.setdefault("denied", [])
     for item in execution.denied:
         entry = {**item, "phase": phase}
         if entry not in denied:

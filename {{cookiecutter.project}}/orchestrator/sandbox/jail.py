@@ -1,0 +1,198 @@
+"""The jail's shape, as a bubblewrap command line: what is visible, what is writable, who runs.
+
+Visible inside, and nothing else:
+- the system, read-only: /usr, /bin, /sbin, /lib*, /opt and /etc (its secrets masked);
+- the run's worktree (read-write) and a private scratch (read-write: HOME, TMPDIR);
+- a synthetic git dir with a sanitised config over the main objects (`gitview`);
+- READ_ONLY_EXCEPTIONS: one named list of host paths the phases need to run.
+
+Not visible: the rest of the main checkout (its `.env`, `.git/config`, other worktrees,
+`runs/`, `.orchestrator/`), /sys (so no cgroup), the user's HOME, /home, /root, /run, the
+host's /tmp. The command runs as uid 1000 of a new user namespace with no capabilities,
+no new privileges, no way to make user namespaces, and the seccomp filter of `seccomp`.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.sandbox.environment import home_dir, shim_dir
+from orchestrator.sandbox.gitview import GitView, git_dirs
+from orchestrator.sandbox.spec import CLOUD_CONFIG, SandboxSpec
+
+JAIL_UID = 1000
+SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "opt", "etc")
+MASKED_FILES = (
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/gitconfig",
+    "/etc/machine-id",
+)
+MASKED_DIRS = ("/etc/ssh", "/etc/ssl/private", "/etc/sudoers.d")
+TOOL_DIRS = (".venv", ".tools", ".nox")
+"""Directories of the main checkout that may be read as exceptions (interpreters and pinned tools)."""
+BWRAP_SEARCH = ("/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin")
+
+
+@dataclass(frozen=True)
+class Exception_:
+    name: str
+    path: Path
+
+
+def real_home() -> Path | None:
+    try:
+        return Path(pwd.getpwuid(os.getuid()).pw_dir)
+    except KeyError:
+        return None
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap", path=os.pathsep.join([*BWRAP_SEARCH, os.environ.get("PATH", "")]))
+
+
+def _is_system(path: Path) -> bool:
+    return len(path.parts) > 1 and path.parts[1] in SYSTEM_DIRS
+
+
+def argv_paths(argv: Sequence[str]) -> list[Path]:
+    """The program's directory and absolute file arguments: host paths the caller itself chose."""
+    out: list[Path] = []
+    if argv:
+        program = argv[0] if "/" in argv[0] else shutil.which(argv[0])
+        if program and os.path.isabs(program) and os.path.exists(program):
+            real = Path(program).resolve()
+            out.extend((real.parent, real))
+    out.extend(Path(arg).resolve() for arg in argv[1:] if os.path.isabs(arg) and os.path.isfile(arg))
+    return out
+
+
+def read_only_exceptions(spec: SandboxSpec, extra: Iterable[Exception_]) -> list[Exception_]:
+    """READ_ONLY_EXCEPTIONS: every host path outside the system dirs that the jail may read, by name."""
+    dirs = git_dirs(spec.workspace)
+    tools = [dirs.checkout / ".tools"] if dirs is not None else []
+    named = [
+        *(
+            Exception_("interpreter", Path(p))
+            for p in (sys.prefix, sys.base_prefix, Path(sys.executable).resolve().parent)
+        ),
+        *(Exception_("tools", p) for p in tools),
+        *(Exception_("read_paths", Path(p)) for p in spec.read_paths),
+        *([Exception_("prepared_env", spec.prepared_env)] if spec.prepared_env else []),
+        *extra,
+    ]
+    return [e for e in named if allowed(e.path, spec)]
+
+
+def allowed(path: Path, spec: SandboxSpec) -> bool:
+    """An exception may not open the main checkout (beyond its tool dirs), a HOME, or a parent of either."""
+    try:
+        real = path.resolve()
+    except OSError:
+        return False
+    if not real.exists() or _is_system(real) or real == Path("/"):
+        return False
+    guarded = [h.resolve() for h in (real_home(), Path(os.environ.get("HOME") or "/nonexistent")) if h]
+    guarded.extend((spec.workspace.resolve(), spec.scratch.resolve()))
+    dirs = git_dirs(spec.workspace)
+    if dirs is not None:
+        guarded.extend((dirs.checkout.resolve(), dirs.common.resolve()))
+    for guard in guarded:
+        if real == guard or real in guard.parents:
+            return False
+    if dirs is not None and dirs.checkout.resolve() in real.parents:
+        inside = real.relative_to(dirs.checkout.resolve()).parts
+        return inside[0] in TOOL_DIRS
+    return True
+
+
+def _cloud_binds(spec: SandboxSpec) -> list[tuple[Path, Path]]:
+    home = Path(os.environ.get("HOME") or real_home() or "/nonexistent")
+    out = []
+    for provider in spec.cloud_providers:
+        for rel in CLOUD_CONFIG.get(provider, ()):
+            source = home / rel
+            if source.exists():
+                out.append((source.resolve(), home_dir(spec).resolve() / rel))
+    return out
+
+
+def _by_depth(paths: Iterable[Path]) -> list[Path]:
+    return sorted(set(paths), key=lambda p: (len(p.parts), str(p)))
+
+
+def bwrap_argv(
+    bwrap: str,
+    spec: SandboxSpec,
+    cwd: Path,
+    exceptions: Sequence[Exception_],
+    git: GitView,
+    seccomp_fd: int,
+    status_fd: int,
+    empty_file: Path,
+) -> list[str]:
+    """The bubblewrap command line up to (not including) the program it runs."""
+    argv = [
+        bwrap,
+        "--unshare-user",
+        "--unshare-all",
+        "--uid",
+        str(JAIL_UID),
+        "--gid",
+        str(JAIL_UID),
+        "--cap-drop",
+        "ALL",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+        "--hostname",
+        "jail",
+        "--json-status-fd",
+        str(status_fd),
+    ]
+    for name in SYSTEM_DIRS:
+        source = Path("/") / name
+        if source.is_symlink():
+            argv += ["--symlink", os.readlink(source), str(source)]
+        elif source.is_dir():
+            argv += ["--ro-bind", str(source), str(source)]
+    for masked in MASKED_FILES:
+        if os.path.isfile(masked):
+            argv += ["--ro-bind", str(empty_file), masked]
+    for masked in MASKED_DIRS:
+        if os.path.isdir(masked):
+            argv += ["--tmpfs", masked, "--remount-ro", masked]
+    argv += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--tmpfs",
+        "/dev/shm",
+        "--dir",
+        "/var",
+        "--tmpfs",
+        "/var/tmp",
+    ]
+    workspace, scratch = spec.workspace.resolve(), spec.scratch.resolve()
+    read_only = _by_depth(e.path.resolve() for e in exceptions)
+    for path in read_only:
+        argv += ["--ro-bind", str(path), str(path)]
+    for path in _by_depth((workspace, scratch)):
+        argv += ["--bind", str(path), str(path)]
+    overlays = [*git.binds, (shim_dir(spec).resolve(), shim_dir(spec).resolve()), *_cloud_binds(spec)]
+    for source, dest in overlays:
+        argv += ["--ro-bind", str(source), str(dest)]
+    argv += ["--chdir", str(cwd.resolve()), "--seccomp", str(seccomp_fd)]
+    return argv
