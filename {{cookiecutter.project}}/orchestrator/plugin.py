@@ -261,6 +261,7 @@ def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
         wall_seconds=min(spec.wall_seconds, descriptor.timeout_seconds),
         network_hosts=(),
         cloud_providers=(),
+        read_paths=(*spec.read_paths, descriptor.dir.resolve()),
         **own,
     )
 

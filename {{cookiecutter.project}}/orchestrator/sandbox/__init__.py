@@ -212,7 +212,7 @@ def run(
         (host_dir / "empty").touch(mode=0o444)
         audit_server = AuditServer(host_dir / "audit").start()
         proxy = EgressProxy(host_dir / "egress", parse_allowlist(spec.network_hosts)).start()
-        clis = write_shims(spec, audit_server.path)
+        clis = write_shims(spec, audit_server.path, jail.init_python())
         env = {**build_env(spec), **_proxy_env(PROXY_PORT)}
         extra = [
             jail.Exception_("host_sockets", host_dir),
@@ -244,7 +244,7 @@ def run(
         full = [
             *jail.bwrap_argv(bwrap, spec, workdir, exceptions, git, filter_r, bwrap_w, host_dir / "empty"),
             "--",
-            sys.executable,
+            jail.init_python(),
             "-I",
             "-S",
             "-c",

@@ -100,7 +100,7 @@ def _parent_path_without(exclude: Path) -> str:
     return os.pathsep.join(parts)
 
 
-def write_shims(spec: SandboxSpec, audit_socket: Path) -> list[Path]:
+def write_shims(spec: SandboxSpec, audit_socket: Path, python: str) -> list[Path]:
     """One script per cloud CLI; returns host dirs of real (declared) CLIs that must be readable."""
     directory = shim_dir(spec)
     if directory.exists():
@@ -124,7 +124,7 @@ def write_shims(spec: SandboxSpec, audit_socket: Path) -> list[Path]:
                     f"{provider} in safety.cloud.providers\n"
                 )
                 body = REFUSING_SHIM.format(
-                    python=sys.executable, socket=str(audit_socket), record=record, message=message
+                    python=python, socket=str(audit_socket), record=record, message=message
                 )
             path = directory / name
             path.write_text(body, encoding="utf-8")

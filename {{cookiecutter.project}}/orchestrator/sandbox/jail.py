@@ -45,8 +45,20 @@ BWRAP_SEARCH = ("/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin")
 
 @dataclass(frozen=True)
 class Exception_:
+    """One entry of READ_ONLY_EXCEPTIONS. `chosen_by_engine`: the engine named it (a plugin's dir, the prepared
+    environment), so it may lie inside the main checkout; otherwise only the checkout's tool dirs may be opened."""
+
     name: str
     path: Path
+    chosen_by_engine: bool = False
+
+
+def init_python() -> str:
+    """The interpreter of the jail's init and shims: a system python (always visible, stdlib is all they use)."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return sys.executable
 
 
 def real_home() -> Path | None:
@@ -86,20 +98,27 @@ def read_only_exceptions(spec: SandboxSpec, extra: Iterable[Exception_]) -> list
             for p in (sys.prefix, sys.base_prefix, Path(sys.executable).resolve().parent)
         ),
         *(Exception_("tools", p) for p in tools),
-        *(Exception_("read_paths", Path(p)) for p in spec.read_paths),
-        *([Exception_("prepared_env", spec.prepared_env)] if spec.prepared_env else []),
+        *(Exception_("read_paths", Path(p), chosen_by_engine=True) for p in spec.read_paths),
+        *(
+            [Exception_("prepared_env", spec.prepared_env, chosen_by_engine=True)]
+            if spec.prepared_env
+            else []
+        ),
         *extra,
     ]
-    return [e for e in named if allowed(e.path, spec)]
+    return [e for e in named if allowed(e.path, spec, e.chosen_by_engine)]
 
 
-def allowed(path: Path, spec: SandboxSpec) -> bool:
-    """An exception may not open the main checkout (beyond its tool dirs), a HOME, or a parent of either."""
+def allowed(path: Path, spec: SandboxSpec, chosen_by_engine: bool = False) -> bool:
+    """An exception never opens a HOME, the workspace's or scratch's parents, the main checkout or its `.git`;
+    inside the checkout it may open the tool dirs, or what the engine itself chose."""
     try:
         real = path.resolve()
-    except OSError:
+        if not real.exists():
+            return False
+    except OSError:  # a path this user cannot even look at cannot be bound either
         return False
-    if not real.exists() or _is_system(real) or real == Path("/"):
+    if _is_system(real) or real == Path("/"):
         return False
     guarded = [h.resolve() for h in (real_home(), Path(os.environ.get("HOME") or "/nonexistent")) if h]
     guarded.extend((spec.workspace.resolve(), spec.scratch.resolve()))
@@ -109,9 +128,11 @@ def allowed(path: Path, spec: SandboxSpec) -> bool:
     for guard in guarded:
         if real == guard or real in guard.parents:
             return False
+    if dirs is not None and (real == dirs.common or dirs.common in real.parents):
+        return False
     if dirs is not None and dirs.checkout.resolve() in real.parents:
         inside = real.relative_to(dirs.checkout.resolve()).parts
-        return inside[0] in TOOL_DIRS
+        return chosen_by_engine or inside[0] in TOOL_DIRS
     return True
 
 
