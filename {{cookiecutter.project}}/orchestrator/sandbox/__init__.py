@@ -213,12 +213,12 @@ def run(
         audit_server = AuditServer(host_dir / "audit").start()
         proxy = EgressProxy(host_dir / "egress", parse_allowlist(spec.network_hosts)).start()
         clis = write_shims(spec, audit_server.path, jail.init_python())
-        env = {**build_env(spec), **_proxy_env(PROXY_PORT)}
+        env = {**_proxy_env(PROXY_PORT), **build_env(spec)}  # a caller's NO_PROXY (for a forward) wins
         extra = [
             jail.Exception_("host_sockets", host_dir),
             *(jail.Exception_("declared_cloud_cli", p) for p in clis),
             *(jail.Exception_("argv", p) for p in jail.argv_paths(argv)),
-            *(jail.Exception_("forwards", f.socket.resolve().parent) for f in spec.forwards),
+            *(jail.Exception_("forwards", f.socket.resolve(), chosen_by_engine=True) for f in spec.forwards),
         ]
         exceptions = jail.read_only_exceptions(spec, extra)
         git = prepare_git(spec.workspace, spec.scratch)

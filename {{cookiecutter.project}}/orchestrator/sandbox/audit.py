@@ -75,6 +75,10 @@ class AuditServer:
     def stop(self) -> list[dict[str, str]]:
         """Stops serving; returns the records, plus an `audit` violation when the socket was tampered with."""
         self._stop.set()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() at once (Linux)
+        except OSError:
+            pass
         self._thread.join(timeout=2)
         intact = self._stat() == self._identity
         self._sock.close()

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
+import socket
 import struct
 import subprocess
 import sys
+import tempfile
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from scripted_model import ScriptedModel, exec_command, message
 
 from conftest import survivors
-from orchestrator.sandbox import SandboxSpec, isolation_available, limits, run, seccomp
+from orchestrator import sandbox
+from orchestrator.sandbox import Forward, SandboxSpec, isolation_available, limits, run, seccomp
 from orchestrator.sandbox.gitview import sanitised_config
 
 pytestmark = pytest.mark.skipif(
@@ -97,8 +103,6 @@ def test_every_refused_call_fails_with_eperm_inside_the_jail(tmp_path: Path) -> 
         "print(json.dumps(out))\n"
     )
     result = run([sys.executable, "-c", code], spec)
-    import json
-
     errors = json.loads(result.output)
     assert errors == dict.fromkeys(seccomp.REFUSED, 1)  # EPERM for each
 
@@ -215,7 +219,6 @@ def test_a_node_cli_runs_inside_when_its_install_dir_is_a_read_path(tmp_path: Pa
 def test_memory_beyond_the_limit_trips_by_rss_polling_when_no_cgroup_can_be_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orchestrator import sandbox
 
     monkeypatch.setattr(sandbox, "make_cgroups", lambda *a: None)
     (tmp_path / "ws").mkdir()
@@ -280,7 +283,7 @@ def test_killing_the_jails_supervisor_is_recorded_as_a_violation(tmp_path: Path)
 def test_the_jail_runs_as_an_unprivileged_user_too(tmp_path: Path) -> None:
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv to drop to uid 65534")
-    base = Path(__import__("tempfile").mkdtemp(prefix="orch-jail-nobody-", dir="/tmp"))
+    base = Path(tempfile.mkdtemp(prefix="orch-jail-nobody-", dir="/tmp"))
     try:
         base.chmod(0o755)
         (base / "ws").mkdir()
@@ -317,3 +320,96 @@ def test_the_jail_runs_as_an_unprivileged_user_too(tmp_path: Path) -> None:
         assert "'memory': <Level.RSS_POLL: 'rss-poll'>" in out.stdout or "rss-poll" in out.stdout
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.skipif(
+    not CODEX.exists(), reason="the Codex CLI is not installed (make codex, or set ORCH_CODEX_BIN)"
+)
+def test_codex_exec_runs_inside_and_reaches_its_model_only_through_a_forward(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    git(workspace, "init", "-q")
+    sock_path = tmp_path / "model" / "s"
+    sock_path.parent.mkdir()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(sock_path))
+    listener.listen(8)
+
+    with ScriptedModel(
+        [exec_command("echo from-the-jail; cat /proc/self/status | grep CapEff"), message("done")]
+    ) as model:
+        port = int(model.base_url.rsplit(":", 1)[1].split("/")[0])
+
+        def relay() -> None:  # host side: the forward's unix socket -> the model's TCP port
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                upstream = socket.create_connection(("127.0.0.1", port))
+                for a, b in ((conn, upstream), (upstream, conn)):
+                    threading.Thread(target=lambda a=a, b=b: _pump(a, b), daemon=True).start()
+
+        threading.Thread(target=relay, daemon=True).start()
+        provider = (
+            'model_providers.local={name="local", base_url="http://127.0.0.1:4600/v1", wire_api="responses", '
+            "request_max_retries=0, stream_max_retries=0, supports_websockets=false}"
+        )
+        argv = [
+            str(CODEX),
+            "exec",
+            "--json",
+            "--ephemeral",
+            "--skip-git-repo-check",
+            "--sandbox",
+            "danger-full-access",
+            "-C",
+            str(workspace),
+            "-m",
+            "gpt-5.5",
+            "-c",
+            "model_provider=local",
+            "-c",
+            provider,
+            "-c",
+            "check_for_update_on_startup=false",
+            "-c",
+            "analytics.enabled=false",
+            "--disable",
+            "plugins",
+            "--disable",
+            "unbounded_connection_retries",
+            "say hello",
+        ]
+        spec = SandboxSpec(
+            workspace=workspace,
+            scratch=tmp_path / "s",
+            wall_seconds=60,
+            max_output_bytes=1 << 22,
+            read_paths=(CODEX.parent.parent.resolve(),),
+            forwards=(Forward(4600, sock_path),),
+            extra_env={"CODEX_HOME": str(tmp_path / "s" / "codex-home"), "NO_PROXY": "127.0.0.1"},
+        )
+        (tmp_path / "s" / "codex-home").mkdir(parents=True)
+        result = run(argv, spec)
+    listener.close()
+    assert result.exit_code == 0, result.output[-3000:]
+    assert "turn.completed" in result.output
+    assert len(model.requests) == 2
+    assert "from-the-jail" in model.requests[1].input_text()
+    assert "CapEff:\t0000000000000000" in model.requests[1].input_text()
+    assert model.requests[0].authorization == ""
+
+
+def _pump(source: socket.socket, dest: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            dest.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, dest):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
