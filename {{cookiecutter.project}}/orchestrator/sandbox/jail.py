@@ -136,6 +136,16 @@ def allowed(path: Path, spec: SandboxSpec, chosen_by_engine: bool = False) -> bo
     return True
 
 
+def hidden_in_system_dirs(spec: SandboxSpec) -> list[Path]:
+    """A main checkout (or its git dir) inside a system dir (e.g. /opt/app) is covered by an empty (private,
+    writable) tmpfs, so binding /opt does not show it; the worktree, scratch and exceptions are bound over that."""
+    dirs = git_dirs(spec.workspace)
+    if dirs is None:
+        return []
+    found = _by_depth(p for p in (dirs.checkout.resolve(), dirs.common.resolve()) if _is_system(p))
+    return [p for p in found if not any(q in p.parents for q in found)]
+
+
 def _cloud_binds(spec: SandboxSpec) -> list[tuple[Path, Path]]:
     home = Path(os.environ.get("HOME") or real_home() or "/nonexistent")
     out = []
@@ -206,6 +216,8 @@ def bwrap_argv(
         "--tmpfs",
         "/var/tmp",
     ]
+    for hidden in hidden_in_system_dirs(spec):
+        argv += ["--tmpfs", str(hidden)]
     workspace, scratch = spec.workspace.resolve(), spec.scratch.resolve()
     read_only = _by_depth(e.path.resolve() for e in exceptions)
     for path in read_only:

@@ -413,3 +413,24 @@ def _pump(source: socket.socket, dest: socket.socket) -> None:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+@pytest.mark.skipif(not os.access("/opt", os.W_OK), reason="needs a writable /opt")
+def test_a_checkout_inside_a_system_dir_is_still_hidden(tmp_path: Path) -> None:
+    base = Path(tempfile.mkdtemp(prefix="orch-jail-test-", dir="/opt"))
+    try:
+        repo = base / "repo"
+        repo.mkdir()
+        git(repo, "init", "-q", "-b", "main")
+        git(repo, "commit", "-q", "--allow-empty", "-m", "x")
+        (repo / ".env").write_text("PASSWORD=hidden-in-opt\n")
+        git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / "wt"))
+        spec = SandboxSpec(
+            workspace=tmp_path / "wt", scratch=tmp_path / "s", wall_seconds=20, max_output_bytes=1 << 20
+        )
+        out = sh(f"cat {repo}/.env {repo}/.git/config; ls -a {repo}; git log --oneline", spec)
+        assert "hidden-in-opt" not in out
+        assert "repositoryformatversion" not in out
+        assert " x" in out
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
