@@ -31,7 +31,6 @@ class AuditServer:
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.bind(str(path))
         self._sock.listen(16)
-        self._sock.settimeout(0.2)
         self._identity = self._stat()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="sandbox-audit", daemon=True)
@@ -51,8 +50,8 @@ class AuditServer:
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except (TimeoutError, OSError):
-                continue
+            except OSError:  # shut down by stop()
+                return
             with conn:
                 conn.settimeout(1)
                 try:

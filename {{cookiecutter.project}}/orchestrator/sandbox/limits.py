@@ -96,19 +96,19 @@ class Cgroups:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            time.sleep(0.01)
+            time.sleep(0.002)
 
     def remove(self) -> None:
         self.kill_all()
         for directory in self.dirs.values():
-            for _ in range(50):
+            for _ in range(1000):  # an exiting task leaves its group a moment after it is reaped
                 try:
                     directory.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
-                    time.sleep(0.02)
+                    time.sleep(0.002)
 
 
 SETTINGS = {
@@ -117,10 +117,18 @@ SETTINGS = {
         ("memory.memsw.limit_in_bytes", str(mb * MIB)),
     ],
     "pids": lambda mb, procs: [("pids.max", str(procs))],
-    "cpu": lambda mb, procs: [("cpu.shares", "512")],
+    "cpu": lambda mb, procs: [("cpu.cfs_quota_us", str(cpu_quota_us()))],
 }
-"""What each controller's group is set to. cpu.shares halves the jail's weight against the host's
-own work, so a busy jail cannot starve the supervisor that must stop it."""
+"""What each controller's group is set to (the first entry must hold; the others are best effort)."""
+
+CPU_PERIOD_US = 100_000
+"""cgroup v1's default CFS period."""
+
+
+def cpu_quota_us(cpus: int | None = None) -> int:
+    """The jail may use all CPUs but half of one, so the supervisor that must stop it always gets to run."""
+    count = cpus or os.cpu_count() or 1
+    return int(max(count - 0.5, 0.5) * CPU_PERIOD_US)
 
 
 def make_cgroups(max_memory_mb: int, max_tasks: int) -> Cgroups | None:
