@@ -215,10 +215,10 @@ def run(
         clis = write_shims(spec, audit_server.path, jail.init_python())
         env = {**_proxy_env(PROXY_PORT), **build_env(spec)}  # a caller's NO_PROXY (for a forward) wins
         extra = [
-            jail.Exception_("host_sockets", host_dir),
-            *(jail.Exception_("declared_cloud_cli", p) for p in clis),
-            *(jail.Exception_("argv", p) for p in jail.argv_paths(argv)),
-            *(jail.Exception_("forwards", f.socket.resolve(), chosen_by_engine=True) for f in spec.forwards),
+            jail.ReadOnly("host_sockets", host_dir),
+            *(jail.ReadOnly("declared_cloud_cli", p) for p in clis),
+            *(jail.ReadOnly("argv", p) for p in jail.argv_paths(argv)),
+            *(jail.ReadOnly("forwards", f.socket.resolve(), chosen_by_engine=True) for f in spec.forwards),
         ]
         exceptions = jail.read_only_exceptions(spec, extra)
         git = prepare_git(spec.workspace, spec.scratch)

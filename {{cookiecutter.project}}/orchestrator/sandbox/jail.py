@@ -43,14 +43,31 @@ TOOL_DIRS = (".venv", ".tools", ".nox")
 BWRAP_SEARCH = ("/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin")
 
 
+READ_ONLY_EXCEPTIONS: dict[str, str] = {
+    "interpreter": "the interpreter environment the orchestrator runs in (sys.prefix, sys.base_prefix)",
+    "tools": "pinned tools under the repository's .tools/",
+    "read_paths": "SandboxSpec.read_paths: what the engine adds (an agent CLI's install dir, a plugin's dir)",
+    "prepared_env": "SandboxSpec.prepared_env: the prepared environment of the prepare phase",
+    "declared_cloud_cli": "the directory of a declared provider's real CLI",
+    "argv": "the program argv names (its directory) and absolute file arguments",
+    "forwards": "the host unix socket of each declared forward",
+    "host_sockets": "the run's egress-proxy and audit sockets",
+}
+"""The one list of host paths, outside the system dirs, the jail may read (read-only), by name."""
+
+
 @dataclass(frozen=True)
-class Exception_:
-    """One entry of READ_ONLY_EXCEPTIONS. `chosen_by_engine`: the engine named it (a plugin's dir, the prepared
+class ReadOnly:
+    """One read-only exception. `chosen_by_engine`: the engine named it (a plugin's dir, the prepared
     environment), so it may lie inside the main checkout; otherwise only the checkout's tool dirs may be opened."""
 
     name: str
     path: Path
     chosen_by_engine: bool = False
+
+    def __post_init__(self) -> None:
+        if self.name not in READ_ONLY_EXCEPTIONS:
+            raise ValueError(f"not a named read-only exception: {self.name}")
 
 
 def init_python() -> str:
@@ -88,22 +105,18 @@ def argv_paths(argv: Sequence[str]) -> list[Path]:
     return out
 
 
-def read_only_exceptions(spec: SandboxSpec, extra: Iterable[Exception_]) -> list[Exception_]:
+def read_only_exceptions(spec: SandboxSpec, extra: Iterable[ReadOnly]) -> list[ReadOnly]:
     """READ_ONLY_EXCEPTIONS: every host path outside the system dirs that the jail may read, by name."""
     dirs = git_dirs(spec.workspace)
     tools = [dirs.checkout / ".tools"] if dirs is not None else []
     named = [
         *(
-            Exception_("interpreter", Path(p))
+            ReadOnly("interpreter", Path(p))
             for p in (sys.prefix, sys.base_prefix, Path(sys.executable).resolve().parent)
         ),
-        *(Exception_("tools", p) for p in tools),
-        *(Exception_("read_paths", Path(p), chosen_by_engine=True) for p in spec.read_paths),
-        *(
-            [Exception_("prepared_env", spec.prepared_env, chosen_by_engine=True)]
-            if spec.prepared_env
-            else []
-        ),
+        *(ReadOnly("tools", p) for p in tools),
+        *(ReadOnly("read_paths", Path(p), chosen_by_engine=True) for p in spec.read_paths),
+        *([ReadOnly("prepared_env", spec.prepared_env, chosen_by_engine=True)] if spec.prepared_env else []),
         *extra,
     ]
     return [e for e in named if allowed(e.path, spec, e.chosen_by_engine)]
@@ -165,7 +178,7 @@ def bwrap_argv(
     bwrap: str,
     spec: SandboxSpec,
     cwd: Path,
-    exceptions: Sequence[Exception_],
+    exceptions: Sequence[ReadOnly],
     git: GitView,
     seccomp_fd: int,
     status_fd: int,
