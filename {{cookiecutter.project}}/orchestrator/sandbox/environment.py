@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from orchestrator.redact import SECRET_NAME, looks_secret, secret_values
+from orchestrator.sandbox.scratch import fresh_dir
 from orchestrator.sandbox.spec import CLOUD_CLIS, CLOUD_ENV, SandboxSpec
 
 LOG = logging.getLogger("orchestrator.sandbox")
@@ -58,8 +59,9 @@ def build_env(spec: SandboxSpec, parent: Mapping[str, str] | None = None) -> dic
     env_in = os.environ if parent is None else parent
     home = home_dir(spec)
     tmp = spec.scratch / "tmp"
-    home.mkdir(parents=True, exist_ok=True)
-    tmp.mkdir(parents=True, exist_ok=True)
+    for directory in (home, tmp):
+        if directory.is_symlink() or not directory.is_dir():
+            fresh_dir(directory)
     known = set(secret_values(env_in))
     env: dict[str, str] = {}
     for name in ENV_ALLOWLIST:
@@ -102,10 +104,7 @@ def _parent_path_without(exclude: Path) -> str:
 
 def write_shims(spec: SandboxSpec, audit_socket: Path, python: str) -> list[Path]:
     """One script per cloud CLI; returns host dirs of real (declared) CLIs that must be readable."""
-    directory = shim_dir(spec)
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    directory = fresh_dir(shim_dir(spec))
     search = _parent_path_without(directory)
     needed: list[Path] = []
     for provider, names in CLOUD_CLIS.items():

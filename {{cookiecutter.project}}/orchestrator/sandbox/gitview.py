@@ -20,6 +20,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.sandbox.scratch import fresh_dir, fresh_file
+
 KEPT_CONFIG = re.compile(
     r"^\s*(repositoryformatversion|objectformat)\s*=\s*([A-Za-z0-9]+)\s*$", re.IGNORECASE
 )
@@ -93,12 +95,9 @@ def prepare(workspace: Path, scratch: Path) -> GitView:
     dirs = git_dirs(workspace)
     if dirs is None:
         return GitView(())
-    view = scratch / "git"
-    if view.exists():
-        shutil.rmtree(view)
+    view = fresh_dir(scratch / "git")
     (view / "objects" / "info").mkdir(parents=True)
-    objects = scratch / "git-objects"
-    objects.mkdir(exist_ok=True)
+    objects = fresh_dir(scratch / "git-objects")
     (view / "objects" / "info" / "alternates").write_text(f"{objects}\n", encoding="utf-8")
     (view / "config").write_text(sanitised_config(dirs.common), encoding="utf-8")
     _copy(dirs.private / "HEAD", view / "HEAD")
@@ -115,7 +114,6 @@ def prepare(workspace: Path, scratch: Path) -> GitView:
     if dot_git.is_dir():
         binds.append((view, dot_git))
     else:
-        gitfile = scratch / "gitfile"
-        gitfile.write_text(f"gitdir: {view}\n", encoding="utf-8")
+        gitfile = fresh_file(scratch / "gitfile", f"gitdir: {view}\n")
         binds.append((gitfile, dot_git))
     return GitView(tuple(binds))

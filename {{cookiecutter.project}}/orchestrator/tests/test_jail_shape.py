@@ -434,3 +434,25 @@ def test_a_checkout_inside_a_system_dir_is_still_hidden(tmp_path: Path) -> None:
         assert " x" in out
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_links_planted_in_the_scratch_do_not_make_the_host_write_outside_it(
+    checkout: tuple[Path, SandboxSpec, str], tmp_path: Path
+) -> None:
+    _, spec, _ = checkout
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched\n")
+    victim_dir = tmp_path / "victim-dir"
+    victim_dir.mkdir()
+    plant = (
+        'S=$(dirname "$HOME"); '
+        f'for n in gitfile git git-objects home tmp; do rm -rf "$S/$n"; done; '
+        f'ln -s {victim} "$S/gitfile"; ln -s {victim_dir} "$S/git"; ln -s {victim_dir} "$S/git-objects"; '
+        f'ln -s {victim_dir} "$S/home"; ls -la "$S"'
+    )
+    sh(plant, spec)
+    assert (spec.scratch / "gitfile").is_symlink()  # the plant worked; now the host prepares the next jail
+    out = sh("git log --oneline; echo next-ran", spec)
+    assert "next-ran" in out and "first commit" in out
+    assert victim.read_text() == "untouched\n"
+    assert list(victim_dir.iterdir()) == []
