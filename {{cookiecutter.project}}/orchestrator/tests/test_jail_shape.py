@@ -289,6 +289,12 @@ def test_the_jail_runs_as_an_unprivileged_user_too(tmp_path: Path) -> None:
         (base / "ws").mkdir()
         for path in (base, base / "ws"):
             os.chown(path, 65534, 65534)
+        engine = base / "engine"  # a copy uid 65534 can read, wherever this checkout lives
+        shutil.copytree(
+            Path(__file__).resolve().parents[1],
+            engine / "orchestrator",
+            ignore=shutil.ignore_patterns("__pycache__", "tests"),
+        )
         code = (
             "from pathlib import Path; from orchestrator.sandbox import run, SandboxSpec\n"
             f"s = SandboxSpec(workspace=Path('{base}/ws'), scratch=Path('{base}/s'), wall_seconds=20, "
@@ -309,7 +315,7 @@ def test_the_jail_runs_as_an_unprivileged_user_too(tmp_path: Path) -> None:
                 "-c",
                 code,
             ],
-            cwd=Path(__file__).resolve().parents[2],
+            cwd=engine,
             capture_output=True,
             text=True,
             env={**os.environ, "HOME": str(base)},
