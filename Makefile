@@ -13,13 +13,13 @@ CODEX_VERSION := 0.169.0
 CODEX_BIN := $(CURDIR)/.tools/node_modules/.bin/codex
 CODEX_STAMP := .tools/.codex-$(CODEX_VERSION)
 
-.PHONY: demo test lint bench bootstrap codex clean distclean
+.PHONY: demo test lint bench bootstrap codex jail clean distclean
 
-demo: bootstrap
+demo: jail bootstrap
 	$(NOX) -s demo
 
 # The codex executor tests use ORCH_CODEX_BIN; an ORCH_CODEX_BIN you set yourself wins.
-test: bootstrap codex
+test: jail bootstrap codex
 	@if [ -z "$${ORCH_CODEX_BIN:-}" ] && [ -x "$(CODEX_BIN)" ]; then export ORCH_CODEX_BIN="$(CODEX_BIN)"; fi; \
 	$(NOX) -s tests
 
@@ -30,6 +30,20 @@ bench: bootstrap
 	$(NOX) -s bench
 
 bootstrap: $(STAMP)
+
+# The orchestrator's jail is bubblewrap. Installed here where that needs no password (root, or
+# passwordless sudo, with apt); otherwise nothing runs and the one command to run is printed.
+jail:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo=no; fi; \
+	  if [ "$$sudo" != no ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bubblewrap (the orchestrator's jail)"; \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+	    { $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	      $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; }; \
+	  fi; \
+	  command -v bwrap >/dev/null 2>&1 || \
+	    { echo "error: the orchestrator's jail needs bubblewrap; run: sudo apt-get install bubblewrap" >&2; exit 1; }; }
 
 $(STAMP):
 	@"$(PYTHON)" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \

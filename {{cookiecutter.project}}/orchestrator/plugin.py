@@ -279,6 +279,7 @@ def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
         scratch=scratch,
         wall_seconds=min(spec.wall_seconds, descriptor.timeout_seconds),
         cloud_providers=(),
+        read_paths=(*spec.read_paths, descriptor.dir.resolve()),
         **own,
     )
 

@@ -298,15 +298,18 @@ def changed_paths(run: Run) -> list[str]:
 
 
 def record_execution(run: Run, log: PhaseLog, phase: str, execution: Execution) -> None:
-    """Puts what the sandbox allowed and denied into the manifest (`safety.used`, `safety.denied`) and
-    the phase log (one line each): the facts the review's permissions check judges the pack by."""
-    used = run.manifest.setdefault("safety", {}).setdefault("used", [])
+    """Puts what the sandbox allowed and denied, and how its limits held, into the manifest (`safety.used`,
+    `safety.denied`, `safety.limits_enforced`) and the phase log: the facts the review judges the pack by."""
+    safety = run.manifest.setdefault("safety", {})
+    if execution.limits_enforced:
+        safety.setdefault("limits_enforced", {}).update({k: str(v) for k, v in execution.limits_enforced.items()})
+    used = safety.setdefault("used", [])
     for target in execution.allowed:
         entry = {"kind": "network", "target": target, "phase": phase}
         if entry not in used:
             used.append(entry)
             log.note(f"used network: {target}")
-    denied = run.manifest["safety"].setdefault("denied", [])
+    denied = safety.setdefault("denied", [])
     prepared = run.manifest.get("environment", {}).get("paths", [])
     for item in execution.denied:
         if item["kind"] == "symlink" and tolerated_link(run.workspace, prepared, item["target"]):

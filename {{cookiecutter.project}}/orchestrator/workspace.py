@@ -102,6 +102,7 @@ def spec_for(run: Run, extra_env: dict[str, str] | None = None) -> SandboxSpec:
         isolate=not run.settings.unsafe_no_isolation,
         extra_env=extra_env or {},
         max_processes=limits["max_processes"],
+        max_memory_mb=limits["max_memory_mb"],
         stop_file=run.settings.state_dir / "STOP",
         wall_name=wall_name,
         wall_spent=max(wall_spent, 0.0),

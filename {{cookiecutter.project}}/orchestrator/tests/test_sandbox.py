@@ -7,6 +7,7 @@ import secrets
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,12 +15,14 @@ import pytest
 from conftest import survivors
 from orchestrator import sandbox
 from orchestrator.errors import Refused, Tripped
-from orchestrator.sandbox import Execution, SandboxSpec, build_env, isolation_available, run
+from orchestrator.sandbox import Execution, SandboxSpec, build_env, isolation_available, jail, run
 
 PY = sys.executable
 
-pytestmark = pytest.mark.skipif(not isolation_available()[0] and not os.environ.get("CI"),
-                                reason=f"no isolation here: {isolation_available()[1]}")
+pytestmark = pytest.mark.skipif(
+    not isolation_available()[0] and not os.environ.get("CI"),
+    reason=f"no isolation here: {isolation_available()[1]}",
+)
 """Skipped on a machine without user namespaces, but never in CI, where that must fail loudly."""
 
 
@@ -27,8 +30,13 @@ pytestmark = pytest.mark.skipif(not isolation_available()[0] and not os.environ.
 def spec(tmp_path: Path) -> SandboxSpec:
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    return SandboxSpec(workspace=workspace, scratch=tmp_path / "scratch", wall_seconds=20, max_output_bytes=1 << 20,
-                       max_processes=64)
+    return SandboxSpec(
+        workspace=workspace,
+        scratch=tmp_path / "scratch",
+        wall_seconds=20,
+        max_output_bytes=1 << 20,
+        max_processes=64,
+    )
 
 
 def sh(command: str, spec: SandboxSpec, **kwargs) -> Execution:
@@ -59,33 +67,46 @@ def test_isolation_is_available_on_this_machine() -> None:
     assert ok, why
 
 
-def test_a_missing_unshare_refuses_and_names_the_override(spec: SandboxSpec, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox.shutil, "which", lambda *a, **k: None)
-    with pytest.raises(Refused, match="ORCH_UNSAFE_NO_ISOLATION=1"):
-        sh("true", spec)
-
-
-def test_namespaces_that_cannot_be_created_refuse_with_the_reason(spec: SandboxSpec,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    failing = ["/bin/sh", "-c", "echo 'unshare: write failed /proc/self/uid_map: Operation not permitted'; exit 1", "x"]
-    monkeypatch.setattr(sandbox, "unshare_prefix", lambda: failing)
-    with pytest.raises(Refused, match="uid_map: Operation not permitted.*ORCH_UNSAFE_NO_ISOLATION=1"):
+def test_a_missing_bubblewrap_refuses_naming_the_install_command_and_the_override(
+    spec: SandboxSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jail.shutil, "which", lambda *a, **k: None)
+    with pytest.raises(Refused, match="apt-get install bubblewrap.*ORCH_UNSAFE_NO_ISOLATION=1"):
         sh("echo never > ran.txt", spec)
     assert not (spec.workspace / "ran.txt").exists()
 
 
-def test_the_unsafe_override_runs_without_namespaces(spec: SandboxSpec, listener: tuple[int, list[int]]) -> None:
+def test_a_jail_that_cannot_be_built_refuses_with_the_reason(
+    spec: SandboxSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied'\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(jail, "bwrap_path", lambda: str(fake))
+    with pytest.raises(Refused, match="uid map: Permission denied.*ORCH_UNSAFE_NO_ISOLATION=1"):
+        sh("echo never > ran.txt", spec)
+    assert not (spec.workspace / "ran.txt").exists()
+
+
+def test_the_unsafe_override_runs_without_namespaces(
+    spec: SandboxSpec, listener: tuple[int, list[int]]
+) -> None:
     port, accepted = listener
     unsafe = replace(spec, isolate=False)
     result = py(f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5).close()", unsafe)
     assert result.exit_code == 0, result.output
+    deadline = time.monotonic() + 5  # the listener's thread accepts on its own schedule
+    while not accepted and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert accepted == [1]
 
 
 # --- network ----------------------------------------------------------------------------
 
 
-def test_tcp_to_a_listener_on_the_host_never_arrives(spec: SandboxSpec, listener: tuple[int, list[int]]) -> None:
+def test_tcp_to_a_listener_on_the_host_never_arrives(
+    spec: SandboxSpec, listener: tuple[int, list[int]]
+) -> None:
     port, accepted = listener
     result = py(f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3)", spec)
     assert result.exit_code != 0
@@ -100,9 +121,11 @@ def test_dns_lookups_fail(spec: SandboxSpec) -> None:
 
 
 def test_an_undeclared_host_is_refused_by_the_proxy_and_recorded(spec: SandboxSpec) -> None:
-    code = ("import urllib.request\n"
-            "try:\n urllib.request.urlopen('http://example.com/', timeout=5)\n"
-            "except Exception as e: print('refused', e)\n")
+    code = (
+        "import urllib.request\n"
+        "try:\n urllib.request.urlopen('http://example.com/', timeout=5)\n"
+        "except Exception as e: print('refused', e)\n"
+    )
     result = py(code, spec)
     assert "refused HTTP Error 403" in result.output
     assert result.denied == [{"kind": "network", "target": "example.com:80"}]
@@ -137,7 +160,10 @@ def test_only_allowlisted_variables_cross(spec: SandboxSpec, monkeypatch: pytest
     assert "MY_SERVICE_TOKEN" not in names
     assert "HARMLESS_SETTING" not in names
     assert "AWS_ACCESS_KEY_ID" not in names
-    assert f"HOME={spec.scratch.resolve() / 'home'}" in result.output or f"HOME={spec.scratch / 'home'}" in result.output
+    assert (
+        f"HOME={spec.scratch.resolve() / 'home'}" in result.output
+        or f"HOME={spec.scratch / 'home'}" in result.output
+    )
 
 
 def test_an_allowlisted_name_with_a_secret_value_is_dropped(spec: SandboxSpec) -> None:
@@ -153,15 +179,18 @@ def test_caller_variables_with_secret_names_are_dropped(spec: SandboxSpec) -> No
     assert env["ORCH_ATTEMPT"] == "2"
 
 
-def test_credential_files_of_the_user_are_unreachable(spec: SandboxSpec, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credential_files_of_the_user_are_unreachable(
+    spec: SandboxSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "realhome"
     (home / ".aws").mkdir(parents=True)
     (home / ".aws" / "credentials").write_text("[default]\naws_secret_access_key = planted\n")
     (home / ".ssh").mkdir()
     (home / ".ssh" / "id_ed25519").write_text("planted key\n")
     monkeypatch.setenv("HOME", str(home))
-    result = sh(f"cat {home}/.aws/credentials {home}/.ssh/id_ed25519 ~/.aws/credentials; ls -A /root /home", spec)
+    result = sh(
+        f"cat {home}/.aws/credentials {home}/.ssh/id_ed25519 ~/.aws/credentials; ls -A /root /home", spec
+    )
     assert "planted" not in result.output
     assert "No such file or directory" in result.output
 
@@ -171,8 +200,9 @@ def test_host_secrets_in_etc_are_masked(spec: SandboxSpec) -> None:
     assert result.output.split() in (["0"], [])  # empty shadow, empty ssh dir
 
 
-def test_a_program_in_home_is_readable_but_the_rest_of_home_is_not(spec: SandboxSpec, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_program_in_home_is_readable_but_the_rest_of_home_is_not(
+    spec: SandboxSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "agent-home"
     (home / ".aws").mkdir(parents=True)
     (home / ".aws" / "credentials").write_text("planted\n")
@@ -206,21 +236,34 @@ def test_tmp_is_private_to_the_process(spec: SandboxSpec) -> None:
 def _worktree(tmp_path: Path) -> tuple[Path, Path]:
     repo = tmp_path / "repo"
     repo.mkdir()
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@x"}
-    for args in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "x"],
-                 ["worktree", "add", "-q", "--detach", str(tmp_path / "wt")]):
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+    }
+    for args in (
+        ["init", "-q"],
+        ["commit", "-q", "--allow-empty", "-m", "x"],
+        ["worktree", "add", "-q", "--detach", str(tmp_path / "wt")],
+    ):
         subprocess.run(["git", *args], cwd=repo, check=True, env=env, capture_output=True)
     return repo, tmp_path / "wt"
 
 
 def test_git_hooks_cannot_be_planted_and_the_worktree_git_file_is_read_only(tmp_path: Path) -> None:
     repo, workspace = _worktree(tmp_path)
-    spec = SandboxSpec(workspace=workspace, scratch=tmp_path / "scratch", wall_seconds=20, max_output_bytes=1 << 20)
+    spec = SandboxSpec(
+        workspace=workspace, scratch=tmp_path / "scratch", wall_seconds=20, max_output_bytes=1 << 20
+    )
     hook = repo / ".git" / "hooks" / "post-checkout"
     before = (workspace / ".git").read_text()
-    sh(f"echo 'echo pwned' > {hook}; chmod +x {hook}; echo 'gitdir: /elsewhere' > .git; rm -f .git; "
-       "mkdir -p .git/hooks", spec)
+    sh(
+        f"echo 'echo pwned' > {hook}; chmod +x {hook}; echo 'gitdir: /elsewhere' > .git; rm -f .git; "
+        "mkdir -p .git/hooks",
+        spec,
+    )
     assert not hook.exists()
     assert (workspace / ".git").read_text() == before
 
@@ -240,8 +283,9 @@ def test_an_undeclared_cloud_cli_refuses_and_is_recorded(spec: SandboxSpec) -> N
     assert result.denied == [{"kind": "cloud", "target": "aws"}]
 
 
-def test_a_declared_provider_runs_the_real_cli_with_its_credentials(spec: SandboxSpec, tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_declared_provider_runs_the_real_cli_with_its_credentials(
+    spec: SandboxSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bindir = tmp_path / "bin"
     bindir.mkdir()
     fake = bindir / "aws"
@@ -286,7 +330,9 @@ def test_the_stop_file_kills_a_running_process(spec: SandboxSpec, tmp_path: Path
     assert result.breaker == "kill_switch"
 
 
-def test_the_kill_switch_variable_stops_before_starting(spec: SandboxSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_kill_switch_variable_stops_before_starting(
+    spec: SandboxSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ORCH_KILL_SWITCH", "1")
     result = sh("echo should-not-run > ran.txt", spec)
     assert result.breaker == "kill_switch"
@@ -295,8 +341,10 @@ def test_the_kill_switch_variable_stops_before_starting(spec: SandboxSpec, monke
 
 def test_no_process_survives_backgrounded_setsid_or_double_forked(spec: SandboxSpec) -> None:
     marker = f"{secrets.randbelow(10**6) + 10**6}.25"
-    script = (f"sleep {marker} & setsid sleep {marker} & (setsid sh -c 'sleep {marker} &' &) ; "
-              f"nohup sleep {marker} >/dev/null 2>&1 & sleep 0.3; echo started")
+    script = (
+        f"sleep {marker} & setsid sleep {marker} & (setsid sh -c 'sleep {marker} &' &) ; "
+        f"nohup sleep {marker} >/dev/null 2>&1 & sleep 0.3; echo started"
+    )
     result = sh(script, spec)
     assert result.output.strip() == "started"
     assert survivors(f"sleep {marker}") == []
@@ -372,7 +420,9 @@ def test_a_line_hook_that_trips_kills_the_jail_and_names_its_breaker(spec: Sandb
     assert result.duration < 10
 
 
-def test_a_forwarded_port_reaches_its_host_unix_socket_and_nothing_else(spec: SandboxSpec, tmp_path: Path) -> None:
+def test_a_forwarded_port_reaches_its_host_unix_socket_and_nothing_else(
+    spec: SandboxSpec, tmp_path: Path
+) -> None:
     import socket as socketlib
 
     path = tmp_path / "svc" / "s"
@@ -388,8 +438,10 @@ def test_a_forwarded_port_reaches_its_host_unix_socket_and_nothing_else(spec: Sa
 
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()
-    code = ("import socket; s = socket.create_connection(('127.0.0.1', 4555), timeout=5); s.sendall(b'ping'); "
-            "print(s.recv(100).decode())")
+    code = (
+        "import socket; s = socket.create_connection(('127.0.0.1', 4555), timeout=5); s.sendall(b'ping'); "
+        "print(s.recv(100).decode())"
+    )
     result = py(code, replace(spec, forwards=(sandbox.Forward(4555, path),)))
     thread.join(timeout=5)
     server.close()
