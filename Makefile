@@ -7,8 +7,12 @@ PYTHON ?= python3
 VENV := .venv
 NOX := $(VENV)/bin/nox
 GENERATED_REQUIREMENTS := {{cookiecutter.project}}/requirements.txt
+# The solutions' own pins: Python packages (into .venv, like the generated repository's), and tools
+# that need an environment of their own (solutions/<name>/tools/<tool>.txt -> .tools/<tool>/).
+SOLUTION_REQUIREMENTS := $(wildcard solutions/*/requirements.txt)
+SOLUTION_TOOLS := $(wildcard solutions/*/tools/*.txt)
 # Named after the requirements' content: changing a pin re-installs, nothing else does.
-STAMP := $(VENV)/.bootstrapped-$(shell cat requirements.txt "$(GENERATED_REQUIREMENTS)" | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.bootstrapped-$(shell cat requirements.txt "$(GENERATED_REQUIREMENTS)" $(SOLUTION_REQUIREMENTS) $(SOLUTION_TOOLS) | cksum | cut -d' ' -f1)
 CODEX_VERSION := 0.169.0
 CODEX_BIN := $(CURDIR)/.tools/node_modules/.bin/codex
 CODEX_STAMP := .tools/.codex-$(CODEX_VERSION)
@@ -21,6 +25,7 @@ demo: jail bootstrap
 # The codex executor tests use ORCH_CODEX_BIN; an ORCH_CODEX_BIN you set yourself wins.
 test: jail bootstrap codex
 	@if [ -z "$${ORCH_CODEX_BIN:-}" ] && [ -x "$(CODEX_BIN)" ]; then export ORCH_CODEX_BIN="$(CODEX_BIN)"; fi; \
+	export ORCH_TOOLS_DIR="$${ORCH_TOOLS_DIR:-$(CURDIR)/.tools}"; \
 	$(NOX) -s tests
 
 lint: bootstrap
@@ -50,7 +55,12 @@ $(STAMP):
 	  { echo "error: $(PYTHON) is missing or older than Python 3.11 (run: make PYTHON=/path/to/python3.11+)" >&2; exit 1; }
 	@test -x $(VENV)/bin/python || "$(PYTHON)" -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-	  -r requirements.txt -r "$(GENERATED_REQUIREMENTS)"
+	  -r requirements.txt -r "$(GENERATED_REQUIREMENTS)" $(addprefix -r ,$(SOLUTION_REQUIREMENTS))
+	@for pins in $(SOLUTION_TOOLS); do \
+	  tool=$$(basename "$$pins" .txt); \
+	  { test -x ".tools/$$tool/bin/python" || "$(PYTHON)" -m venv ".tools/$$tool"; } && \
+	  ".tools/$$tool/bin/python" -m pip install --quiet --disable-pip-version-check -r "$$pins" || exit 1; \
+	done
 	@rm -f $(VENV)/.bootstrapped-* && touch $@
 
 # The real Codex CLI, pinned, for the codex executor tests; they skip when npm is absent.

@@ -20,6 +20,7 @@ Outcomes, and what they do to the run:
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -254,8 +255,13 @@ def plugin_scratch(run: Run) -> Path:
     return run.settings.state_dir / "scratch" / f"{run.task.id}-{run.id}-plugin"
 
 
-def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
-    """The execution-plane sandbox, minus network and cloud, with a fresh private HOME.
+TOOLS_ENV = "ORCH_TOOLS_DIR"
+"""Where tools that need an environment of their own live (`.tools/<tool>/bin/<tool>`, e.g. semgrep)."""
+
+
+def tools_dir(run: Run) -> Path:
+    """The repository's `.tools/`, or ORCH_TOOLS_DIR when the caller points elsewhere (the template's tests)."""
+    return Path(os.environ.get(TOOLS_ENV) or run.repo / ".tools").resolve()
 
 
 def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
@@ -270,8 +276,9 @@ def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
     scratch = plugin_scratch(run)
     shutil.rmtree(scratch, ignore_errors=True)
     out_dir(scratch).mkdir(parents=True)
+    tools = tools_dir(run)
     env = {"ORCH_PLUGIN_DIR": str(descriptor.dir.resolve()), "PYTHONNOUSERSITE": "1",
-           OUT_ENV: str(out_dir(scratch).resolve())}
+           OUT_ENV: str(out_dir(scratch).resolve()), TOOLS_ENV: str(tools)}
     spec = spec_for(run, env)
     own = {"wall_name": "timeout_seconds", "wall_spent": 0.0} if descriptor.timeout_seconds < spec.wall_seconds else {}
     return replace(
@@ -279,7 +286,7 @@ def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
         scratch=scratch,
         wall_seconds=min(spec.wall_seconds, descriptor.timeout_seconds),
         cloud_providers=(),
-        read_paths=(*spec.read_paths, descriptor.dir.resolve()),
+        read_paths=(*spec.read_paths, descriptor.dir.resolve(), *([tools] if tools.is_dir() else [])),
         **own,
     )
 

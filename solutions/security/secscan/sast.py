@@ -25,10 +25,12 @@ SEMGREP_TIMEOUT = 900
 
 
 def interpreter_bin(name: str) -> str | None:
-    """A console script installed beside the interpreter running the plugin, else on PATH."""
-    beside = Path(sys.executable).parent / name
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
+    """A tool's program: in its own environment under $ORCH_TOOLS_DIR (`.tools/<name>/bin/<name>`), else
+    a console script beside the interpreter running the plugin, else on PATH."""
+    tools = os.environ.get("ORCH_TOOLS_DIR")
+    for candidate in ([Path(tools) / name / "bin" / name] if tools else []) + [Path(sys.executable).parent / name]:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
     return shutil.which(name)
 
 
@@ -141,7 +143,7 @@ def run_semgrep(root: Path, rule_paths: Sequence[Path]) -> ToolRun:
     result = ToolRun(Tool.SEMGREP)
     binary = interpreter_bin("semgrep")
     if binary is None:
-        result.skipped = "semgrep unavailable (install solutions/security/requirements.txt)"
+        result.skipped = "semgrep unavailable (make bootstrap builds .tools/semgrep from solutions/security/tools/semgrep.txt)"
         return result
     argv = [
         binary,
