@@ -110,14 +110,6 @@ class PhaseLog:
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(clean if clean.endswith("\n") else clean + "\n")
 
-    def live(self, text: str) -> None:
-        """One line of progress on the terminal (`[<phase>] text`): redacted, control characters escaped.
-
-        Not written to the log file; the phase's own records stay as they are."""
-        clean = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                        for c in self.redactor.redact(text).rstrip("\n"))  # fmt: skip
-        print(f"[{self.path.stem}] {clean}", flush=True)
-
     def note(self, message: str) -> None:
         self.write(f"# {message}")
 

@@ -403,8 +403,9 @@ _TYPE_HINTS = {
 }
 _PATTERNS = {
     SLUG.pattern: ("is not a slug", "use lowercase letters, digits and '-', starting with a letter or digit (e.g. add-slugify)"),
-    "^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$": (
-        "is not a host name", "write the bare host, optionally with a port: pypi.org or example.com:8443"),
+    "^(@[a-z][a-z0-9-]{0,30}|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?)$": (
+        "is not a host name", "write the bare host, optionally with a port (pypi.org, example.com:8443), or a preset "
+        "such as @python"),
     "^[A-Z_][A-Z0-9_]*$": ("is not an environment variable name", "write the variable's NAME (e.g. LOCAL_API_KEY)"),
     "^https?://[^\\s]+$": ("is not an http(s) URL", "write e.g. http://127.0.0.1:8080/v1"),
     "^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$": ("is not a valid name", "use letters, digits, '_' and '-'"),
@@ -563,7 +564,7 @@ def _semantic_problems(data: dict[str, Any], doc: Document, display: str, file: 
                 if entry[1:] not in presets():
                     add((section, "network", "hosts", index), f"unknown preset {entry!r}",
                         "use one of " + ", ".join(f"@{name}" for name in sorted(presets())))
-            elif why := host_problem(entry):
+            elif "/" not in entry and (why := host_problem(entry)):  # a URL already fails the schema's pattern
                 add((section, "network", "hosts", index), why,
                     "declare a host name (pypi.org), or an address as a canonical dotted quad (127.0.0.1:8080)")
 

@@ -42,8 +42,8 @@ def test_a_plain_pack_is_allowed_and_every_decision_recorded(repo: Path) -> None
     run = new_run(repo)
     result = safety.run(run, log_of(run))
     assert result.status == "passed"
-    assert decisions(run) == {"network": "allow", "cloud": "allow", "secrets": "allow", "isolation": "allow",
-                              "worktree": "allow"}
+    assert decisions(run) == {"network": "allow", "cloud": "allow", "ceilings": "allow", "secrets": "allow",
+                              "isolation": "allow", "worktree": "allow"}
     assert "worktree: allow" in (run.logs / "safety.log").read_text()
 
 
