@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.egress import parse_allowlist, split_target
+from orchestrator.config import read_tool_section
+from orchestrator.egress import DEFAULT_PORTS, parse_allowlist, split_target
+from orchestrator.environment import preset_hosts
 from orchestrator.errors import BadInput, Problem
 from orchestrator.globs import match_path
 from orchestrator.taskpack import Document, parse_yaml
@@ -77,17 +79,21 @@ def from_policy(policy: Mapping[str, Any]) -> Ceilings:
     )
 
 
+def of_repository(repo: Path) -> Ceilings:
+    """The ceilings `[tool.orchestrator.policy]` of this repository's pyproject.toml sets."""
+    policy = read_tool_section(repo).get("policy", {})
+    return from_policy(policy if isinstance(policy, dict) else {})
+
+
 def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
-    if host.startswith("@"):
-        return host in allowed
-    name, port = split_target(host, 443)
-    declared_port = host.rpartition(":")[2].isdigit()
-    for allow in parse_allowlist(a for a in allowed if not a.startswith("@")):
-        if allow.host != name.lower().rstrip("."):
-            continue
-        if allow.port is None or (declared_port and allow.port == port):
-            return True
-    return False
+    """Whether every host:port a declared entry opens is one the ceiling opens (presets expanded on both sides)."""
+    rules = parse_allowlist(h for entry in allowed for h in preset_hosts(entry))
+    for name in preset_hosts(host):
+        target, port = split_target(name, 0)
+        ports = [port] if port else list(DEFAULT_PORTS)
+        if not all(any(rule.permits(target, p) for rule in rules) for p in ports):
+            return False
+    return bool(preset_hosts(host))
 
 
 def _reaches(pattern: str, forbidden: str) -> bool:

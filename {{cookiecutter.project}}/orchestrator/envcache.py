@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,8 +67,12 @@ def _copy(source: Path, target: Path) -> None:
 
 
 def _mentions(root: Path, old: str) -> Iterator[Path]:
-    """Files (and symlinks) under root whose content (text) or target holds the path `old`."""
+    """Files (and symlinks) under root whose content (text) or target holds the path `old`.
+
+    A root that is itself a symlink is not walked: it would lead the host outside the tree."""
     old_b = old.encode()
+    if root.is_symlink():
+        return
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             path = Path(dirpath) / name
@@ -87,15 +91,32 @@ def _mentions(root: Path, old: str) -> Iterator[Path]:
                 yield path
 
 
+def inside(workspace: Path, rel: str) -> Path | None:
+    """workspace/rel when rel is plain and no directory on the way is a symlink (else None): the host never
+    writes through a link that a prepared tree (the execution plane's output) could have planted."""
+    parts = Path(rel).parts
+    if not parts or Path(rel).is_absolute() or ".." in parts:
+        return None
+    here = workspace
+    for part in parts[:-1]:
+        here = here / part
+        if here.is_symlink() or not here.is_dir():
+            return None
+    return here / parts[-1]
+
+
 def _rewrite(path: Path, old: str, new: str) -> None:
     if path.is_symlink():
         target = os.readlink(path)
         path.unlink()
         path.symlink_to(new + target[len(old):])
         return
-    mode = path.stat().st_mode
-    path.write_bytes(path.read_bytes().replace(old.encode(), new.encode()))
-    path.chmod(mode)
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    with os.fdopen(fd, "r+b") as handle:
+        data = handle.read().replace(old.encode(), new.encode())
+        handle.seek(0)
+        handle.write(data)
+        handle.truncate()
 
 
 def relocate(root: Path, old: str, new: str, only: list[str] | None = None) -> int:
@@ -106,7 +127,10 @@ def relocate(root: Path, old: str, new: str, only: list[str] | None = None) -> i
     if old == new:
         return 0
     workspace = Path(new)
-    targets = [workspace / rel for rel in only] if only is not None else list(_mentions(root, old))
+    if only is None:
+        targets = list(_mentions(root, old))
+    else:
+        targets = [path for rel in only if (path := inside(workspace, rel)) is not None]
     for path in targets:
         _rewrite(path, old, new)
     return len(targets)
@@ -118,6 +142,20 @@ def provide(source_workspace: Path, paths: list[str], target_workspace: Path) ->
         if (source_workspace / rel).exists() or (source_workspace / rel).is_symlink():
             _copy(source_workspace / rel, target_workspace / rel)
             relocate(target_workspace / rel, str(source_workspace), str(target_workspace))
+
+
+def reset(snapshot: Path, paths: Sequence[str], workspace: Path) -> None:
+    """Replaces the workspace's prepared paths by the pristine snapshot (what the executor did to them is
+    dropped): verify and the plugin judge with the environment setup made, nothing else."""
+    for rel in paths:
+        target = inside(workspace, rel)
+        if target is None:
+            continue
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.is_dir():
+            shutil.rmtree(target)
+    provide(snapshot, list(paths), workspace)
 
 
 def save(root: Path, key: str, workspace: Path, paths: list[str], max_bytes: int,
@@ -164,10 +202,12 @@ def restore(root: Path, key: str, workspace: Path, inventory_dir: Path | None = 
 def load(path: Path) -> Entry | None:
     try:
         meta = json.loads((path / META).read_text(encoding="utf-8"))
-        return Entry(path, str(meta["workspace"]), tuple(meta["paths"]), int(meta["bytes"]),
-                     tuple(meta.get("mentions", ())))
+        entry = Entry(path, str(meta["workspace"]), tuple(meta["paths"]), int(meta["bytes"]),
+                      tuple(meta.get("mentions", ())))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    plain = all(inside(path / TREE, rel) is not None for rel in (*entry.paths, *entry.mentions))
+    return entry if plain else None
 
 
 def entries(root: Path) -> Iterator[Entry]:

@@ -119,9 +119,11 @@ def key(env: Environment, workspace: Path) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode("utf-8")).hexdigest()[:32]
 
 
-def path_prefix(workspace: Path) -> list[Path]:
-    """The prepared tool directories that exist in this workspace, in PATH order."""
-    return [workspace / d for d in PATH_DIRS if (workspace / d).is_dir()]
+def path_prefix(workspace: Path, prepared: Sequence[str]) -> list[Path]:
+    """The prepared tool directories in PATH order: only under paths the prepare phase recorded, so a
+    `.venv/bin` the executor planted never comes first on PATH."""
+    return [workspace / d for d in PATH_DIRS
+            if d.split("/")[0] in prepared and (workspace / d).is_dir() and not (workspace / d).is_symlink()]
 
 
 def readonly_roots() -> tuple[Path, ...]:
@@ -141,3 +143,8 @@ def tolerated_link(workspace: Path, prepared: Sequence[str], entry: str) -> bool
     resolved = (workspace / rel).resolve()
     roots = (workspace.resolve(), *readonly_roots())
     return any(resolved == root or resolved.is_relative_to(root) for root in roots)
+
+
+def snapshot_dir(scratch: Path) -> Path:
+    """The run's pristine copy of its prepared paths, beside its scratch (removed with it), in no jail."""
+    return scratch.with_name(scratch.name + "-prepared")

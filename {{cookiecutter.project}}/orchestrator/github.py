@@ -52,7 +52,7 @@ class GitHub:
             raise BadInput(f"{' and '.join(missing)} not set: opening a pull request needs GITHUB_REPOSITORY "
                            "(owner/name) and GITHUB_TOKEN (Actions sets both; locally, export them)")
         repository = env["GITHUB_REPOSITORY"]
-        if not REPOSITORY.match(repository):
+        if not REPOSITORY.fullmatch(repository):
             raise BadInput(f"GITHUB_REPOSITORY={repository!r} is not owner/name")
         return cls(env.get("GITHUB_API_URL") or DEFAULT_API, repository, env["GITHUB_TOKEN"],
                    env.get("GITHUB_SERVER_URL") or DEFAULT_SERVER)

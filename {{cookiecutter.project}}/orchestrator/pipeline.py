@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from orchestrator import FINALIZERS, PHASES, evidence, gitops, publish, textsafe
+from orchestrator import FINALIZERS, PHASES, evidence, gitops, publish, runlock, textsafe
 from orchestrator.breakers import check_kill_switch, kill_switch_reason, raise_if, stop_file
 from orchestrator.config import Settings
 from orchestrator.errors import Aborted, BadInput, Refused, Tripped
@@ -112,13 +112,14 @@ def start_run(settings: Settings, task_ref: str, *, run_id: str | None = None, s
     if reason := kill_switch_reason(os.environ, stop_file(settings.state_dir)):
         raise Refused(f"the kill switch is on ({reason}): no run starts; unset it to run again")
     task = load_taskpack(settings.repo, task_ref)
+    runlock.hold(settings.state_dir, task.id)
     gitops.check_branch_name(settings.repo, settings.branch_for(task.id))
     if settings.branch_for(task.id) == settings.base_branch:
         raise BadInput(f"task branch {settings.base_branch!r} is the base branch; publish never commits there")
     base = gitops.require_commit(settings.repo, settings.base_branch, "base branch")
     if settings.push:
         publish.require_remote(settings.repo)
-    if run_id is not None and not RUN_ID.match(run_id):
+    if run_id is not None and not RUN_ID.fullmatch(run_id):
         raise BadInput(f"--run-id {run_id!r}: expected a run id like 20260101T000000Z-abc123")
     run_id = run_id or new_run_id()
     run_dir = settings.runs_dir / task.id / run_id
@@ -227,6 +228,8 @@ def finalize(run: Run, redactor: Redactor, *, publish: bool) -> None:
     with _shielded():
         for name in (*FINALIZERS, *(("publish",) if publish else ())):
             execute_phase(run, name, redactor)
+    if publish:
+        runlock.release(run.task.id)
 
 
 def _conclude(run: Run, name: str, code: int, redactor: Redactor, *, chain: bool) -> int:
@@ -269,6 +272,8 @@ def run_phase(settings: Settings, name: str, task_ref: str, run_arg: str | None 
         code = _conclude(run, name, code, redactor, chain=chain)
     elif name in FINALIZERS and code != 0 and chain:
         finalize(run, redactor, publish=True)
+    if name == PHASES[-1]:
+        runlock.release(run.task.id)
     if INTERRUPTS.deferred and not INTERRUPTS.shielded:
         INTERRUPTS.deferred = None
         return EXIT_ABORTED, run

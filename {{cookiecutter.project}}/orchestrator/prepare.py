@@ -11,6 +11,7 @@ network. Execute and verify get none of the setup hosts.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -22,8 +23,10 @@ from orchestrator.fsio import atomic_write_text
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.safety import record_execution
+from orchestrator.environment import tolerated_link
+from orchestrator.sandbox import escaping_symlinks
 from orchestrator.sandbox import run as sandboxed
-from orchestrator.workspace import create, spec_for
+from orchestrator.workspace import create, scratch_dir, spec_for
 
 INVENTORY = "environment"
 """The run's directory of what was installed (pip freeze, npm ls)."""
@@ -37,6 +40,24 @@ def prepared_paths(workspace: Path) -> tuple[list[str], list[str]]:
         code, path = entry[:2], entry[3:]
         (ignored if code == "!!" else other).append(path.rstrip("/"))
     return sorted(ignored), sorted(other)
+
+
+def unsafe_outputs(workspace: Path, paths: list[str]) -> list[str]:
+    """Prepared paths that are links themselves, and links inside them that are not ordinary setup output."""
+    top = [f"{p} is a symbolic link" for p in paths if (workspace / p).is_symlink()]
+    links = [link for link in escaping_symlinks(workspace)
+             if any(link.startswith(p + "/") or link.startswith(p + " ") for p in paths)
+             and not tolerated_link(workspace, paths, link)]
+    return [*top, *links]
+
+
+def snapshot(run: Run, paths: list[str]) -> None:
+    """Keeps the prepared paths as setup (or the cache) left them: verify and the plugin get this copy,
+    never what the executor may have done to the workspace's copy."""
+    target = environment.snapshot_dir(scratch_dir(run))
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    envcache.provide(run.workspace, paths, target)
 
 
 def inventory(run: Run, log: PhaseLog) -> list[Path]:
@@ -81,6 +102,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     restored = envcache.restore(root, key, run.workspace, run.dir / INVENTORY)
     if restored is not None:
         record.update(cache="hit", paths=restored)
+        snapshot(run, restored)
         log.note(f"environment restored from the cache ({key}): {', '.join(restored)}; setup not run, no network")
         listed = sorted((run.dir / INVENTORY).glob("*")) if (run.dir / INVENTORY).is_dir() else []
         return PhaseResult("passed", f"environment restored from the cache ({len(restored)} path(s))", 0, listed)
@@ -101,6 +123,10 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         raise Refused("setup changed files git does not ignore (setup may only write ignored paths such as "
                       f".venv/ or node_modules/): {', '.join(other[:10])}")
     record["paths"] = paths
+    if problems := unsafe_outputs(run.workspace, paths):
+        raise Refused("setup left links that lead out of the workspace, which are never cached or used: "
+                      + "; ".join(problems[:10]))
+    snapshot(run, paths)
     listed = inventory(run, log)
     log.note(envcache.save(root, key, run.workspace, paths, cap, listed))
     return PhaseResult("passed", f"environment prepared ({len(paths)} path(s)), cache miss", 0, listed)

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import ceilings, gitops
-from orchestrator.config import read_tool_section
 from orchestrator.controlplane import CONTROL_PLANE, is_control_plane  # noqa: F401 - CONTROL_PLANE re-exported
 from orchestrator.environment import tolerated_link
 from orchestrator.errors import Refused
@@ -83,11 +82,17 @@ def check_policy(run: Run) -> list[dict[str, str]]:
     return out
 
 
+def scope_with_ceilings(run: Run) -> dict[str, Any]:
+    """The pack's scope with the repository's `never_in_scope` added to its forbidden paths: whatever the
+    globs of allowed_paths reach, a changed path under a never_in_scope glob is refused."""
+    never = list(ceilings.of_repository(run.repo).never_in_scope)
+    return {**run.task.scope, "forbidden_paths": [*run.task.scope.get("forbidden_paths", []), *never]}
+
+
 def check_ceilings(run: Run) -> dict[str, str]:
     """The pack against the repository's policy ceilings (hosts, providers, executors, limits, scope)."""
-    policy = read_tool_section(run.repo).get("policy", {})
     found = ceilings.check_file(run.task.file, run.manifest["task"]["path"], run.task.data,
-                                ceilings.from_policy(policy if isinstance(policy, dict) else {}))
+                                ceilings.of_repository(run.repo))
     if found:
         return decide(run, "ceilings", "refuse", "over the repository's policy ceilings: "
                       + "; ".join(str(p) for p in found))
@@ -271,13 +276,14 @@ def check_workspace(run: Run, *, scope: bool = True) -> None:
     if not scope:
         return
     paths = changed_paths(run)
-    control, outside, banned = scope_violations(paths, run.task.scope, run.settings.policy.control_plane)
+    control, outside, banned = scope_violations(paths, scope_with_ceilings(run), run.settings.policy.control_plane)
     if control:
         problems.append(("workspace.control-plane", f"the change touches control-plane files: {_listing(control)}"))
     if outside:
         problems.append(("workspace.scope", f"the change touches paths outside scope.allowed_paths: {_listing(outside)}"))
     if banned:
-        problems.append(("workspace.forbidden", f"the change touches scope.forbidden_paths: {_listing(banned)}"))
+        problems.append(("workspace.forbidden", "the change touches scope.forbidden_paths or the repository's "
+                         f"never_in_scope: {_listing(banned)}"))
     if problems:
         _refuse(run, problems)
 

@@ -102,7 +102,7 @@ def next_steps(task_id: str) -> str:
 
 def new_task(repo: Path, task_id: str, default_executor: str) -> Path:
     """Writes taskpacks/<id>/task.yml; refuses a bad or existing id and an unknown executor."""
-    if not SLUG.match(task_id):
+    if not SLUG.fullmatch(task_id):
         raise BadInput(f"cannot create task pack {task_id!r}", [Problem(
             task_id, 1, 1, "id", f"{task_id!r} is not a valid task id",
             "use lowercase letters, digits and '-', starting with a letter or digit, at most 63 characters")])

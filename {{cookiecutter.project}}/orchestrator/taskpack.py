@@ -500,7 +500,10 @@ def _semantic_problems(data: dict[str, Any], doc: Document, display: str, file: 
         add(path, message, hint)
 
     task_id = data.get("id")
-    if isinstance(task_id, str) and task_id != file.parent.name:
+    if isinstance(task_id, str) and SLUG.match(task_id) and not SLUG.fullmatch(task_id):  # "id\n" passes `$`
+        add(("id",), f"{task_id!r} is not a slug (a line break or other character after it)",
+            "use lowercase letters, digits and '-' only")
+    elif isinstance(task_id, str) and task_id != file.parent.name:
         add(("id",), f"'{task_id}' differs from the pack's directory name '{file.parent.name}'",
             f"set id: {file.parent.name}, or rename the directory to {task_id}/")
 
@@ -719,7 +722,7 @@ def find_task_ids(repo: Path) -> list[str]:
 def resolve_ref(repo: Path, ref: str) -> Path:
     """A task id, a pack directory or a task.yml path (relative to the cwd or the repo) -> the file."""
     looks_like_path = "/" in ref or "\\" in ref or ref.endswith((".yml", ".yaml")) or ref in (".", "..")
-    if not looks_like_path and SLUG.match(ref):
+    if not looks_like_path and SLUG.fullmatch(ref):
         file = repo / TASKPACKS / ref / TASK_FILE
         if file.is_file():
             return file.resolve()

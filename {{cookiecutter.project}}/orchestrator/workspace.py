@@ -106,7 +106,7 @@ def spec_for(run: Run, extra_env: dict[str, str] | None = None) -> SandboxSpec:
         stop_file=run.settings.state_dir / "STOP",
         wall_name=wall_name,
         wall_spent=max(wall_spent, 0.0),
-        path_prefix=tuple(path_prefix(run.workspace)),
+        path_prefix=tuple(path_prefix(run.workspace, run.manifest.get("environment", {}).get("paths", []))),
     )
 
 

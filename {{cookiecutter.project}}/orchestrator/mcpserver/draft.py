@@ -39,7 +39,9 @@ GUIDE = Path(__file__).with_name("guide.md")
 
 
 class DraftFailed(OrchestratorError):
-    """The model endpoint could not give a draft."""
+    """The model endpoint could not give a draft (bad input to the draft: exit 2)."""
+
+    exit_code = 2
 
 
 def strict(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -126,14 +128,19 @@ def ask(objective: str, environ: Mapping[str, str]) -> dict[str, Any]:
         raise DraftFailed(f"the model endpoint answered HTTP {exc.code}") from None
     except (urllib.error.URLError, TimeoutError, ValueError) as exc:
         raise DraftFailed(f"no usable answer from the model endpoint {base}: {exc}") from None
-    for item in answer.get("output", []):
-        for part in item.get("content", []) if item.get("type") == "message" else []:
-            if part.get("type") == "output_text":
+    items = answer.get("output", []) if isinstance(answer, dict) else []
+    for item in items if isinstance(items, list) else []:
+        parts = item.get("content", []) if isinstance(item, dict) and item.get("type") == "message" else []
+        for part in parts if isinstance(parts, list) else []:
+            if isinstance(part, dict) and part.get("type") == "output_text":
                 try:
-                    return _without_nulls(json.loads(part["text"]))
-                except (KeyError, ValueError):
+                    draft = json.loads(str(part.get("text")))
+                except ValueError:
                     break
-    raise DraftFailed("the model's answer held no JSON task pack (no output_text)")
+                if isinstance(draft, dict):
+                    return _without_nulls(draft)
+                break
+    raise DraftFailed("the model's answer held no JSON task pack (no output_text holding a JSON object)")
 
 
 def slug(text: str) -> str:
@@ -145,7 +152,7 @@ def draft_command(repo: Path, objective: str, task_id: str | None, environ: Mapp
     data = ask(objective, environ)
     data["schema"] = "taskpack/v1"
     data["id"] = task_id or slug(str(data.get("id") or data.get("title") or "draft"))
-    if not SLUG.match(data["id"]):
+    if not SLUG.fullmatch(data["id"]):
         raise BadInput(f"--id {data['id']!r} is not a task id (lowercase letters, digits and '-')")
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
     held = load_settings(repo).state_dir / PROPOSALS / data["id"]

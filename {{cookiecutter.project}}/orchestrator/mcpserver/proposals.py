@@ -17,12 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from orchestrator import ceilings, gitops
-from orchestrator.config import load_settings, read_tool_section
+from orchestrator.config import load_settings
 from orchestrator.errors import BadInput, Problem, Refused
 from orchestrator.taskpack import MAX_BYTES, SLUG, TASK_FILE, TASKPACKS, check_file, parse_yaml
 
 PROPOSALS = "proposals"
 MAX_CONTEXT_FILES = 20
+MAX_CONTEXT_BYTES = 1024 * 1024
+"""All context files of one proposal together (each one at most MAX_BYTES, like a task pack)."""
+REGULAR_MODES = ("100644", "100755")
 
 
 @dataclass(frozen=True)
@@ -45,17 +48,32 @@ def _id_of(text: str) -> str | None:
 
 
 def _context_path(task_id: str, name: str) -> PurePosixPath:
+    """A context file's place inside `taskpacks/<id>/`: plain, printable, never git metadata or task.yml."""
     path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or not path.parts or path.name == TASK_FILE or "\\" in name:
+    bad = (
+        path.is_absolute() or not path.parts or ".." in path.parts or path.name == TASK_FILE or "\\" in name
+        or any(not ch.isprintable() for ch in name)
+        or any(part.casefold().startswith(".git") for part in path.parts)
+    )
+    if bad:
         raise BadInput(f"context file {name!r}: must be a plain relative name inside taskpacks/{task_id}/", [
-            Problem(name, 1, 1, "(context file)", "is absolute, climbs with '..', or replaces task.yml",
-                    "name it like notes.md or docs/spec.md")])
+            Problem(name, 1, 1, "(context file)",
+                    "is absolute, climbs with '..', names git metadata (.git*), holds control characters, "
+                    "or replaces task.yml", "name it like notes.md or docs/spec.md")])
     return path
 
 
-def policy_ceilings(repo: Path) -> ceilings.Ceilings:
-    policy = read_tool_section(repo).get("policy", {})
-    return ceilings.from_policy(policy if isinstance(policy, dict) else {})
+def _check_sizes(files: Mapping[str, str]) -> None:
+    if len(files) > MAX_CONTEXT_FILES:
+        raise BadInput(f"at most {MAX_CONTEXT_FILES} context files per proposal")
+    sizes = {name: len(content.encode("utf-8")) for name, content in files.items()}
+    if big := [name for name, size in sizes.items() if size > MAX_BYTES]:
+        raise BadInput(f"context file {big[0]!r} is over {MAX_BYTES} bytes; keep context files small")
+    if sum(sizes.values()) > MAX_CONTEXT_BYTES:
+        raise BadInput(f"the context files add up to more than {MAX_CONTEXT_BYTES} bytes")
+    folders = {str(parent) for name in files for parent in PurePosixPath(name).parents}
+    if clash := sorted(folders & set(files)):
+        raise BadInput(f"context file {clash[0]!r} is also used as a folder of another context file")
 
 
 def check_text(repo: Path, text: str, files: Mapping[str, str] | None = None) -> Checked:
@@ -64,10 +82,11 @@ def check_text(repo: Path, text: str, files: Mapping[str, str] | None = None) ->
         return Checked(None, [Problem("task.yml", 1, 1, "(file)", f"more than {MAX_BYTES} bytes",
                                       "move long material into context files")])
     task_id = _id_of(text)
-    folder = task_id if task_id and SLUG.match(task_id) else "unnamed"
+    folder = task_id if task_id and SLUG.fullmatch(task_id) else "unnamed"
     files = dict(files or {})
-    if len(files) > MAX_CONTEXT_FILES:
-        raise BadInput(f"at most {MAX_CONTEXT_FILES} context files per proposal")
+    _check_sizes(files)
+    for name in files:
+        _context_path(folder, name)
     with tempfile.TemporaryDirectory(prefix="orch-proposal-") as scratch:
         root = Path(scratch)
         pack = root / TASKPACKS / folder
@@ -85,12 +104,12 @@ def check_text(repo: Path, text: str, files: Mapping[str, str] | None = None) ->
         found, problems = check_file(root, pack / TASK_FILE)
         if found is not None:
             display = f"{TASKPACKS}/{folder}/{TASK_FILE}"
-            problems = ceilings.check_file(pack / TASK_FILE, display, found.data, policy_ceilings(repo))
-    if task_id is not None and not SLUG.match(task_id):
+            problems = ceilings.check_file(pack / TASK_FILE, display, found.data, ceilings.of_repository(repo))
+    if task_id is not None and not SLUG.fullmatch(task_id):
         problems = [Problem(f"{TASKPACKS}/{folder}/{TASK_FILE}", 1, 1, "id",
                             f"{task_id!r} is not a task id (lowercase letters, digits and '-')",
                             "use a slug such as fix-login"), *problems]
-    return Checked(task_id if task_id and SLUG.match(task_id) else None, sorted(set(problems)))
+    return Checked(task_id if task_id and SLUG.fullmatch(task_id) else None, sorted(set(problems)))
 
 
 def _repo_context(repo: Path, text: str) -> list[PurePosixPath]:
@@ -131,6 +150,11 @@ def commit_pack(repo: Path, task_id: str, message: str, trailers: Mapping[str, s
     pathspec = f"{TASKPACKS}/{task_id}"
     env = gitops.identity(repo)
     gitops.git(repo, "add", "--", pathspec, env=env)
+    staged = gitops.git(repo, "ls-files", "--stage", "-z", "--", pathspec).split("\0")
+    odd = [entry.split("\t", 1)[-1] for entry in staged if entry and entry.split(" ", 1)[0] not in REGULAR_MODES]
+    if odd:  # a nested repository (gitlink) or a symlink: never committed from a proposal
+        gitops.git(repo, "reset", "--quiet", "--", pathspec)
+        raise Refused(f"the proposal would commit something other than regular files: {', '.join(odd[:5])}")
     gitops.git(repo, "commit", "--quiet", "--no-verify", "-m", message, "-m", body, "--", pathspec, env=env)
     return gitops.git(repo, "rev-parse", "HEAD").strip()
 
@@ -148,24 +172,31 @@ def propose(repo: Path, text: str, files: Mapping[str, str] | None, *, replace: 
         return {"ok": False, "errors": [problem_dict(Problem(
             f"{TASKPACKS}/{task_id}/{TASK_FILE}", 1, 1, "id", f"task pack {task_id!r} already exists",
             "choose another id, or pass replace: true to overwrite it"))]}
-    if policy_ceilings(repo).require_approval:
+    if ceilings.of_repository(repo).require_approval:
         held = load_settings(repo).state_dir / PROPOSALS / task_id
         shutil.rmtree(held, ignore_errors=True)
         _write(held, text, files)
         return {"ok": True, "task_id": task_id, "status": "awaiting approval",
                 "next": f"a person runs `nox -s approve -- {task_id}` to commit it"}
-    if target.exists():
+    existed = target.exists()
+    if existed:
         shutil.rmtree(target)
     _write(target, text, files)
-    commit = commit_pack(repo, task_id, f"Task pack {task_id}: proposed by {client}",
-                         {"Proposed-by": client, "Control-plane": "mcp"})
+    try:
+        commit = commit_pack(repo, task_id, f"Task pack {task_id}: proposed by {client}",
+                             {"Proposed-by": client, "Control-plane": "mcp"})
+    except Exception:
+        shutil.rmtree(target, ignore_errors=True)
+        if existed:  # the pack that was replaced comes back as committed
+            gitops.git(repo, "checkout", "--quiet", "HEAD", "--", f"{TASKPACKS}/{task_id}")
+        raise
     return {"ok": True, "task_id": task_id, "status": "committed", "commit": commit,
             "path": f"{TASKPACKS}/{task_id}/{TASK_FILE}"}
 
 
 def approve(repo: Path, task_id: str, approver: str) -> str:
     """Moves a held proposal into taskpacks/ after checking it again, and commits it."""
-    if not SLUG.match(task_id):
+    if not SLUG.fullmatch(task_id):
         raise BadInput(f"{task_id!r} is not a task id")
     held = load_settings(repo).state_dir / PROPOSALS / task_id
     if not (held / TASK_FILE).is_file():

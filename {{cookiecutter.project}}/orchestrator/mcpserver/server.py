@@ -21,6 +21,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from orchestrator import __version__
 from orchestrator.errors import BadInput, OrchestratorError
+from orchestrator.globs import GlobError
 from orchestrator.mcpserver.audit import LOG_FILE, AuditLog, RateLimiter
 from orchestrator.mcpserver.tools import ControlPlane
 
@@ -65,10 +66,13 @@ def build(repo: Path, transport: str, rate_per_minute: int = 60) -> tuple[MCPSer
             raise ToolError(f"rate limit: at most {limiter.per_minute} calls a minute; retry in {wait} s")
         try:
             result = fn(client)
-        except OrchestratorError as exc:
+        except (OrchestratorError, GlobError, ValueError) as exc:
             message = plane.clean(str(exc))
             audit.record(tool, client, arguments, "error", message)
             raise ToolError(message) from None  # an anticipated refusal: its text reaches the client
+        except Exception as exc:  # noqa: BLE001 - a crash is recorded and answered, never a traceback to the client
+            audit.record(tool, client, arguments, "crash", plane.clean(f"{type(exc).__name__}: {exc}"))
+            raise ToolError(f"{tool} failed: {type(exc).__name__}; see .orchestrator/control-plane.jsonl") from None
         audit.record(tool, client, arguments, "ok", json.dumps(result, default=str)[:200])
         return result
 
@@ -157,7 +161,8 @@ class TokenGate:
             await self.app(scope, receive, send)
             return
         header = dict(scope.get("headers") or []).get(b"authorization", b"")
-        ok = header.startswith(b"Bearer ") and hmac.compare_digest(header[7:].strip(), self.token)
+        scheme, _, credentials = header.partition(b" ")
+        ok = scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.token)
         by_path, path = self._path_token(scope["path"])
         if by_path:
             scope = {**scope, "path": path, "raw_path": path.encode("utf-8")}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator import textsafe
+from orchestrator import ceilings, runlock, textsafe
 from orchestrator.breakers import kill_switch_reason, stop_file
 from orchestrator.config import load_settings
 from orchestrator.errors import BadInput, Refused
@@ -59,14 +59,14 @@ class ControlPlane:
 
     def get_taskpack_schema(self) -> dict[str, Any]:
         schema = load_schema("taskpack.v1.json")
-        ceilings = proposals.policy_ceilings(self.repo)
+        top = ceilings.of_repository(self.repo)
         return {"schema": schema, "guide": GUIDE.read_text(encoding="utf-8"),
-                "policy_ceilings": {"allowed_hosts": ceilings.allowed_hosts,
-                                    "allowed_providers": ceilings.allowed_providers,
-                                    "allowed_executors": ceilings.allowed_executors,
-                                    "never_in_scope": list(ceilings.never_in_scope),
-                                    "max_limits": dict(ceilings.max_limits),
-                                    "require_approval": ceilings.require_approval}}
+                "policy_ceilings": {"allowed_hosts": top.allowed_hosts,
+                                    "allowed_providers": top.allowed_providers,
+                                    "allowed_executors": top.allowed_executors,
+                                    "never_in_scope": list(top.never_in_scope),
+                                    "max_limits": dict(top.max_limits),
+                                    "require_approval": top.require_approval}}
 
     def list_taskpacks(self) -> dict[str, Any]:
         packs = []
@@ -95,7 +95,7 @@ class ControlPlane:
     # --- runs ------------------------------------------------------------------------------
 
     def start_run(self, task_id: str, client: str) -> dict[str, Any]:
-        if not SLUG.match(task_id):
+        if not SLUG.fullmatch(task_id):
             raise BadInput(f"{task_id!r} is not a task id (lowercase letters, digits and '-')")
         settings = load_settings(self.repo)
         if reason := kill_switch_reason(os.environ, stop_file(settings.state_dir)):
@@ -103,12 +103,14 @@ class ControlPlane:
         pack, problems = check_file(self.repo, resolve_ref(self.repo, task_id))
         if pack is None:
             raise BadInput(f"task pack {task_id!r} is invalid; fix it first", problems)
-        job = self.jobs.start(task_id, client, proposals.policy_ceilings(self.repo).max_concurrent_runs)
+        if runlock.is_held(settings.state_dir, task_id):
+            raise Refused(f"a run of {task_id} is already going; poll get_run or cancel it first")
+        job = self.jobs.start(task_id, client, ceilings.of_repository(self.repo).max_concurrent_runs)
         return {"run_id": job.run_id, "task_id": task_id, "status": "started",
                 "next": "poll get_run with this run_id until its status is no longer running"}
 
     def _run_dir(self, run_id: str) -> Path | None:
-        if not RUN_ID.match(run_id):
+        if not RUN_ID.fullmatch(run_id):
             raise BadInput(f"{run_id!r} is not a run id (like 20260101T000000Z-abc123)")
         found = sorted((self.repo / "runs").glob(f"*/{run_id}/manifest.json"))
         return found[0].parent if found else None
@@ -162,7 +164,7 @@ class ControlPlane:
         return out
 
     def list_runs(self, task_id: str | None = None, status: str | None = None, limit: int = 20) -> dict[str, Any]:
-        if task_id is not None and not SLUG.match(task_id):
+        if task_id is not None and not SLUG.fullmatch(task_id):
             raise BadInput(f"{task_id!r} is not a task id")
         return {"runs": self._runs(task_id, status, max(1, min(limit, LIST_CAP)))}
 
@@ -171,7 +173,7 @@ class ControlPlane:
         return {"artifacts": rows[:QUERY_CAP], "total": len(rows), "truncated": len(rows) > QUERY_CAP}
 
     def cancel_run(self, run_id: str) -> dict[str, Any]:
-        if not RUN_ID.match(run_id):
+        if not RUN_ID.fullmatch(run_id):
             raise BadInput(f"{run_id!r} is not a run id")
         stopped = self.jobs.cancel(run_id)
         return {"run_id": run_id, "cancelled": stopped,

@@ -100,3 +100,27 @@ def test_drafting_without_a_key_names_the_variable_to_set(repo: Path) -> None:
     result = draft(repo, "anything")
     assert result.returncode == 2
     assert "OPENAI_API_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_model_answer_that_is_not_a_pack_is_bad_input_without_a_traceback(repo: Path) -> None:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps({"output": [{"type": "message", "content": [{"type": "output_text",
+                                                                             "text": "[1, 2]"}]}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = draft(repo, "anything", OPENAI_API_KEY="k", ORCH_DRAFT_BASE_URL=f"http://127.0.0.1:{server.server_address[1]}/v1")
+    finally:
+        server.shutdown()
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "no JSON task pack" in result.stderr

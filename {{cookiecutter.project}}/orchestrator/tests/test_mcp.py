@@ -304,3 +304,63 @@ def test_with_require_approval_a_proposal_waits_for_a_person(repo: Path) -> None
     assert approved.returncode == 0, approved.stderr
     assert (repo / "taskpacks" / "greet" / "task.yml").is_file()
     assert "Approved-by:" in git(repo, "log", "-1", "--format=%B")
+
+
+# --- what a hostile client tries ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [".git/config", "docs/.git/HEAD", ".gitattributes", "a\nb.md", "x\x1b[2J.md"])
+def test_a_context_file_that_names_git_metadata_or_control_characters_is_refused(repo: Path, name: str) -> None:
+    async def steps(client: Client) -> Any:
+        return await client.call_tool("propose_taskpack", {"yaml_text": pack_text(),
+                                                           "context_files": {name: "[core]\n\tfsmonitor = touch x\n"}})
+
+    assert call(repo, steps).is_error
+    assert not (repo / "taskpacks" / "greet").exists()
+    assert "160000" not in git(repo, "ls-tree", "-r", "HEAD")
+
+
+def test_an_id_with_a_trailing_line_break_is_refused(repo: Path) -> None:
+    async def steps(client: Client) -> dict[str, Any]:
+        return data(await client.call_tool("propose_taskpack", {"yaml_text": pack_text(id="greet\n")}))
+
+    got = call(repo, steps)
+    assert not got["ok"]
+    assert [p.name for p in (repo / "taskpacks").iterdir() if "\n" in p.name] == []
+
+
+def test_oversized_context_files_are_refused_before_anything_is_written(repo: Path) -> None:
+    async def steps(client: Client) -> Any:
+        return await client.call_tool("propose_taskpack", {"yaml_text": pack_text(),
+                                                           "context_files": {"big.md": "x" * (300 * 1024)}})
+
+    result = call(repo, steps)
+    assert result.is_error and "over" in result.content[0].text
+    assert not (repo / "taskpacks" / "greet").exists()
+
+
+def test_an_unexpected_error_is_audited_and_answered_without_a_traceback(repo: Path) -> None:
+    async def steps(client: Client) -> Any:
+        return await client.call_tool("query_evidence", {"path_glob": "../etc/*"})
+
+    result = call(repo, steps)
+    assert result.is_error and "Traceback" not in result.content[0].text
+    audit = (repo / ".orchestrator" / "control-plane.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(audit[-1])["tool"] == "query_evidence" and json.loads(audit[-1])["outcome"] == "error"
+
+
+def test_a_second_run_of_a_task_that_is_running_is_refused(repo: Path) -> None:
+    write_pack(repo, "slow", executor={"kind": "shell", "commands": ["sleep 30"]})
+
+    async def steps(client: Client) -> Any:
+        first = data(await client.call_tool("start_run", {"task_id": "slow"}))
+        deadline = time.monotonic() + 30
+        while not (repo / ".orchestrator" / "locks" / "slow.lock").exists() and time.monotonic() < deadline:
+            await anyio.sleep(0.1)
+        await anyio.sleep(1)
+        second = await client.call_tool("start_run", {"task_id": "slow"})
+        await client.call_tool("cancel_run", {"run_id": first["run_id"]})
+        return second
+
+    second = call(repo, steps)
+    assert second.is_error and "already going" in second.content[0].text

@@ -186,3 +186,27 @@ def test_cache_prune_all_empties_the_cache(repo: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert list(envcache.entries(root)) == []
     assert git(repo, "status", "--porcelain") == ""
+
+
+# --- what a hostile executor or setup tries ---------------------------------------------------------
+
+
+def test_an_interpreter_the_executor_plants_never_answers_acceptance(repo: Path) -> None:
+    plant = "mkdir -p .venv/bin && printf '#!/bin/sh\\necho faked\\nexit 0\\n' > .venv/bin/python && chmod +x .venv/bin/python"
+    write_pack(repo, "fake-python", executor={"kind": "shell", "commands": [plant]},
+               acceptance=[{"id": "truth", "run": "python -c 'import sys; sys.exit(1)'"}])
+    result = orchestrator(repo, "run", "fake-python")
+    data = manifest(runs_of(repo, "fake-python")[-1])
+    assert data["status"] != "succeeded", result.stdout
+    assert data["acceptance"][0]["status"] == "failed"
+
+
+def test_setup_output_linking_out_of_the_workspace_is_refused_and_never_cached(repo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "host-file.txt"
+    outside.write_text("host data\n", encoding="utf-8")
+    write_pack(repo, "poison", environment={"setup": [f"ln -s {tmp_path} .venv"]})
+    result = orchestrator(repo, "run", "poison")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "symbolic link" in manifest(runs_of(repo, "poison")[-1])["reason"]
+    assert list(envcache.entries(repo / ".orchestrator" / "cache")) == []
+    assert outside.read_text(encoding="utf-8") == "host data\n"
