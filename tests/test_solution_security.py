@@ -59,7 +59,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def orchestrator(repo: Path, *args: str) -> object:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NOX_", "ORCH_"))}
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith(("PYTEST_", "NOX_", "ORCH_")) or k == "ORCH_TOOLS_DIR"}
     return run([sys.executable, "-m", "orchestrator", *args], cwd=repo, env={**environ, **STRICT})
 
 
@@ -88,7 +89,7 @@ def test_a_pack_adding_vulnerable_code_and_a_vulnerable_pin_is_stopped(repo: Pat
     pack_dir = repo / "taskpacks" / "add-admin-tools"
     pack_dir.mkdir(parents=True)
     patch = new_file_patch("src/vulnapp/admin.py", ADMIN) + new_file_patch(
-        "requirements-admin.txt", "requests==2.19.0\n"
+        "src/vulnapp/requirements-admin.txt", "requests==2.19.0\n"
     )
     (pack_dir / "change.patch").write_text(patch, encoding="utf-8")
     with osv_server({("PyPI", "requests", "2.19.0"): [REQUESTS_ADVISORY]}) as osv:
@@ -98,7 +99,7 @@ def test_a_pack_adding_vulnerable_code_and_a_vulnerable_pin_is_stopped(repo: Pat
             "title": "Add admin helpers",
             "objective": "Adds admin helpers and their requirements.",
             "executor": {"kind": "shell", "commands": ["git apply taskpacks/add-admin-tools/change.patch"]},
-            "scope": {"allowed_paths": ["src/**", "requirements-admin.txt"]},
+            "scope": {"allowed_paths": ["src/**"]},
             "acceptance": [
                 {
                     "id": "imports",
@@ -121,7 +122,7 @@ def test_a_pack_adding_vulnerable_code_and_a_vulnerable_pin_is_stopped(repo: Pat
     review = (run_dir / "REVIEW.md").read_text(encoding="utf-8")
     for rule, line in EXPECTED_LINES.items():
         assert f"`src/vulnapp/admin.py:{line}` | `plugin/security/semgrep/{rule}`" in review
-    assert "`requirements-admin.txt:1` | `plugin/security/osv/GHSA-j8r2-6x86-q33q`" in review
+    assert "`src/vulnapp/requirements-admin.txt:1` | `plugin/security/osv/GHSA-j8r2-6x86-q33q`" in review
     sarif = json.loads((run_dir / "security.sarif").read_text(encoding="utf-8"))
     assert sarif_errors(sarif) == []
     located = {

@@ -34,7 +34,7 @@ from orchestrator import gitops
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, Tripped
 from orchestrator.fsio import atomic_write_bytes, sha256_file, write_json
 from orchestrator.phaselog import PhaseLog
-from orchestrator.plugin_artifacts import OUT_ENV, collect, out_dir
+from orchestrator.plugin_artifacts import OUT_ENV, collect, described, out_dir
 from orchestrator.redact import Redactor
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.sandbox import SandboxSpec
@@ -389,5 +389,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         for reason in refused:
             log.note(f"plugin artifact refused: {reason}")
     outcome = record(run, outcome, strict, digest, log.redactor)
+    if outcome.result is not None:
+        run.manifest["plugin"]["artifacts"] = described(outcome.result, [run.rel(p) for p in copied])
     log.note(f"{outcome.status}: {outcome.reason}")
     return phase_result(outcome, strict, outputs)

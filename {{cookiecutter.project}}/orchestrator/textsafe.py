@@ -89,5 +89,12 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-FILTERS = {"markdown": markdown, "cell": markdown, "code": code, "codeblock": codeblock}
+def urlpath(value: object) -> str:
+    """A run-relative path as a Markdown link target: percent-encoded, so it cannot close the link."""
+    from urllib.parse import quote
+
+    return quote(escape(str(value)), safe="/._-")
+
+
+FILTERS = {"markdown": markdown, "cell": markdown, "code": code, "codeblock": codeblock, "urlpath": urlpath}
 """Jinja filters for the Markdown templates; `cell` is the older name of `markdown`."""
