@@ -81,14 +81,48 @@ nox.options.default_venv_backend = "none"
 nox.options.error_on_external_run = True
 
 PHASES = ("validate", "safety", "prepare", "execute", "verify", "plugin", "review", "evidence", "summarize", "publish")
-_CHAIN: dict = {}
-"""Task id -> the run (orchestrator.runs.Run) this nox invocation started (`nox -s run`)."""
+RUN_FLAGS = ("--push", "--all")
+"""Flags of `nox -s run --` besides task ids (and `-j N` / `--jobs N`)."""
 
 
-def _in_chain(session: nox.Session) -> bool:
-    """True when this session runs as part of `nox -s run` (posargs reach every session)."""
-    requested = session._runner.global_config.sessions or ()  # nox keeps the -s list here
-    return "run" in requested
+def _requested_sessions(argv: list[str]) -> list[str]:
+    """The sessions named on nox's own command line (`-s a b`, `--session a`, `-s=a`), before `--`.
+
+    Read from this process's arguments, not from nox's internals: a phase session needs to know
+    whether it runs alone or as a link of `nox -s run`."""
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    names, collecting = [], False
+    for arg in argv[1:]:
+        if arg in ("-s", "--session", "--sessions", "-e"):
+            collecting = True
+        elif arg.startswith(("-s=", "--session=", "--sessions=")):
+            names.append(arg.split("=", 1)[1])
+            collecting = True
+        elif arg.startswith("-"):
+            collecting = False
+        elif collecting:
+            names.append(arg)
+    return [name for item in names for name in item.replace(",", " ").split()]
+
+
+def _in_chain() -> bool:
+    """True when this session runs as a link of `nox -s run` (posargs reach every session)."""
+    return "run" in _requested_sessions(sys.argv)
+
+
+def _run_args(posargs: list[str]) -> tuple[list[str], bool]:
+    """(task ids, whether they go to the parallel runner) of `nox -s run -- <id>... [-j N] [--all] [--push]`."""
+    ids, parallel, skip = [], False, False
+    for arg in posargs:
+        if skip:
+            skip = False
+        elif arg in ("-j", "--jobs"):
+            parallel, skip = True, True
+        elif arg.startswith(("-j", "--jobs=")) or arg == "--all":
+            parallel = True
+        elif arg not in RUN_FLAGS:
+            ids.append(arg)
+    return ids, parallel or len(ids) > 1
 
 
 def _usage(session: nox.Session, text: str) -> None:
@@ -109,28 +143,28 @@ def _engine(session: nox.Session, *argv: str) -> None:
 
 
 def _phase(session: nox.Session, name: str) -> None:
+    """One phase: alone, against the task's latest run (`--run` for another); in `nox -s run`, the
+    chain's run: `validate` starts it, every later phase finds it on disk as the task's latest run."""
     from orchestrator import pipeline
     from orchestrator.cli import main
     from orchestrator.config import load_settings
     from orchestrator.errors import OrchestratorError
 
     args = list(session.posargs)
-    if not _in_chain(session):
+    if not _in_chain():
         _finish(session, main([name, *args]))
         return
-    push = "--push" in args
-    args = [a for a in args if a != "--push"]
-    if len(args) != 1:
-        _usage(session, "nox -s run -- <task-id> [--push]")
-    task = args[0]
+    ids, parallel = _run_args(args)
+    if parallel:
+        return  # several packs: the `run` session hands them to the parallel runner
+    if len(ids) != 1:
+        _usage(session, "nox -s run -- <task-id>... [-j N] [--all] [--push]")
     try:
-        settings = replace(load_settings(ROOT), push=True) if push else load_settings(ROOT)
-        code, run = pipeline.run_phase(settings, name, task, new_run=task not in _CHAIN, chain=True,
-                                       run=_CHAIN.get(task))
+        settings = replace(load_settings(ROOT), push=True) if "--push" in args else load_settings(ROOT)
+        code, run = pipeline.run_phase(settings, name, ids[0], new_run=name == PHASES[0], chain=True)
     except OrchestratorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
-    _CHAIN[task] = run
     if code != 0 or name == PHASES[-1]:
         session.log(pipeline.report(run))
     _finish(session, code)
@@ -139,7 +173,7 @@ def _phase(session: nox.Session, name: str) -> None:
 @nox.session(venv_backend="none", default=True)
 def validate(session: nox.Session) -> None:
     """Check task packs against taskpack/v1: `nox -s validate [-- <task-id|path> ...]`."""
-    if _in_chain(session):
+    if _in_chain():
         _phase(session, "validate")
     else:
         _engine(session, "validate", *session.posargs)
@@ -201,9 +235,13 @@ def publish(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", default=False, requires=list(PHASES))
 def run(session: nox.Session) -> None:
-    """Carry one task pack through every phase: `nox -s run -- <task-id>`."""
-    if len([a for a in session.posargs if a != "--push"]) != 1:
-        _usage(session, "nox -s run -- <task-id> [--push]")
+    """Carry task packs through every phase: `nox -s run -- <task-id>` (the chain of phase sessions),
+    or several at once: `nox -s run -- <id> <id>... [-j N]`, `nox -s run -- --all`."""
+    ids, parallel = _run_args(list(session.posargs))
+    if parallel:
+        _engine(session, "run", *session.posargs)
+    elif len(ids) != 1:
+        _usage(session, "nox -s run -- <task-id>... [-j N] [--all] [--push]")
 
 
 @nox.session(venv_backend="none", default=False)
