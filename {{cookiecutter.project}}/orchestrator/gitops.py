@@ -6,6 +6,7 @@ checkout nor the workspace's own index is ever touched by the orchestrator.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
@@ -21,6 +22,10 @@ IDENTITY = {
     "GIT_COMMITTER_NAME": "Codex Orchestrator",
     "GIT_COMMITTER_EMAIL": "orchestrator@localhost",
 }
+
+REF_JOURNAL = Path(".orchestrator") / "journal" / "refs.jsonl"
+"""Every ref the orchestrator moves, appended before it moves it: the escape guard's record of
+what changed refs legitimately (relative to the repository root)."""
 
 
 class GitError(OrchestratorError):
@@ -165,8 +170,16 @@ def identity(repo: Path) -> dict[str, str]:
     return ident
 
 
+def journal_ref(repo: Path, ref: str, new: str) -> None:
+    path = repo / REF_JOURNAL
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"ref": ref, "new": new}) + "\n")
+
+
 def update_branch(repo: Path, branch: str, new: str, old: str | None) -> None:
     ref = f"refs/heads/{branch}"
+    journal_ref(repo, ref, new)
     git(repo, "update-ref", "-m", "orchestrator publish", ref, new, *([old] if old else ["0" * 40]))
 
 
