@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,13 +33,24 @@ class GitError(OrchestratorError):
     """A git command failed where the engine cannot go on."""
 
 
-def git(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None) -> str:
-    return git_bytes(cwd, *args, env=env, input=input).decode("utf-8", "replace")
+class GitTimeout(GitError):
+    """A git command ran past the time the run had left."""
 
 
-def git_bytes(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None) -> bytes:
+def git(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None,
+        timeout: float | None = None) -> str:
+    return git_bytes(cwd, *args, env=env, input=input, timeout=timeout).decode("utf-8", "replace")
+
+
+def git_bytes(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None,
+              timeout: float | None = None) -> bytes:
+    """git's stdout; `timeout` (seconds) bounds host-side work on the workspace (GitTimeout)."""
     full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env or {})}
-    proc = subprocess.run(["git", *args], cwd=cwd, env=full_env, input=input, capture_output=True, check=False)
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, env=full_env, input=input, capture_output=True, check=False,
+                              timeout=None if timeout is None else max(timeout, 0.001))
+    except subprocess.TimeoutExpired:
+        raise GitTimeout(f"git {' '.join(args[:3])} still running after {timeout:.1f}s") from None
     if proc.returncode != 0:
         message = proc.stderr.decode("utf-8", "replace").strip()
         raise GitError(f"git {' '.join(args[:3])} failed: {message}")
@@ -100,8 +112,8 @@ class FileChange:
     binary: bool = False
 
 
-def diff_stat(repo: Path, base: str, tree: str) -> list[FileChange]:
-    out = git(repo, "diff", "--numstat", "-z", "--no-renames", base, tree)
+def diff_stat(repo: Path, base: str, tree: str, timeout: float | None = None) -> list[FileChange]:
+    out = git(repo, "diff", "--numstat", "-z", "--no-renames", base, tree, timeout=timeout)
     changes: list[FileChange] = []
     for record in out.split("\0"):
         if not record.strip():
@@ -112,15 +124,43 @@ def diff_stat(repo: Path, base: str, tree: str) -> list[FileChange]:
     return sorted(changes, key=lambda c: c.path)
 
 
-def diff_patch(repo: Path, base: str, tree: str) -> bytes:
-    return git_bytes(repo, "diff", "--binary", "--no-renames", "--full-index", base, tree)
+def diff_patch(repo: Path, base: str, tree: str, cap: int, timeout: float | None = None) -> tuple[bytes, bool]:
+    """The patch from base to tree, at most `cap` bytes (True when cut): git is stopped, not read to the end."""
+    argv = ["git", "diff", "--binary", "--no-renames", "--full-index", base, tree]
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    proc = subprocess.Popen(argv, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        proc.kill()
+
+    timer = threading.Timer(max(timeout, 0.001), expire) if timeout is not None else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        data = proc.stdout.read(cap + 1)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        cut = len(data) > cap
+        proc.kill()
+        code = proc.wait()
+    if expired.is_set():
+        raise GitTimeout(f"git diff still running after {timeout:.1f}s")
+    if not cut and code != 0:
+        raise GitError(f"git diff {base[:12]} {tree[:12]} failed (exit {code})")
+    return data[:cap], cut
 
 
-def hash_files(repo: Path, files: Iterable[Path]) -> list[str]:
+def hash_files(repo: Path, files: Iterable[Path], timeout: float | None = None) -> list[str]:
     paths = [str(p) for p in files]
     if not paths:
         return []
-    out = git(repo, "hash-object", "-w", "--no-filters", "--stdin-paths", input="\n".join(paths).encode())
+    out = git(repo, "hash-object", "-w", "--no-filters", "--stdin-paths", input="\n".join(paths).encode(),
+              timeout=timeout)
     return out.split()
 
 

@@ -245,7 +245,7 @@ def watch(run: Run, phase: str) -> Iterator[None]:
     failure: BaseException | None = None
     try:
         yield
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - an escape outranks whatever ended the phase
         failure = exc
     after = snapshot(run.repo)
     changed = differences(before, after, run.repo)

@@ -11,9 +11,11 @@ decision in the manifest (`safety.decisions`: id, allow | deny | refuse | unsafe
 It also fingerprints the repository's git control files (hooks, config), so the guard
 can prove afterwards that nothing was planted there.
 
-`check_workspace(run)` is the guard: a diff that touches control-plane files or leaves
-the pack's scope, a symlink out of the workspace, a replaced workspace `.git`, or a
-changed hook or git config fails the run with exit 3 even when the write succeeded.
+`check_workspace(run)` is the workspace guard: a diff that touches control-plane files or
+leaves the pack's scope, a symlink out of the workspace, a replaced workspace `.git`, or a
+change that would publish something other than what is tested (`orchestrator.tested`)
+fails the run with exit 3 even when the write succeeded. What only an escape could
+change outside the workspace is compared by `orchestrator.guard`.
 Its filesystem checks come before any git command runs in the workspace, because
 git would execute what a planted `.git` directory configures.
 """
@@ -25,13 +27,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from orchestrator import gitops
+from orchestrator import gitops, tested
+from orchestrator.breakers import Trip, raise_if
 from orchestrator.errors import Refused
 from orchestrator.globs import match_any, match_path
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import scan_text_for_secrets
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.sandbox import Execution, escaping_symlinks, isolation_available
+from orchestrator.workspace import bounded
 
 CONTROL_PLANE = (
     "taskpacks/**",
@@ -241,16 +245,20 @@ def _listing(items: list[str]) -> str:
     return ", ".join(items[:10]) + (f" and {len(items) - 10} more" if len(items) > 10 else "")
 
 
-def check_workspace(run: Run, *, scope: bool = True) -> None:
-    """Refuses (exit 3) a workspace the execution plane has taken out of bounds.
+def check_workspace(run: Run, *, scope: bool = True) -> str | None:
+    """Refuses (exit 3) a workspace the execution plane has taken out of bounds; returns the change's tree.
 
     Call it right after the executor, before anything outside the sandbox runs git
-    in, or reads files from, the workspace; and with `scope=False` after verify and
-    plugin, whose checks may leave build files but must not leave symlinks out or a
-    replaced `.git`. Each violation is also recorded as a `deny` decision.
+    in, or reads files from, the workspace; and with `scope=False` after a sandboxed
+    phase whose checks may leave build files but must not leave symlinks out or a
+    replaced `.git`. With `scope=True` it sizes the change with lstat first (the
+    `max_changed_files` and `max_change_bytes` breakers trip before anything is read),
+    refuses what would make the published tree differ from the tested one
+    (`tested.refusals`), builds the tree without filters and checks its scope.
+    Each violation is also recorded as a `deny` decision.
     """
     if not run.workspace.exists():
-        return
+        return None
     problems: list[tuple[str, str]] = []
     if (why := check_git_file(run)) is not None:
         problems.append(("workspace.git", why))
@@ -261,8 +269,10 @@ def check_workspace(run: Run, *, scope: bool = True) -> None:
     if problems:
         _refuse(run, problems)
     if not scope:
-        return
-    paths = changed_paths(run)
+        return None
+    tree = change_tree(run)
+    with bounded(run) as left:
+        paths = [c.path for c in gitops.diff_stat(run.workspace, run.manifest["git"]["base"], tree, timeout=left())]
     control, outside, banned = scope_violations(paths, run.task.scope)
     if control:
         problems.append(("workspace.control-plane", f"the change touches control-plane files: {_listing(control)}"))
@@ -272,6 +282,34 @@ def check_workspace(run: Run, *, scope: bool = True) -> None:
         problems.append(("workspace.forbidden", f"the change touches scope.forbidden_paths: {_listing(banned)}"))
     if problems:
         _refuse(run, problems)
+    return tree
+
+
+def change_tree(run: Run) -> str:
+    """The workspace's change as a tree, sized with lstat first, built without filters; refuses what
+    would make the published tree differ from the tested one (`tested.refusals`)."""
+    with bounded(run) as left:
+        base = run.manifest["git"]["base"]
+        candidates = tested.measure(run.workspace, tested.candidate_paths(run.workspace, base, left()))
+        raise_if(check_candidates(candidates, run.task.limits))
+        problems = tested.refusals(run.workspace, candidates, CONTROL_PLANE)
+        if problems:
+            _refuse(run, problems)
+        return tested.build_tree(run.workspace, run.workspace, base, candidates, left())
+
+
+def check_candidates(candidates: list[tested.Candidate], limits: dict[str, Any]) -> Trip | None:
+    """The change's size, from lstat alone: more paths than max_changed_files, or more bytes than
+    max_change_bytes, trips before the host hashes, diffs or copies any of it."""
+    if len(candidates) > limits["max_changed_files"]:
+        return Trip("max_changed_files", limits["max_changed_files"], len(candidates),
+                    "counted with lstat before reading: untracked, modified, deleted and staged paths")
+    total = sum(c.size for c in candidates)
+    if total > limits["max_change_bytes"]:
+        biggest = max(candidates, key=lambda c: c.size)
+        return Trip("max_change_bytes", limits["max_change_bytes"], total,
+                    f"apparent size from lstat, before reading; largest: {biggest.path} ({biggest.size} bytes)")
+    return None
 
 
 def _refuse(run: Run, problems: list[tuple[str, str]]) -> None:
@@ -281,9 +319,11 @@ def _refuse(run: Run, problems: list[tuple[str, str]]) -> None:
 
 
 def changed_paths(run: Run) -> list[str]:
-    base = run.manifest["git"]["base"]
-    tree = gitops.workspace_tree(run.workspace)
-    return [c.path for c in gitops.diff_stat(run.workspace, base, tree)]
+    """The paths the change touches (its tree built as check_workspace builds it)."""
+    tree = check_workspace(run)
+    if tree is None:
+        return []
+    return [c.path for c in gitops.diff_stat(run.workspace, run.manifest["git"]["base"], tree)]
 
 
 # --- recording what the sandbox saw -----------------------------------------------------

@@ -1,4 +1,4 @@
-"""The verify phase: every acceptance check of the task pack, run in the sandbox.
+"""The verify phase: every acceptance check of the task pack, run in the sandbox on the tree to publish.
 
 Acceptance is the machine-checkable definition of done; the manifest keeps, per
 check, its status, exit code, duration and the tail of its output.
@@ -6,13 +6,15 @@ check, its status, exit code, duration and the tail of its output.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run
-from orchestrator.safety import check_workspace, record_execution
+from orchestrator.safety import record_execution
 from orchestrator.sandbox import run as sandboxed
-from orchestrator.workspace import ensure, spec_for
+from orchestrator.workspace import fresh_checkout, record_tested, remove_checkout, spec_for
 
 EXCERPT_LINES = 20
 EXCERPT_CHARS = 2000
@@ -23,13 +25,14 @@ def excerpt(output: str) -> str:
     return tail[-EXCERPT_CHARS:]
 
 
-def run_checks(run: Run, log: PhaseLog) -> list[dict[str, Any]]:
-    """Runs every check (a failing one does not stop the others) and returns their records."""
+def run_checks(run: Run, log: PhaseLog, where: Path | None = None) -> list[dict[str, Any]]:
+    """Runs every check in `where` (default: the workspace; a failing check does not stop the others)."""
     results = []
+    where = where or run.workspace
     for check in run.task.acceptance:
-        spec = spec_for(run)
+        spec = replace(spec_for(run), workspace=where)
         timeout = check.get("timeout_seconds")
-        result = sandboxed(["/bin/sh", "-c", check["run"]], spec, cwd=run.workspace, timeout=timeout)
+        result = sandboxed(["/bin/sh", "-c", check["run"]], spec, cwd=where, timeout=timeout)
         log.command(check["run"], result.exit_code, result.duration, result.output, result.output_bytes,
                     note=f"acceptance {check['id']}")
         record_execution(run, log, "verify", result)
@@ -65,10 +68,15 @@ def failure_text(results: list[dict[str, Any]]) -> str:
 
 
 def run(run: Run, log: PhaseLog) -> PhaseResult:
-    ensure(run)
-    results = run_checks(run, log)
-    run.manifest["acceptance"] = results
-    check_workspace(run, scope=False)  # checks may leave build files, never symlinks out or a new .git
+    """The checks run on a fresh checkout of the change tree (what publish commits), never the workspace."""
+    checkout = fresh_checkout(run)
+    log.note(f"acceptance runs on a fresh checkout of tree {run.manifest['changes']['tree']}")
+    try:
+        results = run_checks(run, log, checkout)
+        run.manifest["acceptance"] = results
+        record_tested(run, checkout, "verify")
+    finally:
+        remove_checkout(run)
     failed = [r["id"] for r in results if r["status"] != "passed"]
     if failed:
         return PhaseResult("failed", f"acceptance failed: {', '.join(failed)}", 1)

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 from conftest import git, manifest, orchestrator, runs_of, write_pack
-
 from orchestrator import guard
 from orchestrator.gitops import journal_ref
 

@@ -136,7 +136,7 @@ def test_a_phase_rerun_of_a_published_run_is_refused_and_rewrites_nothing(repo: 
 
 
 def test_a_published_run_removes_its_workspace_and_a_rerun_of_verify_is_refused(repo: Path, run_pack) -> None:
-    _, data, run_dir = run_pack("tidy", executor={"kind": "shell", "commands": [FIX]}, acceptance=[CHECK])
+    _, _, run_dir = run_pack("tidy", executor={"kind": "shell", "commands": [FIX]}, acceptance=[CHECK])
     assert list((repo / ".orchestrator" / "worktrees").iterdir()) == []
     proc = orchestrator(repo, "verify", "tidy")
     assert proc.returncode == 2, proc.stdout + proc.stderr
