@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import subprocess
 
-from orchestrator import evidence, gitops, workspace
+from orchestrator import evidence, gitops, tested, workspace
 from orchestrator.errors import Refused
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run, derive_status, record_outputs, utc_now
@@ -52,6 +52,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     change_tree = manifest.get("changes", {}).get("tree")
     head = None
     if status == "succeeded" and change_tree and manifest["changes"]["files_changed"]:
+        tested.check_published(repo, change_tree, manifest["changes"].get("tested_tree"))
         head = gitops.commit_tree(
             repo, start_tree=change_tree, keep_from=old, keep_prefix=keep, add={}, parents=[parent],
             message=f"{run.task.id}: {run.task.data.get('title', '')}\n\nChange made by run {run.id} "
