@@ -1,58 +1,24 @@
 """The verify phase: every acceptance check of the task pack, run in the sandbox on the tree to publish.
 
 Acceptance is the machine-checkable definition of done; the manifest keeps, per
-check, its status, exit code, duration and the tail of its output.
+check, its status, exit code, duration, the tail of its output and, for pytest, the
+counts of pytest's own report (`orchestrator.acceptance`).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from orchestrator.acceptance import run_check
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run
-from orchestrator.safety import record_execution
-from orchestrator.sandbox import run as sandboxed
-from orchestrator.workspace import fresh_checkout, record_tested, remove_checkout, spec_for
-
-EXCERPT_LINES = 20
-EXCERPT_CHARS = 2000
-
-
-def excerpt(output: str) -> str:
-    tail = "\n".join(output.rstrip("\n").splitlines()[-EXCERPT_LINES:])
-    return tail[-EXCERPT_CHARS:]
+from orchestrator.workspace import fresh_checkout, record_tested, remove_checkout
 
 
 def run_checks(run: Run, log: PhaseLog, where: Path | None = None) -> list[dict[str, Any]]:
     """Runs every check in `where` (default: the workspace; a failing check does not stop the others)."""
-    results = []
-    where = where or run.workspace
-    for check in run.task.acceptance:
-        spec = replace(spec_for(run), workspace=where)
-        timeout = check.get("timeout_seconds")
-        result = sandboxed(["/bin/sh", "-c", check["run"]], spec, cwd=where, timeout=timeout)
-        log.command(check["run"], result.exit_code, result.duration, result.output, result.output_bytes,
-                    note=f"acceptance {check['id']}")
-        record_execution(run, log, "verify", result)
-        expected = check.get("expect_exit", 0)
-        status = "tripped" if result.breaker else ("passed" if result.exit_code == expected else "failed")
-        text = log.redactor.redact(excerpt(result.output))
-        if result.breaker:
-            text += f"\n[breaker {result.breaker}: limit {result.limit}, measured {result.measured}]"
-        results.append(
-            {
-                "id": check["id"],
-                "run": check["run"],
-                "status": status,
-                "exit_code": result.exit_code,
-                "expect_exit": expected,
-                "duration_seconds": result.duration,
-                "excerpt": text,
-            }
-        )
-    return results
+    return [run_check(run, log, check, where or run.workspace) for check in run.task.acceptance]
 
 
 def failure_text(results: list[dict[str, Any]]) -> str:
