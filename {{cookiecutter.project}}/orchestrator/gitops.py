@@ -124,8 +124,9 @@ def diff_stat(repo: Path, base: str, tree: str, timeout: float | None = None) ->
     return sorted(changes, key=lambda c: c.path)
 
 
-def diff_patch(repo: Path, base: str, tree: str, cap: int, timeout: float | None = None) -> tuple[bytes, bool]:
-    """The patch from base to tree, at most `cap` bytes (True when cut): git is stopped, not read to the end."""
+def diff_patch(repo: Path, base: str, tree: str, cap: int, timeout: float | None = None) -> tuple[bytes, int]:
+    """The first `cap` bytes of the patch from base to tree, and the patch's whole size (the rest is
+    counted as it streams, never held); git is killed when `timeout` seconds have passed (GitTimeout)."""
     argv = ["git", "diff", "--binary", "--no-renames", "--full-index", base, tree]
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     proc = subprocess.Popen(argv, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -141,18 +142,19 @@ def diff_patch(repo: Path, base: str, tree: str, cap: int, timeout: float | None
         timer.daemon = True
         timer.start()
     try:
-        data = proc.stdout.read(cap + 1)
+        head = proc.stdout.read(cap)
+        size = len(head)
+        while chunk := proc.stdout.read(1 << 16):
+            size += len(chunk)
     finally:
         if timer is not None:
             timer.cancel()
-        cut = len(data) > cap
-        proc.kill()
         code = proc.wait()
     if expired.is_set():
         raise GitTimeout(f"git diff still running after {timeout:.1f}s")
-    if not cut and code != 0:
+    if code != 0:
         raise GitError(f"git diff {base[:12]} {tree[:12]} failed (exit {code})")
-    return data[:cap], cut
+    return head, size
 
 
 def hash_files(repo: Path, files: Iterable[Path], timeout: float | None = None) -> list[str]:

@@ -129,23 +129,25 @@ def spec_for(run: Run, extra_env: dict[str, str] | None = None) -> SandboxSpec:
 
 
 DIFF_CAP = 1 << 20
-"""diff.patch keeps at most this many bytes of the patch (the change commit holds all of it)."""
+"""Most bytes of diff.patch. The review reads diff.patch, so a longer patch trips `max_diff_bytes`
+rather than being published with a part nobody reviewed."""
 FILES_CAP = 1000
 """The manifest's `changes.files` lists at most this many files (`files_changed` counts them all)."""
 
 
 def record_changes(run: Run, redactor: Redactor, tree: str) -> list[gitops.FileChange]:
-    """Writes diff.patch (redacted, capped) and the per-file +/- counts (capped) into the manifest.
+    """Writes diff.patch (redacted, at most DIFF_CAP bytes) and the per-file +/- counts (at most
+    FILES_CAP files) into the manifest, then trips `max_diff_bytes` when the patch was longer.
 
     `tree` is the change's tree as `safety.check_workspace` built it (sized first, no filters);
     git runs under the run's remaining time."""
     base = run.manifest["git"]["base"]
     with bounded(run) as left:
         changes = gitops.diff_stat(run.workspace, base, tree, timeout=left())
-        patch, cut = gitops.diff_patch(run.workspace, base, tree, DIFF_CAP, timeout=left())
+        patch, size = gitops.diff_patch(run.workspace, base, tree, DIFF_CAP, timeout=left())
     text = redactor.redact(patch.decode("utf-8", "replace"))
-    if cut:
-        text += f"\n[diff.patch cut at {DIFF_CAP} bytes; the change commit holds the whole change]\n"
+    if size > DIFF_CAP:
+        text += f"\n[diff.patch cut at {DIFF_CAP} of {size} bytes]\n"
     atomic_write_bytes(run.dir / DIFF, text.encode("utf-8"))
     listed = changes[:FILES_CAP]
     run.manifest["changes"] = {
@@ -155,8 +157,10 @@ def record_changes(run: Run, redactor: Redactor, tree: str) -> list[gitops.FileC
         "lines_added": sum(c.added for c in changes),
         "lines_deleted": sum(c.deleted for c in changes),
         **({"files_truncated": True} if len(listed) < len(changes) else {}),
-        **({"diff_truncated": True} if cut else {}),
+        **({"diff_truncated": True} if size > DIFF_CAP else {}),
     }
+    if size > DIFF_CAP:
+        raise Tripped("max_diff_bytes", DIFF_CAP, size, "the review reads diff.patch, so it must hold the whole change")
     return changes
 
 

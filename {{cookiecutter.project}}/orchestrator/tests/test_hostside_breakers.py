@@ -63,15 +63,23 @@ def test_30000_files_trip_max_changed_files_with_little_evidence(repo: Path) -> 
     assert on_disk < EVIDENCE_CAP and committed < EVIDENCE_CAP
 
 
-def test_a_large_allowed_change_keeps_diff_patch_and_the_file_list_capped(repo: Path) -> None:
-    make = ("python3 -c \"import os\nos.makedirs('wide')\n"
-            "for i in range(1200): open(f'wide/{i}.txt', 'w').write('x' * 2000 + chr(10))\"")
-    proc, data, run_dir, _ = run_timed(repo, "wide", [make], max_changed_files=5000, max_diff_lines=5000)
+def test_a_change_of_many_files_keeps_the_manifest_file_list_capped(repo: Path) -> None:
+    make = "python3 -c \"import os\nos.makedirs('wide')\nfor i in range(1200): open(f'wide/{i}.txt', 'w').write('x')\""
+    proc, data, _, _ = run_timed(repo, "wide", [make], max_changed_files=5000, max_diff_lines=5000)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     changes = data["changes"]
     assert changes["files_changed"] == 1200 and len(changes["files"]) == 1000 and changes["files_truncated"]
-    assert changes["diff_truncated"] and (run_dir / "diff.patch").stat().st_size < (1 << 20) + 200
     assert "wide/999.txt" in git(repo, "ls-tree", "-r", "--name-only", "codex/wide~1")
+
+
+def test_a_patch_longer_than_diff_patch_holds_trips_instead_of_going_half_reviewed(repo: Path) -> None:
+    make = "head -c 3000000 /dev/urandom > blob.bin"
+    proc, data, run_dir, _ = run_timed(repo, "blob", [make])
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    trip = data["breakers"][0]
+    assert trip["name"] == "max_diff_bytes" and trip["measured"] > 3000000
+    assert data["changes"]["diff_truncated"] and (run_dir / "diff.patch").stat().st_size < (1 << 20) + 200
+    assert "blob.bin" not in git(repo, "ls-tree", "-r", "--name-only", "codex/blob")
 
 
 def test_host_side_git_is_stopped_when_its_time_is_up(repo: Path) -> None:
