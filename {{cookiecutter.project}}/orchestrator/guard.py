@@ -220,6 +220,8 @@ def differences(before: Snapshot, after: Snapshot, repo: Path) -> list[str]:
                 continue
         if old is None and key.endswith(".pyc") and (path := _path_of(key, repo)) and legit_bytecode(path):
             continue
+        if old is None and new is not None and new[0] == "d" and key.endswith("/__pycache__"):
+            continue  # a new bytecode directory: each file in it is judged on its own
         how = "created" if old is None else "removed" if new is None else "changed"
         found.append(f"{key} ({how})")
     return found

@@ -81,8 +81,11 @@ def test_a_user_edit_to_info_exclude_between_runs_is_no_violation(repo: Path) ->
     assert manifest(runs_of(repo, "between")[-1])["status"] == "succeeded"
 
 
-def test_a_clean_run_records_an_allow_decision_per_guarded_phase(repo: Path, run_pack) -> None:
-    _, data, _ = run_pack("clean")
+def test_a_clean_run_that_compiles_engine_bytecode_records_an_allow_decision_per_guarded_phase(
+        repo: Path, run_pack) -> None:
+    assert not list((repo / "orchestrator").rglob("__pycache__"))
+    _, data, _ = run_pack("clean", env={"PYTHONDONTWRITEBYTECODE": ""})
+    assert list((repo / "orchestrator" / "executors").glob("__pycache__/*.pyc"))
     decisions = {d["id"]: d["decision"] for d in data["safety"]["decisions"]}
     assert decisions["guard.execute"] == "allow" and decisions["guard.verify"] == "allow"
 
