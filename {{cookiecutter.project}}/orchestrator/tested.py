@@ -75,6 +75,8 @@ def measure(workspace: Path, paths: Iterable[str]) -> list[Candidate]:
         mode = st.st_mode
         kind = ("file" if stat.S_ISREG(mode) else "link" if stat.S_ISLNK(mode) else "dir" if stat.S_ISDIR(mode)
                 else "other")
+        if kind == "dir" and not os.path.lexists(workspace / rel / ".git"):
+            kind = "missing"  # a tracked file replaced by a directory: its files are candidates of their own
         out.append(Candidate(rel, kind, st.st_size if kind == "file" else 0, mode))
     return out
 
@@ -146,6 +148,9 @@ def refusals(workspace: Path, candidates: list[Candidate], control_plane: tuple[
                 links.append(f"{c.path} -> {target}")
     if links:
         problems.append(("tree.links", f"links to .git, the repository root or control-plane files: {_listing(links)}"))
+    names = [repr(c.path) for c in candidates if any(ord(ch) < 32 or ord(ch) == 127 for ch in c.path)]
+    if names:
+        problems.append(("tree.names", f"paths with control characters: {_listing(names)}"))
     odd = [c.path for c in candidates if c.kind == "other"]
     if odd:
         problems.append(("tree.special", f"special files (fifo, socket, device) in the change: {_listing(odd)}"))

@@ -104,3 +104,17 @@ def test_a_link_target_is_resolved_against_the_link_directory() -> None:
     assert tested.link_target("src/a", "..") == ""
     assert tested.link_target("src/a", "../../etc") is None
     assert tested.link_target("src/a", "/etc/passwd") is None
+
+
+def test_a_path_with_a_newline_is_refused_not_crashed(repo: Path) -> None:
+    _, _, reason = attack(repo, "newline", ["touch 'src/a\nb.py'"])
+    assert "paths with control characters" in reason and "a\\nb.py" in reason
+
+
+def test_a_file_replaced_by_a_directory_is_an_ordinary_change(repo: Path) -> None:
+    write_pack(repo, "redir", executor={"kind": "shell", "commands": [
+        "rm src/textkit/words.py && mkdir src/textkit/words.py && echo x > src/textkit/words.py/inner.txt"]},
+        scope=SCOPE, acceptance=[{"id": "check", "run": "test -f src/textkit/words.py/inner.txt"}])
+    proc = orchestrator(repo, "run", "redir")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "src/textkit/words.py/inner.txt" in git(repo, "ls-tree", "-r", "--name-only", "codex/redir~1")
