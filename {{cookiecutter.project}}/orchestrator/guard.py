@@ -6,8 +6,8 @@ takes a fingerprint of:
   orchestrator's own `runs/` and `.orchestrator/` and the `.git` directory;
 - `.git`'s config, hooks, `info/` (exclude, attributes) and `objects/info/` (alternates);
 - the refs (`git for-each-ref`) and `HEAD`;
-- the interpreter environment the orchestrator runs in (`sys.prefix`) and the engine itself,
-  when they live outside the checkout.
+- the interpreter environment the orchestrator runs in (`sys.prefix`: a venv's `pyvenv.cfg`,
+  `bin/` and `lib/`) and the engine itself, when they live outside the checkout.
 
 Fingerprints are `lstat` based (type, size, mtime_ns, inode, mode); git's control files are
 small and also hashed. The walk is bounded (`MAX_ENTRIES`); what was not walked is said so in
@@ -29,6 +29,7 @@ import os
 import stat
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -122,14 +123,25 @@ def _outside(path: Path, repo: Path) -> bool:
     return not path.resolve().is_relative_to(repo.resolve())
 
 
+def interpreter_paths() -> dict[str, Path]:
+    """What the interpreter the orchestrator runs in executes or reads at start: a venv's `pyvenv.cfg`,
+    `bin/` and `lib/`; without a venv, its site-packages directories (never all of /usr)."""
+    prefix = Path(sys.prefix).resolve()
+    if sys.prefix != sys.base_prefix:
+        parts = ("pyvenv.cfg", "bin", "lib", "lib64")
+        return {f"venv/{p}": prefix / p for p in parts if not (prefix / p).is_symlink() and (prefix / p).exists()}
+    paths = sysconfig.get_paths()
+    return {f"site/{key}": Path(paths[key]).resolve() for key in ("purelib", "platlib") if Path(paths[key]).is_dir()}
+
+
 def areas(repo: Path) -> dict[str, Path]:
     """What is fingerprinted, by name: the checkout, git's control files, the venv and the engine."""
     found = {"checkout": repo}
     for name in GIT_CONTROL:
         found[f".git/{name}"] = repo / ".git" / name
-    venv = Path(sys.prefix).resolve()
-    if _outside(venv, repo):
-        found["venv"] = venv
+    for name, path in interpreter_paths().items():
+        if _outside(path, repo):
+            found[name] = path
     engine = Path(orchestrator.__file__).resolve().parent
     if _outside(engine, repo):
         found["engine"] = engine
