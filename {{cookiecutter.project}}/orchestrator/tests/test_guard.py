@@ -121,3 +121,13 @@ def test_a_published_run_names_its_evidence_commit_when_a_rerun_is_refused(repo:
     assert proc.returncode == 2
     assert data["git"]["evidence_commit"] is None or "evidence commit" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_pth_file_planted_in_the_interpreter_environment_is_named(repo: Path, tmp_path: Path, monkeypatch) -> None:
+    site = tmp_path / "venv" / "lib" / "python3" / "site-packages"
+    site.mkdir(parents=True)
+    monkeypatch.setattr(guard, "interpreter_paths", lambda: {"venv/lib": tmp_path / "venv" / "lib"})
+    before = guard.snapshot(repo)
+    (site / "evil.pth").write_text("import os\n", encoding="utf-8")
+    assert guard.differences(before, guard.snapshot(repo), repo) == [
+        "venv/lib:python3/site-packages/evil.pth (created)"]
