@@ -55,8 +55,8 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         run.manifest["executor"]["attempts"] = attempt
         log.note(f"attempt {attempt} of {limits['max_attempts']}")
         result = module.execute(run, log, attempt, feedback)
-        check_workspace(run)  # before any git command or file read of ours touches the workspace
-        changes = record_changes(run, log.redactor)
+        tree = check_workspace(run)  # before any git command or file read of ours touches the workspace
+        changes = record_changes(run, log.redactor, tree) if tree else []
         run.save()
         if result.breaker:
             raise _trip(result)

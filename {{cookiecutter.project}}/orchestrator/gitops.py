@@ -6,9 +6,11 @@ checkout nor the workspace's own index is ever touched by the orchestrator.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,18 +24,33 @@ IDENTITY = {
     "GIT_COMMITTER_EMAIL": "orchestrator@localhost",
 }
 
+REF_JOURNAL = Path(".orchestrator") / "journal" / "refs.jsonl"
+"""Every ref the orchestrator moves, appended before it moves it: the escape guard's record of
+what changed refs legitimately (relative to the repository root)."""
+
 
 class GitError(OrchestratorError):
     """A git command failed where the engine cannot go on."""
 
 
-def git(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None) -> str:
-    return git_bytes(cwd, *args, env=env, input=input).decode("utf-8", "replace")
+class GitTimeout(GitError):
+    """A git command ran past the time the run had left."""
 
 
-def git_bytes(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None) -> bytes:
+def git(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None,
+        timeout: float | None = None) -> str:
+    return git_bytes(cwd, *args, env=env, input=input, timeout=timeout).decode("utf-8", "replace")
+
+
+def git_bytes(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None,
+              timeout: float | None = None) -> bytes:
+    """git's stdout; `timeout` (seconds) bounds host-side work on the workspace (GitTimeout)."""
     full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env or {})}
-    proc = subprocess.run(["git", *args], cwd=cwd, env=full_env, input=input, capture_output=True, check=False)
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, env=full_env, input=input, capture_output=True, check=False,
+                              timeout=None if timeout is None else max(timeout, 0.001))
+    except subprocess.TimeoutExpired:
+        raise GitTimeout(f"git {' '.join(args[:3])} still running after {timeout:.1f}s") from None
     if proc.returncode != 0:
         message = proc.stderr.decode("utf-8", "replace").strip()
         raise GitError(f"git {' '.join(args[:3])} failed: {message}")
@@ -95,8 +112,8 @@ class FileChange:
     binary: bool = False
 
 
-def diff_stat(repo: Path, base: str, tree: str) -> list[FileChange]:
-    out = git(repo, "diff", "--numstat", "-z", "--no-renames", base, tree)
+def diff_stat(repo: Path, base: str, tree: str, timeout: float | None = None) -> list[FileChange]:
+    out = git(repo, "diff", "--numstat", "-z", "--no-renames", base, tree, timeout=timeout)
     changes: list[FileChange] = []
     for record in out.split("\0"):
         if not record.strip():
@@ -107,16 +124,46 @@ def diff_stat(repo: Path, base: str, tree: str) -> list[FileChange]:
     return sorted(changes, key=lambda c: c.path)
 
 
-def diff_patch(repo: Path, base: str, tree: str) -> bytes:
+def diff_patch(repo: Path, base: str, tree: str, cap: int, timeout: float | None = None) -> tuple[bytes, int]:
+    """The first `cap` bytes of the patch from base to tree, and the patch's whole size (the rest is
+    counted as it streams, never held); git is killed when `timeout` seconds have passed (GitTimeout)."""
     # No --binary: a binary file's bytes never enter the evidence (the review reads them from the tree).
-    return git_bytes(repo, "diff", "--no-renames", "--full-index", base, tree)
+    argv = ["git", "diff", "--no-renames", "--full-index", base, tree]
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    proc = subprocess.Popen(argv, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        proc.kill()
+
+    timer = threading.Timer(max(timeout, 0.001), expire) if timeout is not None else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        head = proc.stdout.read(cap)
+        size = len(head)
+        while chunk := proc.stdout.read(1 << 16):
+            size += len(chunk)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        code = proc.wait()
+    if expired.is_set():
+        raise GitTimeout(f"git diff still running after {timeout:.1f}s")
+    if code != 0:
+        raise GitError(f"git diff {base[:12]} {tree[:12]} failed (exit {code})")
+    return head, size
 
 
-def hash_files(repo: Path, files: Iterable[Path]) -> list[str]:
+def hash_files(repo: Path, files: Iterable[Path], timeout: float | None = None) -> list[str]:
     paths = [str(p) for p in files]
     if not paths:
         return []
-    out = git(repo, "hash-object", "-w", "--no-filters", "--stdin-paths", input="\n".join(paths).encode())
+    out = git(repo, "hash-object", "-w", "--no-filters", "--stdin-paths", input="\n".join(paths).encode(),
+              timeout=timeout)
     return out.split()
 
 
@@ -191,8 +238,16 @@ def remote_url(repo: Path, remote: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
 
 
+def journal_ref(repo: Path, ref: str, new: str) -> None:
+    path = repo / REF_JOURNAL
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"ref": ref, "new": new}) + "\n")
+
+
 def update_branch(repo: Path, branch: str, new: str, old: str | None) -> None:
     ref = f"refs/heads/{branch}"
+    journal_ref(repo, ref, new)
     git(repo, "update-ref", "-m", "orchestrator publish", ref, new, *([old] if old else ["0" * 40]))
 
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from orchestrator import FINALIZERS, PHASES, evidence, gitops, publish, runlock, textsafe
+from orchestrator import FINALIZERS, PHASES, evidence, gitops, guard, publish, runlock, textsafe
 from orchestrator.breakers import check_kill_switch, kill_switch_reason, raise_if, stop_file
 from orchestrator.config import Settings
 from orchestrator.errors import Aborted, BadInput, Refused, Tripped
@@ -137,7 +137,9 @@ def start_run(settings: Settings, task_ref: str, *, run_id: str | None = None, s
 def open_run(settings: Settings, task_ref: str, run_arg: str | None) -> Run:
     task = load_taskpack(settings.repo, task_ref)
     run_dir = resolve_run_dir(settings, task.id, run_arg)
-    return Run(settings, task, run_dir, load_manifest(run_dir))
+    run = Run(settings, task, run_dir, load_manifest(run_dir))
+    guard.refuse_if_published(run)
+    return run
 
 
 # --- one phase --------------------------------------------------------------------------
@@ -196,7 +198,8 @@ def _call(run: Run, name: str, log: PhaseLog, *, check_stop: bool) -> tuple[str,
     try:
         if check_stop:
             raise_if(check_kill_switch(os.environ, stop_file(run.settings.state_dir)))
-        result = phase_function(name)(run, log)
+        with guard.watch(run, name):
+            result = phase_function(name)(run, log)
     except Tripped as exc:
         run.manifest["breakers"].append({"name": exc.breaker, "limit": exc.limit, "measured": exc.measured,
                                          "phase": name, "detail": exc.detail})

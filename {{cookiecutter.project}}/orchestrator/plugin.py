@@ -40,7 +40,7 @@ from orchestrator.runs import PhaseResult, Run
 from orchestrator.sandbox import SandboxSpec
 from orchestrator.sandbox import run as sandbox_run
 from orchestrator.schemas import first_error
-from orchestrator.workspace import ensure, spec_for
+from orchestrator.workspace import fresh_checkout, record_tested, remove_checkout, spec_for
 
 RESULT_FILE = "plugin_result.json"
 DESCRIPTOR = "plugin.json"
@@ -264,7 +264,7 @@ def tools_dir(run: Run) -> Path:
     return Path(os.environ.get(TOOLS_ENV) or run.repo / ".tools").resolve()
 
 
-def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
+def sandbox_spec(run: Run, descriptor: Descriptor, where: Path | None = None) -> SandboxSpec:
     """The execution-plane sandbox, minus cloud, with a fresh private HOME and an empty out directory.
 
     The plugin reviews what the executor wrote, so it gets none of the executor's scratch
@@ -279,7 +279,7 @@ def sandbox_spec(run: Run, descriptor: Descriptor) -> SandboxSpec:
     tools = tools_dir(run)
     env = {"ORCH_PLUGIN_DIR": str(descriptor.dir.resolve()), "PYTHONNOUSERSITE": "1",
            OUT_ENV: str(out_dir(scratch).resolve()), TOOLS_ENV: str(tools)}
-    spec = spec_for(run, env)
+    spec = spec_for(run, env, where)
     own = {"wall_name": "timeout_seconds", "wall_spent": 0.0} if descriptor.timeout_seconds < spec.wall_seconds else {}
     return replace(
         spec,
@@ -297,17 +297,18 @@ def execute(run: Run, log: PhaseLog, descriptor: Descriptor) -> Outcome:
     The plugin's own timeout is the plugin's problem (crashed); the run's budgets
     (limits.wall_seconds, phase_wall_seconds, max_output_bytes) trip the run as anywhere else.
     """
-    workspace = run.workspace
-    if not workspace.is_dir():
-        raise RuntimeError(f"workspace {workspace} does not exist: the execute phase has not run for this run")
-    changed, deleted = changed_files(workspace, str(run.manifest["git"]["base"]),
-                                     run.manifest.get("changes", {}).get("tree"))
-    request = build_request(run, descriptor, changed, deleted)
-    argv = resolve_argv(descriptor.entry, descriptor.dir)
-    spec = sandbox_spec(run, descriptor)
-    log.note(f"plugin {descriptor.name} {descriptor.version}: {len(changed)} changed, {len(deleted)} deleted file(s)")
-    stdin = json.dumps(request, sort_keys=True, default=str).encode("utf-8")
-    execution = sandbox_run(argv, spec, cwd=workspace, stdin=stdin)
+    workspace = fresh_checkout(run)  # the tree publish commits, never the raw workspace
+    try:
+        changed, deleted = changed_files(workspace, str(run.manifest["git"]["base"]), run.manifest["changes"]["tree"])
+        request = {**build_request(run, descriptor, changed, deleted), "workspace": str(workspace.resolve())}
+        argv = resolve_argv(descriptor.entry, descriptor.dir)
+        spec = sandbox_spec(run, descriptor, workspace)
+        log.note(f"plugin {descriptor.name} {descriptor.version}: {len(changed)} changed, {len(deleted)} deleted file(s)")
+        stdin = json.dumps(request, sort_keys=True, default=str).encode("utf-8")
+        execution = sandbox_run(argv, spec, cwd=workspace, stdin=stdin)
+        record_tested(run, workspace, "plugin")
+    finally:
+        remove_checkout(run)
     note = f"breaker {execution.breaker}: limit {execution.limit}, measured {execution.measured}" if execution.breaker else ""
     log.command(shlex.join(argv), execution.exit_code, execution.duration, execution.output, execution.output_bytes, note=note)
     crashed = f"plugin {descriptor.name} {descriptor.version} crashed"
@@ -362,7 +363,6 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         return PhaseResult("skipped", reason)
 
     plugin_dir = run.repo / "solutions" / name
-    ensure(run)
     outputs: list[Path] = []
     if not NAME.match(name):
         outcome = Outcome("missing", f"plugin {name!r} is missing: not a valid name (lowercase letters, digits and -)")

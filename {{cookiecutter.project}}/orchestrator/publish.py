@@ -22,7 +22,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from orchestrator import evidence, gitops, workspace
+from orchestrator import evidence, gitops, tested, workspace
 from orchestrator.errors import Refused
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run, derive_status, record_outputs, utc_now
@@ -67,6 +67,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     start_tree = f"{parent}^{{tree}}"
     head = None
     if publish_change:
+        tested.check_published(repo, change_tree, manifest["changes"].get("tested_tree"))
         head = gitops.commit_tree(
             repo, start_tree=change_tree, keep_from=None, keep_prefix=keep, add={}, parents=[base],
             message=f"{run.task.id}: {run.task.data.get('title', '')}\n\nChange made by run {run.id} "

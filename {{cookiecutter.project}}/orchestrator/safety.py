@@ -11,9 +11,11 @@ decision in the manifest (`safety.decisions`: id, allow | deny | refuse | unsafe
 It also fingerprints the repository's git control files (hooks, config), so the guard
 can prove afterwards that nothing was planted there.
 
-`check_workspace(run)` is the guard: a diff that touches control-plane files or leaves
-the pack's scope, a symlink out of the workspace, a replaced workspace `.git`, or a
-changed hook or git config fails the run with exit 3 even when the write succeeded.
+`check_workspace(run)` is the workspace guard: a diff that touches control-plane files or
+leaves the pack's scope, a symlink out of the workspace, a replaced workspace `.git`, or a
+change that would publish something other than what is tested (`orchestrator.tested`)
+fails the run with exit 3 even when the write succeeded. What only an escape could
+change outside the workspace is compared by `orchestrator.guard`.
 Its filesystem checks come before any git command runs in the workspace, because
 git would execute what a planted `.git` directory configures.
 """
@@ -25,7 +27,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from orchestrator import ceilings, gitops
+from orchestrator import ceilings, gitops, tested
+from orchestrator.breakers import Trip, raise_if
 from orchestrator.controlplane import CONTROL_PLANE, is_control_plane  # noqa: F401 - CONTROL_PLANE re-exported
 from orchestrator.environment import tolerated_link
 from orchestrator.errors import Refused
@@ -34,6 +37,7 @@ from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import scan_text_for_secrets
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.sandbox import Execution, escaping_symlinks, isolation_available
+from orchestrator.workspace import bounded
 
 IGNORED_DIRTY = ("runs/", ".orchestrator/")
 SCAN_LIMIT_BYTES = 2 * 1024 * 1024
@@ -249,16 +253,20 @@ def _listing(items: list[str]) -> str:
     return ", ".join(items[:10]) + (f" and {len(items) - 10} more" if len(items) > 10 else "")
 
 
-def check_workspace(run: Run, *, scope: bool = True) -> None:
-    """Refuses (exit 3) a workspace the execution plane has taken out of bounds.
+def check_workspace(run: Run, *, scope: bool = True) -> str | None:
+    """Refuses (exit 3) a workspace the execution plane has taken out of bounds; returns the change's tree.
 
     Call it right after the executor, before anything outside the sandbox runs git
-    in, or reads files from, the workspace; and with `scope=False` after verify and
-    plugin, whose checks may leave build files but must not leave symlinks out or a
-    replaced `.git`. Each violation is also recorded as a `deny` decision.
+    in, or reads files from, the workspace; and with `scope=False` after a sandboxed
+    phase whose checks may leave build files but must not leave symlinks out or a
+    replaced `.git`. With `scope=True` it sizes the change with lstat first (the
+    `max_changed_files` and `max_change_bytes` breakers trip before anything is read),
+    refuses what would make the published tree differ from the tested one
+    (`tested.refusals`), builds the tree without filters and checks its scope.
+    Each violation is also recorded as a `deny` decision.
     """
     if not run.workspace.exists():
-        return
+        return None
     problems: list[tuple[str, str]] = []
     if (why := check_git_file(run)) is not None:
         problems.append(("workspace.git", why))
@@ -267,15 +275,13 @@ def check_workspace(run: Run, *, scope: bool = True) -> None:
     links = [link for link in escaping_symlinks(run.workspace) if not tolerated_link(run.workspace, prepared, link)]
     if links:
         problems.append(("workspace.symlinks", f"symlinks out of the workspace: {_listing(links)}"))
-    recorded = run.manifest.get("safety", {}).get("git_control_sha256")
-    if recorded and git_control_digest(run.repo) != recorded:
-        problems.append(("workspace.hooks", ("git hooks or git config of the repository changed during the run "
-                         "(.git/hooks, .git/config): something was planted")))
     if problems:
         _refuse(run, problems)
     if not scope:
-        return
-    paths = changed_paths(run)
+        return None
+    tree = change_tree(run)
+    with bounded(run) as left:
+        paths = [c.path for c in gitops.diff_stat(run.workspace, run.manifest["git"]["base"], tree, timeout=left())]
     control, outside, banned = scope_violations(paths, scope_with_ceilings(run), run.settings.policy.control_plane)
     if control:
         problems.append(("workspace.control-plane", f"the change touches control-plane files: {_listing(control)}"))
@@ -286,6 +292,34 @@ def check_workspace(run: Run, *, scope: bool = True) -> None:
                          f"never_in_scope: {_listing(banned)}"))
     if problems:
         _refuse(run, problems)
+    return tree
+
+
+def change_tree(run: Run) -> str:
+    """The workspace's change as a tree, sized with lstat first, built without filters; refuses what
+    would make the published tree differ from the tested one (`tested.refusals`)."""
+    with bounded(run) as left:
+        base = run.manifest["git"]["base"]
+        candidates = tested.measure(run.workspace, tested.candidate_paths(run.workspace, base, left()))
+        raise_if(check_candidates(candidates, run.task.limits))
+        problems = tested.refusals(run.workspace, candidates, CONTROL_PLANE)
+        if problems:
+            _refuse(run, problems)
+        return tested.build_tree(run.workspace, run.workspace, base, candidates, left())
+
+
+def check_candidates(candidates: list[tested.Candidate], limits: dict[str, Any]) -> Trip | None:
+    """The change's size, from lstat alone: more paths than max_changed_files, or more bytes than
+    max_change_bytes, trips before the host hashes, diffs or copies any of it."""
+    if len(candidates) > limits["max_changed_files"]:
+        return Trip("max_changed_files", limits["max_changed_files"], len(candidates),
+                    "counted with lstat before reading: untracked, modified, deleted and staged paths")
+    total = sum(c.size for c in candidates)
+    if total > limits["max_change_bytes"]:
+        biggest = max(candidates, key=lambda c: c.size)
+        return Trip("max_change_bytes", limits["max_change_bytes"], total,
+                    f"apparent size from lstat, before reading; largest: {biggest.path} ({biggest.size} bytes)")
+    return None
 
 
 def _refuse(run: Run, problems: list[tuple[str, str]]) -> None:
@@ -295,9 +329,11 @@ def _refuse(run: Run, problems: list[tuple[str, str]]) -> None:
 
 
 def changed_paths(run: Run) -> list[str]:
-    base = run.manifest["git"]["base"]
-    tree = gitops.workspace_tree(run.workspace)
-    return [c.path for c in gitops.diff_stat(run.workspace, base, tree)]
+    """The paths the change touches (its tree built as check_workspace builds it)."""
+    tree = check_workspace(run)
+    if tree is None:
+        return []
+    return [c.path for c in gitops.diff_stat(run.workspace, run.manifest["git"]["base"], tree)]
 
 
 # --- recording what the sandbox saw -----------------------------------------------------

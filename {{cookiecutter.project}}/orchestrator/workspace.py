@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator import gitops
-from orchestrator.environment import expand, path_prefix
-from orchestrator.errors import Tripped
+from orchestrator import gitops, tested
+from orchestrator import envcache
+from orchestrator.environment import expand, path_prefix, snapshot_dir
+from orchestrator.errors import BadInput, Refused, Tripped
 from orchestrator.fsio import atomic_write_bytes
 from orchestrator.redact import Redactor
 from orchestrator.runs import Run
@@ -57,6 +60,7 @@ def discard(run: Run) -> str:
     for scratch in scratch_dir(run).parent.glob(f"{run.task.id}-{run.id}*"):
         shutil.rmtree(scratch, ignore_errors=True)
     try:
+        tested.remove(run.repo, checkout_dir(run))
         gitops.remove_worktree(run.repo, run.workspace)
     except (gitops.GitError, OSError) as exc:
         return f"workspace not removed ({exc}); `git worktree remove --force {run.workspace}` removes it"
@@ -74,8 +78,26 @@ def run_deadline(run: Run) -> float:
     return run.task.limits["wall_seconds"] - (time.time() - started.timestamp())
 
 
-def spec_for(run: Run, extra_env: dict[str, str] | None = None) -> SandboxSpec:
-    """The sandbox a process of this run gets, with the time it has left.
+@contextmanager
+def bounded(run: Run) -> Iterator[Callable[[], float]]:
+    """Host-side work on the workspace under the run's remaining time: yields a `seconds left` function;
+    a git command still running when the budget ends trips `wall_seconds`."""
+    limit = run.task.limits["wall_seconds"]
+
+    def left() -> float:
+        remaining = run_deadline(run)
+        if remaining <= 0:
+            raise Tripped("wall_seconds", limit, round(limit - remaining, 3), "host-side work on the workspace")
+        return remaining
+
+    try:
+        yield left
+    except gitops.GitTimeout as exc:
+        raise Tripped("wall_seconds", limit, round(limit - run_deadline(run), 3), str(exc)) from None
+
+
+def spec_for(run: Run, extra_env: dict[str, str] | None = None, where: Path | None = None) -> SandboxSpec:
+    """The sandbox a process of this run gets, in `where` (default: the workspace), with the time it has left.
 
     The timeout is whatever is shorter: what is left of the phase's budget
     (limits.phase_wall_seconds) or of the run's (limits.wall_seconds).
@@ -92,8 +114,9 @@ def spec_for(run: Run, extra_env: dict[str, str] | None = None) -> SandboxSpec:
         wall_name, wall_spent = "wall_seconds", limits["wall_seconds"] - run_left
     else:
         wall_name, wall_spent = "phase_wall_seconds", limits["phase_wall_seconds"] - phase_left
+    workspace = where or run.workspace
     return SandboxSpec(
-        workspace=run.workspace,
+        workspace=workspace,
         scratch=scratch_dir(run),
         wall_seconds=max(min(phase_left, run_left), 0.001),
         max_output_bytes=limits["max_output_bytes"],
@@ -106,22 +129,93 @@ def spec_for(run: Run, extra_env: dict[str, str] | None = None) -> SandboxSpec:
         stop_file=run.settings.state_dir / "STOP",
         wall_name=wall_name,
         wall_spent=max(wall_spent, 0.0),
-        path_prefix=tuple(path_prefix(run.workspace, run.manifest.get("environment", {}).get("paths", []))),
+        path_prefix=tuple(path_prefix(workspace, prepared_paths(run))),
     )
 
 
-def record_changes(run: Run, redactor: Redactor) -> list[gitops.FileChange]:
-    """Writes diff.patch (redacted) and the per-file +/- counts into the manifest."""
+DIFF_CAP = 1 << 20
+"""Most bytes of diff.patch. The review reads diff.patch, so a longer patch trips `max_diff_bytes`
+rather than being published with a part nobody reviewed."""
+FILES_CAP = 1000
+"""The manifest's `changes.files` lists at most this many files (`files_changed` counts them all)."""
+
+
+def record_changes(run: Run, redactor: Redactor, tree: str) -> list[gitops.FileChange]:
+    """Writes diff.patch (redacted, at most DIFF_CAP bytes) and the per-file +/- counts (at most
+    FILES_CAP files) into the manifest, then trips `max_diff_bytes` when the patch was longer.
+
+    `tree` is the change's tree as `safety.check_workspace` built it (sized first, no filters);
+    git runs under the run's remaining time."""
     base = run.manifest["git"]["base"]
-    tree = gitops.workspace_tree(run.workspace)
-    changes = gitops.diff_stat(run.workspace, base, tree)
-    patch = gitops.diff_patch(run.workspace, base, tree)
-    atomic_write_bytes(run.dir / DIFF, redactor.redact(patch.decode("utf-8", "replace")).encode("utf-8"))
+    with bounded(run) as left:
+        changes = gitops.diff_stat(run.workspace, base, tree, timeout=left())
+        patch, size = gitops.diff_patch(run.workspace, base, tree, DIFF_CAP, timeout=left())
+    text = redactor.redact(patch.decode("utf-8", "replace"))
+    if size > DIFF_CAP:
+        text += f"\n[diff.patch cut at {DIFF_CAP} of {size} bytes]\n"
+    atomic_write_bytes(run.dir / DIFF, text.encode("utf-8"))
+    listed = changes[:FILES_CAP]
     run.manifest["changes"] = {
         "tree": tree,
-        "files": [{"path": c.path, "added": c.added, "deleted": c.deleted, "binary": c.binary} for c in changes],
+        "files": [{"path": c.path, "added": c.added, "deleted": c.deleted, "binary": c.binary} for c in listed],
         "files_changed": len(changes),
         "lines_added": sum(c.added for c in changes),
         "lines_deleted": sum(c.deleted for c in changes),
+        **({"files_truncated": True} if len(listed) < len(changes) else {}),
+        **({"diff_truncated": True} if size > DIFF_CAP else {}),
     }
+    if size > DIFF_CAP:
+        raise Tripped("max_diff_bytes", DIFF_CAP, size, "the review reads diff.patch, so it must hold the whole change")
     return changes
+
+
+def checkout_dir(run: Run) -> Path:
+    """The fresh checkout verify and the plugin run on (beside the workspace, never the workspace)."""
+    return run.workspace.with_name(f"{run.workspace.name}-tested")
+
+
+def fresh_checkout(run: Run) -> Path:
+    """A new checkout of exactly the recorded change tree (`changes.tree`), written without filters.
+
+    Raises BadInput when the run has no recorded tree (its execute phase never got that far)."""
+    tree = run.manifest.get("changes", {}).get("tree")
+    if not tree and run.workspace.is_dir():  # a phase run alone on a workspace no execute phase recorded
+        from orchestrator.safety import change_tree, check_git_file
+
+        if (why := check_git_file(run)) is not None:
+            raise Refused(why)
+        tree = change_tree(run)
+        record_changes(run, Redactor.from_environ(), tree)
+    if not tree:
+        raise BadInput(f"run {run.id} has no recorded change tree: its execute phase did not finish; "
+                       f"start a new run: nox -s run -- {run.task.id}")
+    with bounded(run) as left:
+        checkout = tested.checkout(run.repo, run.manifest["git"]["base"], tree, checkout_dir(run), left())
+    if paths := prepared_paths(run):  # the environment setup made, never what the executor did to it
+        envcache.reset(snapshot_dir(scratch_dir(run)), paths, checkout)
+    return checkout
+
+
+def prepared_paths(run: Run) -> list[str]:
+    """The ignored paths the prepare phase installed (recorded in the manifest); [] without an environment."""
+    return list(run.manifest.get("environment", {}).get("paths", []))
+
+
+def record_tested(run: Run, checkout: Path, phase: str) -> None:
+    """After checks ran on the checkout: its tracked files must still be the change tree, byte for byte.
+
+    The result is `changes.tested_tree`; publish commits the change only when it is that tree."""
+    from orchestrator.errors import Refused
+    tree = run.manifest["changes"]["tree"]
+    with bounded(run) as left:
+        now, changed = tested.tree_after_checks(run.repo, checkout, tree, left())
+    run.manifest["changes"]["tested_tree"] = now
+    if changed:
+        shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+        raise Refused(f"{phase} changed tracked files of the tree under test, so what was tested is not what "
+                      f"would be published: {shown}")
+
+
+def remove_checkout(run: Run) -> None:
+    if os.environ.get("ORCH_KEEP_WORKSPACE", "") in ("", "0"):
+        tested.remove(run.repo, checkout_dir(run))

@@ -124,22 +124,22 @@ def test_an_unknown_task_is_bad_input_and_writes_nothing(repo: Path) -> None:
     assert not (repo / "runs").exists()
 
 
-def test_a_phase_can_be_rerun_alone_against_an_explicit_run(repo: Path, run_pack) -> None:
+def test_a_phase_rerun_of_a_published_run_is_refused_and_rewrites_nothing(repo: Path, run_pack) -> None:
     _, _, run_dir = run_pack("again")
-    (run_dir / "SUMMARY.md").unlink()
+    before = {name: (run_dir / name).read_bytes() for name in ("SUMMARY.md", "manifest.json")}
     proc = orchestrator(repo, "summarize", "again", "--run", str(run_dir.relative_to(repo)))
-    assert proc.returncode == 0, proc.stderr
-    assert (run_dir / "SUMMARY.md").exists()
-    manifest(run_dir)
+    assert proc.returncode == 2, proc.stderr
+    assert "already published" in proc.stderr and "nox -s run -- again" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert {name: (run_dir / name).read_bytes() for name in before} == before
 
 
-def test_a_published_run_removes_its_workspace_and_a_rerun_of_verify_restores_it(repo: Path, run_pack) -> None:
-    _, data, run_dir = run_pack("tidy", executor={"kind": "shell", "commands": [FIX]}, acceptance=[CHECK])
+def test_a_published_run_removes_its_workspace_and_a_rerun_of_verify_is_refused(repo: Path, run_pack) -> None:
+    _, _, run_dir = run_pack("tidy", executor={"kind": "shell", "commands": [FIX]}, acceptance=[CHECK])
     assert list((repo / ".orchestrator" / "worktrees").iterdir()) == []
     proc = orchestrator(repo, "verify", "tidy")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    workspace = repo / ".orchestrator" / "worktrees" / f"tidy-{data['run_id']}"
-    assert (workspace / "calc.py").read_text().startswith("def double")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert list((repo / ".orchestrator" / "worktrees").iterdir()) == []
     assert manifest(run_dir)["acceptance"][0]["status"] == "passed"
 
 

@@ -25,7 +25,7 @@ from orchestrator.redact import Redactor
 from orchestrator.runs import PhaseResult, Run, derive_status, new_manifest, new_run_id
 from orchestrator.schemas import validator
 from orchestrator.taskpack import load_taskpack
-from orchestrator.workspace import create
+from orchestrator.workspace import checkout_dir, create
 
 NAME = "probe"
 SECURITY = ROOT / "solutions" / "security"
@@ -179,18 +179,21 @@ def test_no_plugin_named_records_null(repo: Path) -> None:
     assert (result.status, run.manifest["plugin"]) == ("skipped", None)
 
 
-def test_the_plugin_receives_the_request_in_the_workspace(repo: Path) -> None:
+def test_the_plugin_receives_the_request_in_a_fresh_checkout_of_the_change(repo: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ORCH_KEEP_WORKSPACE", "1")
     write_plugin(repo, BODIES["passing"])
     run = make_run(repo, plugin_field={"name": NAME, "options": {"level": 3, "paths": ["src"]}})
     run_phase(run)
-    request = json.loads((run.workspace / "seen-request.json").read_text(encoding="utf-8"))
+    checkout = checkout_dir(run)
+    request = json.loads((checkout / "seen-request.json").read_text(encoding="utf-8"))
     assert not [e.message for e in validator("plugin_request.v1.json").iter_errors(request)]
     assert request["changed_files"] == ["README.md", "new.py"]
     assert request["deleted_files"] == ["old.py"]
     assert request["options"] == {"level": 3, "paths": ["src"]}
     assert request["task"]["id"] == "plug" and request["task"]["data"]["title"] == "Test pack plug"
     assert request["base"] == run.manifest["git"]["base"]
-    assert Path(request["workspace"]) == run.workspace.resolve()
+    assert Path(request["workspace"]) == checkout.resolve() != run.workspace.resolve()
+    assert not (checkout / "noise.log").exists() and (checkout / "new.py").read_text() == "x = 1\n"
     assert Path(request["plugin"]["dir"]) == (repo / "solutions" / NAME).resolve()
 
 

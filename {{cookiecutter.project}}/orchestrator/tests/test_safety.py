@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git, write_pack
-from orchestrator import safety, workspace
+from orchestrator import guard, safety, workspace
 from orchestrator.config import load_settings
 from orchestrator.errors import Refused
 from orchestrator.phaselog import PhaseLog
@@ -189,12 +189,11 @@ def test_a_replaced_workspace_git_is_refused_before_git_runs_there(guarded: Run)
         safety.check_workspace(guarded)
 
 
-def test_a_planted_git_hook_is_refused(guarded: Run) -> None:
+def test_a_git_hook_planted_during_a_guarded_phase_is_refused_by_name(guarded: Run) -> None:
     hook = guarded.repo / ".git" / "hooks" / "pre-commit"
-    hook.write_text("#!/bin/sh\necho pwned\n")
-    hook.chmod(0o755)
-    with pytest.raises(Refused, match="git hooks or git config"):
-        safety.check_workspace(guarded)
+    with pytest.raises(Refused, match=r"\.git/hooks:pre-commit \(created\)"), guard.watch(guarded, "execute"):
+        hook.write_text("#!/bin/sh\necho pwned\n")
+        hook.chmod(0o755)
 
 
 def test_the_guard_list_is_the_one_prompts_name() -> None:

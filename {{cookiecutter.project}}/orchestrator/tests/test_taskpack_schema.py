@@ -15,8 +15,8 @@ from orchestrator.taskpack import find_task_ids, load_taskpack
 
 LIMIT_DEFAULTS = {
     "wall_seconds": 600, "phase_wall_seconds": 300, "max_attempts": 1, "max_repeated_failures": 2,
-    "max_changed_files": 50, "max_diff_lines": 2000, "max_output_bytes": 1048576, "max_turns": 20,
-    "max_commands": 100, "max_tokens": 200000, "max_processes": 256, "max_memory_mb": 4096,
+    "max_changed_files": 50, "max_diff_lines": 2000, "max_change_bytes": 16777216, "max_output_bytes": 1048576,
+    "max_turns": 20, "max_commands": 100, "max_tokens": 200000, "max_processes": 256, "max_memory_mb": 4096,
 }
 
 
