@@ -238,6 +238,23 @@ def remote_url(repo: Path, remote: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
 
 
+FILE_JOURNAL = Path(".orchestrator") / "journal" / "files.jsonl"
+"""Files of the checkout the orchestrator itself writes (control-plane commits of task packs), with the
+lstat signature they had right after: the escape guard accepts exactly those, nothing changed later."""
+
+
+def journal_files(repo: Path, paths: Iterable[Path]) -> None:
+    entries = []
+    for path in paths:
+        st = path.lstat()
+        entries.append({"path": path.relative_to(repo).as_posix(), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                        "ino": st.st_ino, "mode": st.st_mode})
+    target = repo / FILE_JOURNAL
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("a", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(entry) + "\n" for entry in entries)
+
+
 def journal_ref(repo: Path, ref: str, new: str) -> None:
     path = repo / REF_JOURNAL
     path.parent.mkdir(parents=True, exist_ok=True)

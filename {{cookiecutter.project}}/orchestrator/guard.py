@@ -37,7 +37,7 @@ from pathlib import Path
 
 import orchestrator
 from orchestrator.errors import BadInput, Refused
-from orchestrator.gitops import REF_JOURNAL
+from orchestrator.gitops import FILE_JOURNAL, REF_JOURNAL
 from orchestrator.runs import Run
 
 GUARDED = ("prepare", "execute", "verify", "plugin")
@@ -187,6 +187,22 @@ def journalled_refs(repo: Path) -> set[tuple[str, str]]:
     return out
 
 
+def journalled_files(repo: Path) -> dict[str, Signature]:
+    """checkout-relative path -> the signature the orchestrator left it with (the last one journalled)."""
+    try:
+        lines = (repo / FILE_JOURNAL).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    out: dict[str, Signature] = {}
+    for line in lines:
+        try:
+            item = json.loads(line)
+            out[str(item["path"])] = ("f", item["size"], item["mtime_ns"], item["ino"], item["mode"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
 def legit_bytecode(pyc: Path) -> bool:
     """True when pyc is exactly what importing the source beside it writes (the host's own import)."""
     if pyc.parent.name != "__pycache__" or pyc.suffix != ".pyc" or pyc.is_symlink():
@@ -221,6 +237,7 @@ def _path_of(key: str, repo: Path) -> Path | None:
 def differences(before: Snapshot, after: Snapshot, repo: Path) -> list[str]:
     """What changed, as `area:path (how)`, minus the orchestrator's own journalled changes."""
     journal: set[tuple[str, str]] | None = None
+    files: dict[str, Signature] | None = None
     found = []
     for key in sorted(before.entries.keys() | after.entries.keys()):
         old, new = before.entries.get(key), after.entries.get(key)
@@ -230,6 +247,10 @@ def differences(before: Snapshot, after: Snapshot, repo: Path) -> list[str]:
             journal = journalled_refs(repo) if journal is None else journal
             if (key[4:], str(new[1])) in journal:
                 continue
+        if key.startswith("checkout:") and new is not None:
+            files = journalled_files(repo) if files is None else files
+            if new[0] == "d" or files.get(key[len("checkout:"):]) == new:
+                continue  # a file the orchestrator wrote (a proposed task pack), exactly as it left it
         if old is None and key.endswith(".pyc") and (path := _path_of(key, repo)) and legit_bytecode(path):
             continue
         if old is None and new is not None and new[0] == "d" and key.endswith("/__pycache__"):
