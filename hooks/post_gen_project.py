@@ -159,7 +159,9 @@ def main() -> int:
     root = template_root()
     drop_caches(project)
     copy_solutions(root, ANSWERS["solution"], project)
-    shutil.copy2(root / "CHANGELOG.md", project / "CHANGELOG.md")  # one changelog: template and engine share a version
+    shutil.copy2(
+        root / "CHANGELOG.md", project / "CHANGELOG.md"
+    )  # one changelog: template and engine share a version
     place_codex_examples(project, ANSWERS["executor"])
     if ANSWERS["ci"] == "none":
         shutil.rmtree(project / ".github", ignore_errors=True)

@@ -138,7 +138,11 @@ def narrowings(old: Any, new: Any, where: str = "#") -> Iterator[str]:
         yield f"{where}: const changed"
     if added := sorted(set(new.get("required", [])) - set(old.get("required", []))):
         yield f"{where}: new required field(s) {added}"
-    if "pattern" in new and new["pattern"] != old.get("pattern") and not _pattern_widens(old.get("pattern"), new["pattern"]):
+    if (
+        "pattern" in new
+        and new["pattern"] != old.get("pattern")
+        and not _pattern_widens(old.get("pattern"), new["pattern"])
+    ):
         yield f"{where}: pattern changed or added ({old.get('pattern')!r} -> {new['pattern']!r})"
     if "format" in new and new["format"] != old.get("format"):
         yield f"{where}: format changed or added ({old.get('format')!r} -> {new['format']!r})"

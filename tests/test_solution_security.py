@@ -59,8 +59,11 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def orchestrator(repo: Path, *args: str) -> object:
-    environ = {k: v for k, v in os.environ.items()
-               if not k.startswith(("PYTEST_", "NOX_", "ORCH_")) or k == "ORCH_TOOLS_DIR"}
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "NOX_", "ORCH_")) or k == "ORCH_TOOLS_DIR"
+    }
     return run([sys.executable, "-m", "orchestrator", *args], cwd=repo, env={**environ, **STRICT})
 
 

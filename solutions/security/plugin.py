@@ -167,8 +167,12 @@ def judge(request: dict[str, Any], options: Options, out_dir: Path | None) -> di
             json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8"
         )
         result["details"]["artifacts"] = [
-            {"path": SARIF_FILE, "kind": "sarif", "media_type": "application/sarif+json",
-             "title": "Findings (SARIF 2.1.0)"}
+            {
+                "path": SARIF_FILE,
+                "kind": "sarif",
+                "media_type": "application/sarif+json",
+                "title": "Findings (SARIF 2.1.0)",
+            }
         ]
     return result
 

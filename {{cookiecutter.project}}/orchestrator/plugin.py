@@ -32,7 +32,7 @@ from typing import Any
 
 from orchestrator import gitops
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, Tripped
-from orchestrator.fsio import atomic_write_bytes, sha256_file, write_json
+from orchestrator.fsio import sha256_file, write_json
 from orchestrator.phaselog import PhaseLog
 from orchestrator.plugin_artifacts import OUT_ENV, collect, described, out_dir
 from orchestrator.redact import Redactor

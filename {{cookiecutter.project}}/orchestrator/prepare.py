@@ -18,12 +18,12 @@ from pathlib import Path
 
 from orchestrator import envcache, environment, gitops
 from orchestrator.config import read_tool_section
+from orchestrator.environment import tolerated_link
 from orchestrator.errors import Refused, Tripped
 from orchestrator.fsio import atomic_write_text
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.safety import record_execution
-from orchestrator.environment import tolerated_link
 from orchestrator.sandbox import escaping_symlinks
 from orchestrator.sandbox import run as sandboxed
 from orchestrator.workspace import create, scratch_dir, spec_for
@@ -46,7 +46,7 @@ def unsafe_outputs(workspace: Path, paths: list[str]) -> list[str]:
     """Prepared paths that are links themselves, and links inside them that are not ordinary setup output."""
     top = [f"{p} is a symbolic link" for p in paths if (workspace / p).is_symlink()]
     links = [link for link in escaping_symlinks(workspace)
-             if any(link.startswith(p + "/") or link.startswith(p + " ") for p in paths)
+             if any(link.startswith((p + "/", p + " ")) for p in paths)
              and not tolerated_link(workspace, paths, link)]
     return [*top, *links]
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from orchestrator import ceilings, gitops, tested
 from orchestrator.breakers import Trip, raise_if
-from orchestrator.controlplane import CONTROL_PLANE, is_control_plane  # noqa: F401 - CONTROL_PLANE re-exported
+from orchestrator.controlplane import CONTROL_PLANE, is_control_plane
 from orchestrator.environment import tolerated_link
 from orchestrator.errors import Refused
 from orchestrator.globs import match_any, match_path
@@ -288,8 +288,8 @@ def check_workspace(run: Run, *, scope: bool = True) -> str | None:
     if outside:
         problems.append(("workspace.scope", f"the change touches paths outside scope.allowed_paths: {_listing(outside)}"))
     if banned:
-        problems.append(("workspace.forbidden", "the change touches scope.forbidden_paths or the repository's "
-                         f"never_in_scope: {_listing(banned)}"))
+        problems.append(("workspace.forbidden", ("the change touches scope.forbidden_paths or the repository's "
+                         f"never_in_scope: {_listing(banned)}")))
     if problems:
         _refuse(run, problems)
     return tree

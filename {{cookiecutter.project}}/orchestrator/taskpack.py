@@ -404,8 +404,8 @@ _TYPE_HINTS = {
 _PATTERNS = {
     SLUG.pattern: ("is not a slug", "use lowercase letters, digits and '-', starting with a letter or digit (e.g. add-slugify)"),
     "^(@[a-z][a-z0-9-]{0,30}|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?)$": (
-        "is not a host name", "write the bare host, optionally with a port (pypi.org, example.com:8443), or a preset "
-        "such as @python"),
+        "is not a host name", ("write the bare host, optionally with a port (pypi.org, example.com:8443), or a preset "
+        "such as @python")),
     "^[A-Z_][A-Z0-9_]*$": ("is not an environment variable name", "write the variable's NAME (e.g. LOCAL_API_KEY)"),
     "^https?://[^\\s]+$": ("is not an http(s) URL", "write e.g. http://127.0.0.1:8080/v1"),
     "^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$": ("is not a valid name", "use letters, digits, '_' and '-'"),

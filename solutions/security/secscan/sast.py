@@ -28,7 +28,9 @@ def interpreter_bin(name: str) -> str | None:
     """A tool's program: in its own environment under $ORCH_TOOLS_DIR (`.tools/<name>/bin/<name>`), else
     a console script beside the interpreter running the plugin, else on PATH."""
     tools = os.environ.get("ORCH_TOOLS_DIR")
-    for candidate in ([Path(tools) / name / "bin" / name] if tools else []) + [Path(sys.executable).parent / name]:
+    for candidate in ([Path(tools) / name / "bin" / name] if tools else []) + [
+        Path(sys.executable).parent / name
+    ]:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     return shutil.which(name)

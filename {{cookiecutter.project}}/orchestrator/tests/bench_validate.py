@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import yaml
+
 from orchestrator.taskpack import check_file, find_task_ids
 
 

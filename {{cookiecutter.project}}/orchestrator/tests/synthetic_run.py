@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from orchestrator import PHASES
 from orchestrator.config import load_settings
 from orchestrator.fsio import write_json

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from synthetic_run import make_run, read
+
 from orchestrator import PHASES, __version__, attestation, evidence
 from orchestrator.fsio import sha256_file, write_json
 from orchestrator.schemas import validator
-from synthetic_run import make_run, read
 
 # The Statement layer, written from the spec text (in-toto/attestation spec/v1/statement.md and
 # resource_descriptor.md), independently of the schema the engine ships.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from orchestrator import breakers
 from orchestrator.breakers import DiffStat, FailureTracker, Trip
 from orchestrator.errors import Tripped

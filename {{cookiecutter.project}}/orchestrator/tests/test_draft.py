@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import GIT_ENV, git
 from orchestrator.mcpserver.draft import draft_schema
 
@@ -104,7 +105,7 @@ def test_drafting_without_a_key_names_the_variable_to_set(repo: Path) -> None:
 
 def test_a_model_answer_that_is_not_a_pack_is_bad_input_without_a_traceback(repo: Path) -> None:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             body = json.dumps({"output": [{"type": "message", "content": [{"type": "output_text",
                                                                              "text": "[1, 2]"}]}]}).encode()

@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from synthetic_run import Synthetic, make_run, read
+
 from orchestrator import evidence, evidence_cli, evidence_db, review
 from orchestrator.fsio import sha256_file
 from orchestrator.runs import record_outputs
 from orchestrator.schemas import validator
-from synthetic_run import Synthetic, make_run, read
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import GIT_ENV, git, manifest, orchestrator, runs_of, write_pack
 
 FAIL = {"acceptance": [{"id": "never", "run": "false"}]}

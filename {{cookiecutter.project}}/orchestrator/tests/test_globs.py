@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from orchestrator.globs import GlobError, glob_to_regex, match_any, match_path
 
 

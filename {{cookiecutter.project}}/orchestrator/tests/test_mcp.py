@@ -18,9 +18,10 @@ import anyio
 import httpx2
 import pytest
 import yaml
-from conftest import GIT_ENV, git, manifest, write_pack
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+
+from conftest import GIT_ENV, git, manifest, write_pack
 from orchestrator.mcpserver.server import build
 
 TOOLS = {"get_taskpack_schema", "list_taskpacks", "validate_taskpack", "propose_taskpack", "start_run", "get_run",

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import GIT_ENV, base_branch, git, manifest, orchestrator, runs_of, write_pack
 
 FIX = "printf 'def double(x):\\n    return 2 * x\\n' > calc.py"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import ROOT, git, manifest, orchestrator, runs_of, write_pack
 from orchestrator import plugin
 from orchestrator.config import load_settings

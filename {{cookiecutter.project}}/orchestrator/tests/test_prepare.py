@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import git, manifest, orchestrator, runs_of, write_pack
 from orchestrator import envcache
 from orchestrator.bench_run import WHEEL, make_wheel

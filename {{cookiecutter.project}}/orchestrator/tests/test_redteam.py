@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import git, survivors
 from orchestrator.sandbox import isolation_available
 

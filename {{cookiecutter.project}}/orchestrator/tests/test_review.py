@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from synthetic_run import DIFF, Synthetic, make_run, read
+
 from orchestrator import review
 from orchestrator.fsio import sha256_file, write_json
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import MASK, Redactor
 from orchestrator.schemas import validator
-from synthetic_run import DIFF, Synthetic, make_run, read
 
 ROOT = Path(__file__).resolve().parents[2]
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"

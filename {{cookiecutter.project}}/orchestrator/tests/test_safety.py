@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from conftest import git, write_pack
 from orchestrator import guard, safety, workspace
 from orchestrator.config import load_settings

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
 from conftest import survivors
 from orchestrator import sandbox
 from orchestrator.errors import Refused, Tripped

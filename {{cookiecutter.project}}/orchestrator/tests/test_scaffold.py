@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from conftest import orchestrator
 from orchestrator.errors import BadInput
 from orchestrator.scaffold import EXECUTORS, new_task, render

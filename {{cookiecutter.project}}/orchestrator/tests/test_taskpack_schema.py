@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, write_pack
 from jsonschema import Draft202012Validator
+
+from conftest import ROOT, write_pack
 from orchestrator.errors import BadInput
 from orchestrator.schemadoc import render
 from orchestrator.schemas import HERE, load

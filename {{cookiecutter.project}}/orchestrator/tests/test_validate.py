@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
 from conftest import ROOT, orchestrator, write_pack
 from orchestrator import validate
 from orchestrator.errors import BadInput
