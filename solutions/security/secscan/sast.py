@@ -24,13 +24,17 @@ BANDIT_TIMEOUT = 600
 SEMGREP_TIMEOUT = 900
 
 
+REPO_TOOLS = Path(__file__).resolve().parents[3] / ".tools"
+"""The repository's `.tools/` (this file is solutions/security/secscan/sast.py), where `make bootstrap`
+builds the environments of tools whose pins clash with the engine's."""
+
+
 def interpreter_bin(name: str) -> str | None:
-    """A tool's program: in its own environment under $ORCH_TOOLS_DIR (`.tools/<name>/bin/<name>`), else
-    a console script beside the interpreter running the plugin, else on PATH."""
-    tools = os.environ.get("ORCH_TOOLS_DIR")
-    for candidate in ([Path(tools) / name / "bin" / name] if tools else []) + [
-        Path(sys.executable).parent / name
-    ]:
+    """A tool's program: in its own environment (`<tools>/<name>/bin/<name>`, tools being $ORCH_TOOLS_DIR,
+    then the repository's `.tools/`), else a console script beside this interpreter, else on PATH."""
+    tools = [Path(os.environ["ORCH_TOOLS_DIR"])] if os.environ.get("ORCH_TOOLS_DIR") else []
+    candidates = [t / name / "bin" / name for t in (*tools, REPO_TOOLS)] + [Path(sys.executable).parent / name]
+    for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     return shutil.which(name)

@@ -128,7 +128,7 @@ def run_plugin(request: dict[str, Any], out: Path) -> PluginRun:
 def _env() -> dict[str, str]:
     import os
 
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "ORCH_TOOLS_DIR")
     return {k: v for k, v in os.environ.items() if k in keep}
 
 

@@ -73,13 +73,13 @@ def test_a_change_of_many_files_keeps_the_manifest_file_list_capped(repo: Path) 
 
 
 def test_a_patch_longer_than_diff_patch_holds_trips_instead_of_going_half_reviewed(repo: Path) -> None:
-    make = "head -c 3000000 /dev/urandom > blob.bin"
+    make = "python3 -c \"[print('x' * 150000) for _ in range(20)]\" > wide.txt"  # 3 MB of text in 20 lines
     proc, data, run_dir, _ = run_timed(repo, "blob", [make])
     assert proc.returncode == 3, proc.stdout + proc.stderr
     trip = data["breakers"][0]
     assert trip["name"] == "max_diff_bytes" and trip["measured"] > 3000000
     assert data["changes"]["diff_truncated"] and (run_dir / "diff.patch").stat().st_size < (1 << 20) + 200
-    assert "blob.bin" not in git(repo, "ls-tree", "-r", "--name-only", "codex/blob")
+    assert "wide.txt" not in git(repo, "ls-tree", "-r", "--name-only", "codex/blob")
 
 
 def test_host_side_git_is_stopped_when_its_time_is_up(repo: Path) -> None:

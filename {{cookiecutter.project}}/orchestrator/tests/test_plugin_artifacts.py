@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 
 from orchestrator.plugin_artifacts import collect
+from orchestrator.redact import Redactor
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+NO_SECRETS = Redactor.from_environ({})
 
 
 def result(*paths: str) -> dict:
@@ -25,7 +27,7 @@ def test_listed_files_under_the_plugins_own_names_are_copied(tmp_path: Path) -> 
     out, run_dir = setup(tmp_path)
     (out / "web" / "index.png").write_bytes(PNG)
     (out / "web.sarif").write_text("{}", encoding="utf-8")
-    written, refused = collect(result("web/index.png", "web.sarif"), out, run_dir, "web")
+    written, refused = collect(result("web/index.png", "web.sarif"), out, run_dir, "web", NO_SECRETS)
     assert (sorted(p.relative_to(run_dir).as_posix() for p in written), refused) == (
         ["web.sarif", "web/index.png"],
         [],
@@ -37,9 +39,7 @@ def test_paths_outside_the_plugins_names_or_the_run_directory_are_refused(tmp_pa
     out, run_dir = setup(tmp_path)
     (run_dir / "manifest.json").write_text("{}", encoding="utf-8")
     (out / "manifest.json").write_text('{"forged": true}', encoding="utf-8")
-    written, refused = collect(
-        result("manifest.json", "../escape.png", "/etc/x.png", "web/../../x.png"), out, run_dir, "web"
-    )
+    written, refused = collect(result("manifest.json", "../escape.png", "/etc/x.png", "web/../../x.png"), out, run_dir, "web", NO_SECRETS)
     assert written == [] and len(refused) == 4
     assert (run_dir / "manifest.json").read_text(encoding="utf-8") == "{}"
 
@@ -50,7 +50,5 @@ def test_a_symlink_or_a_file_that_is_not_what_its_suffix_says_is_refused(tmp_pat
     secret.write_bytes(PNG)
     os.symlink(secret, out / "web" / "link.png")
     (out / "web" / "fake.png").write_text("<html>not a picture</html>", encoding="utf-8")
-    written, refused = collect(
-        result("web/link.png", "web/fake.png", "web/unlisted.png"), out, run_dir, "web"
-    )
+    written, refused = collect(result("web/link.png", "web/fake.png", "web/unlisted.png"), out, run_dir, "web", NO_SECRETS)
     assert written == [] and len(refused) == 3

@@ -51,20 +51,22 @@ def test_validate_accepts_good_options_and_ignores_a_plugin_that_is_not_there(re
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_named_artifacts_are_copied_into_the_run_directory_redacted(repo: Path) -> None:
+def test_listed_artifacts_are_copied_into_the_run_directory_redacted(repo: Path) -> None:
     secret = "hunter2-" + "q8Zr4xW1" * 3
     body = (
         f'open(os.path.join(os.environ["ORCH_PLUGIN_OUT"], "probe.sarif"), "w").write("token {secret}")\n'
-        'os.symlink("/etc/hostname", os.path.join(os.environ["ORCH_PLUGIN_OUT"], "probe.png"))\n'
-        "emit(result())"
+        'os.makedirs(os.path.join(os.environ["ORCH_PLUGIN_OUT"], "probe"))\n'
+        'os.symlink("/etc/hostname", os.path.join(os.environ["ORCH_PLUGIN_OUT"], "probe", "x.png"))\n'
+        "emit(result(details={'artifacts': [{'path': 'probe.sarif', 'kind': 'sarif'},"
+        " {'path': 'probe/x.png', 'kind': 'image'}]}))"
     )
-    write_plugin(repo, body, artifacts=["probe.sarif", "probe.png"])
+    write_plugin(repo, body)
     run = make_run(repo)
     result = run_phase(run, secrets=(secret,))
     copied = run.dir / "probe.sarif"
     assert copied in result.outputs
     assert secret not in copied.read_text(encoding="utf-8")
-    assert not (run.dir / "probe.png").exists()
+    assert not (run.dir / "probe" / "x.png").exists()
     assert read_json(run.dir / "plugin_result.json")["status"] == "passed"
 
 

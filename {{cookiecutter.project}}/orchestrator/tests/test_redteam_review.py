@@ -75,8 +75,8 @@ def test_an_ansi_file_name_rewrites_neither_the_terminal_nor_summary_md(repo: Pa
     command = python(f"import pathlib; p = pathlib.Path({name!r}); p.parent.mkdir(exist_ok=True); p.write_text('x')")
     proc, data, run_dir = run_pack("rt-ansi-name", executor={"kind": "shell", "commands": [command]},
                                    acceptance=[{"id": "made", "run": "ls src | grep -q forged"}], limits=FAST)
-    contained(proc, data, "failed")
-    assert "control-plane" in data["reason"]
+    contained(proc, data, "failed", "refused")  # refused by the tested tree's name check, or failed by the review
+    assert "control-plane" in data["reason"] or "control characters" in data["reason"], data["reason"]
     for text in (proc.stdout, proc.stderr):
         assert "\x1b" not in text and "\r" not in text, text
     summary = (run_dir / "SUMMARY.md").read_text("utf-8")
@@ -84,7 +84,8 @@ def test_an_ansi_file_name_rewrites_neither_the_terminal_nor_summary_md(repo: Pa
     assert not [line for line in summary.splitlines() if line.startswith(("# ✅", "succeeded"))]
     assert "\\x1b[2K\\r" in summary
     for artifact in ("manifest.json", "review_report.json", "REVIEW.md"):
-        assert "\\u001b" not in (run_dir / artifact).read_text("utf-8"), artifact
+        if (run_dir / artifact).exists():  # a refused run has no review
+            assert "\\u001b" not in (run_dir / artifact).read_text("utf-8"), artifact
 
 
 # --- exfiltration of a secret planted in the environment --------------------------------
@@ -138,7 +139,8 @@ def test_writing_a_control_plane_file_in_either_letter_case_is_refused(repo: Pat
                              acceptance=[{"id": "ran", "run": "true"}], scope={"allowed_paths": ["**"]}, limits=FAST)
     contained(proc, data, "refused")
     assert proc.returncode == 3
-    assert "control-plane" in data["reason"], data["reason"]
+    # .gitignore/.gitattributes are refused even earlier, as rules that would rewrite the published tree
+    assert "control-plane" in data["reason"] or "ignore/attribute rules" in data["reason"], data["reason"]
     assert all(path in data["reason"] for path in paths), data["reason"]
     for path in paths:
         assert not (repo / path).exists() or "# planted" not in (repo / path).read_text()

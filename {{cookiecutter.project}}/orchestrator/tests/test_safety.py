@@ -170,7 +170,7 @@ def test_after_verify_build_files_pass_but_an_escaping_symlink_does_not(guarded:
 def test_a_change_in_a_forbidden_path_is_refused(guarded: Run) -> None:
     (guarded.workspace / "src" / "secret").mkdir(parents=True)
     (guarded.workspace / "src" / "secret" / "k.py").write_text("x\n")
-    with pytest.raises(Refused, match="forbidden_paths: src/secret/k.py"):
+    with pytest.raises(Refused, match="forbidden_paths.*: src/secret/k.py"):
         safety.check_workspace(guarded)
 
 
