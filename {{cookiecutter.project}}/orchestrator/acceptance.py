@@ -161,6 +161,21 @@ def judge(exit_code: int | None, expected: int, report: Report | None, problem: 
     return True, ""
 
 
+PYTEST_CONFIGS = (("pytest.ini", ""), (".pytest.ini", ""), ("pytest.toml", ""), (".pytest.toml", ""),
+                  ("pyproject.toml", "[tool.pytest"), ("tox.ini", "[pytest]"), ("setup.cfg", "[tool:pytest]"))
+"""Where pytest looks for its configuration at the repository root (control-plane files), and what marks it."""
+
+
+def pytest_config(where: Path) -> Path:
+    """The repository root's pytest configuration, pinned with `-c`: a configuration file the change plants
+    deeper (a `pyproject.toml` beside the tests, say) is then never read. /dev/null when the root has none."""
+    for name, marker in PYTEST_CONFIGS:
+        path = where / name
+        if path.is_file() and not path.is_symlink() and marker in path.read_text(encoding="utf-8", errors="replace"):
+            return path
+    return Path(os.devnull)
+
+
 def run_check(run: Run, log: PhaseLog, check: dict[str, Any], where: Path) -> dict[str, Any]:
     """Runs one check in `where` and returns its manifest record."""
     spec = spec_for(run, where=where)
@@ -170,7 +185,8 @@ def run_check(run: Run, log: PhaseLog, check: dict[str, Any], where: Path) -> di
     problem: str | None = None
     if pytest:
         with report_pipe(run) as pipe:
-            command = f"{check['run']} --junitxml={shlex.quote(str(pipe.path))}"
+            command = (f"{check['run']} --junitxml={shlex.quote(str(pipe.path))} "
+                       f"-c {shlex.quote(str(pytest_config(where)))} --rootdir={shlex.quote(str(where))}")
             spec = replace(spec, read_paths=(*spec.read_paths, pipe.path))
             result = sandboxed(["/bin/sh", "-c", command], spec, cwd=where, timeout=check.get("timeout_seconds"),
                                on_line=log.live)

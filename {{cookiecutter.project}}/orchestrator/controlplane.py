@@ -40,6 +40,16 @@ CONTROL_PLANE: tuple[str, ...] = (
     "**/conftest.py",
     "**/pytest.ini",
     "**/.pytest.ini",
+    "**/pytest.toml",
+    "**/.pytest.toml",
+    # What `python -m pytest` (or any `python -m`) run from the root would import instead of the real
+    # thing: the current directory comes first on sys.path.
+    "pytest.py",
+    "py.py",
+    "_pytest/**",
+    "pluggy/**",
+    "sitecustomize.py",
+    "usercustomize.py",
     "**/tox.ini",
     "**/setup.cfg",
     # what git obeys when it checks out, diffs or publishes the tree

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -82,8 +83,9 @@ def _mentions(root: Path, old: str) -> Iterator[Path]:
                     yield path
                 continue
             try:
-                if path.stat().st_size > SCAN_LIMIT:
-                    continue
+                info = path.lstat()
+                if not stat.S_ISREG(info.st_mode) or info.st_size > SCAN_LIMIT:
+                    continue  # never open a FIFO, socket or device the tree holds: the host would block
                 data = path.read_bytes()
             except OSError:
                 continue
@@ -156,6 +158,20 @@ def reset(snapshot: Path, paths: Sequence[str], workspace: Path) -> None:
         elif target.is_dir():
             shutil.rmtree(target)
     provide(snapshot, list(paths), workspace)
+
+
+def special_files(workspace: Path, paths: Sequence[str]) -> list[str]:
+    """FIFOs, sockets and devices under the prepared paths (never cached, copied or read by the host)."""
+    found = []
+    for rel in paths:
+        top = workspace / rel
+        walk = os.walk(top) if top.is_dir() and not top.is_symlink() else [(str(top.parent), [], [top.name])]
+        for dirpath, _dirs, files in walk:
+            for name in files:
+                info = os.lstat(os.path.join(dirpath, name))
+                if not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+                    found.append(os.path.relpath(os.path.join(dirpath, name), workspace))
+    return found
 
 
 def save(root: Path, key: str, workspace: Path, paths: list[str], max_bytes: int,

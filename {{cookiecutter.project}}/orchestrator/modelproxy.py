@@ -81,6 +81,10 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
                                   name="model-proxy-conn", daemon=True)  # fmt: skip
         thread.start()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A request that breaks the handler is the jail's doing: recorded, never a traceback on the host's terminal."""
+        self.proxy.refuse("?", "?", "a malformed request broke the connection")
+
 
 @dataclass
 class ModelProxy:
@@ -212,7 +216,12 @@ class _Handler(BaseHTTPRequestHandler):
             proxy.refuse(self.command, self.path, "chunked request bodies are not forwarded")
             self._plain(411, "model proxy: send a Content-Length")
             return
-        length = int(self.headers.get("content-length") or 0)
+        raw_length = (self.headers.get("content-length") or "0").strip()
+        if not raw_length.isdigit():
+            proxy.refuse(self.command, self.path, "a Content-Length that is not a number")
+            self._plain(400, "model proxy: bad Content-Length")
+            return
+        length = int(raw_length)
         if length > BODY_LIMIT:
             proxy.refuse(self.command, self.path, f"body of {length} bytes is over the {BODY_LIMIT} cap")
             self._plain(413, "model proxy: request too large")

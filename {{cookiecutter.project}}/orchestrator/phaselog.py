@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from orchestrator.redact import Redactor
+from orchestrator.textsafe import escape, terminal
 
 LOG_OUTPUT_CAP = 64 * 1024
 """Bytes of one command's output kept in a log; the rest is dropped and the cap recorded."""
@@ -30,21 +31,6 @@ LIVE_CHARS = 400
 """Characters of one line shown on the terminal."""
 _TERMINAL = threading.Lock()
 """One line at a time on the terminal (the heartbeat runs in its own thread)."""
-
-
-def escape_controls(text: str) -> str:
-    """Every control or otherwise unprintable character as a visible escape (`\\x1b`, `\\u202e`)."""
-    if text.isprintable():
-        return text
-    out = []
-    for char in text:
-        if char.isprintable():
-            out.append(char)
-        elif ord(char) < 0x100:
-            out.append(f"\\x{ord(char):02x}")
-        else:
-            out.append(f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
-    return "".join(out)
 
 
 def use_color(stream: TextIO, environ: Mapping[str, str]) -> bool:
@@ -94,7 +80,7 @@ class PhaseLog:
             shown = self.redactor.redact(text.rstrip("\r\n"))
             if len(shown) > LIVE_CHARS:
                 shown = shown[:LIVE_CHARS] + " …"
-            line = live_line(self.phase, escape_controls(shown), color=use_color(stream, os.environ))
+            line = live_line(self.phase, terminal(shown), color=use_color(stream, os.environ))
             try:
                 stream.write(line + "\n")
                 stream.flush()
@@ -105,8 +91,9 @@ class PhaseLog:
         return time.monotonic() - self.last_live
 
     def write(self, text: str) -> None:
-        """Appends redacted text; each call is one write so lines from a crash are not torn."""
-        clean = self.redactor.redact(text)
+        """Appends redacted text, its control characters escaped (a log is read in terminals and committed:
+        no escape sequence in it may clear a screen or forge a line); one write per call, never torn."""
+        clean = escape(self.redactor.redact(text), keep="\n\t")
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(clean if clean.endswith("\n") else clean + "\n")
 

@@ -45,6 +45,7 @@ def prepared_paths(workspace: Path) -> tuple[list[str], list[str]]:
 def unsafe_outputs(workspace: Path, paths: list[str]) -> list[str]:
     """Prepared paths that are links themselves, and links inside them that are not ordinary setup output."""
     top = [f"{p} is a symbolic link" for p in paths if (workspace / p).is_symlink()]
+    top += [f"{p} is not a regular file (a FIFO, socket or device)" for p in envcache.special_files(workspace, paths)]
     links = [link for link in escaping_symlinks(workspace)
              if any(link.startswith((p + "/", p + " ")) for p in paths)
              and not tolerated_link(workspace, paths, link)]
@@ -124,7 +125,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
                       f".venv/ or node_modules/): {', '.join(other[:10])}")
     record["paths"] = paths
     if problems := unsafe_outputs(run.workspace, paths):
-        raise Refused("setup left links that lead out of the workspace, which are never cached or used: "
+        raise Refused("setup left links out of the workspace or special files, which are never cached or used: "
                       + "; ".join(problems[:10]))
     snapshot(run, paths)
     listed = inventory(run, log)

@@ -302,7 +302,7 @@ def change_tree(run: Run) -> str:
         base = run.manifest["git"]["base"]
         candidates = tested.measure(run.workspace, tested.candidate_paths(run.workspace, base, left()))
         raise_if(check_candidates(candidates, run.task.limits))
-        problems = tested.refusals(run.workspace, candidates, CONTROL_PLANE)
+        problems = tested.refusals(run.workspace, candidates, (*CONTROL_PLANE, *run.settings.policy.control_plane))
         if problems:
             _refuse(run, problems)
         return tested.build_tree(run.workspace, run.workspace, base, candidates, left())

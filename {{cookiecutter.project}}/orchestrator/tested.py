@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from orchestrator import gitops
+from orchestrator.controlplane import CONTROL_PLANE, is_control_plane
 from orchestrator.errors import Refused
-from orchestrator.globs import match_any
 
 RULE_FILES = (".gitignore", ".gitattributes")
 """In-tree files that change what git sees or writes: never part of a change."""
@@ -96,11 +96,14 @@ def link_target(rel: str, target: str) -> str | None:
 
 
 def _is_protected(path: str, control_plane: tuple[str, ...]) -> bool:
+    """Case-folded and NFC-normalised, like the control-plane check itself: on a case-insensitive checkout
+    `NOXFILE.py` is `noxfile.py`."""
     if path == "":
         return True
     if path.split("/", 1)[0].casefold() == ".git":
         return True
-    return match_any(control_plane, path) or match_any(control_plane, f"{path}/x")
+    extra = tuple(p for p in control_plane if p not in CONTROL_PLANE)
+    return bool(is_control_plane(path, extra) or is_control_plane(f"{path}/x", extra))
 
 
 def nested_git(workspace: Path, limit: int = WALK_LIMIT) -> list[str]:

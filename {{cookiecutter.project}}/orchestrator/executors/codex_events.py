@@ -11,12 +11,23 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.breakers import check_agent
+from orchestrator.errors import Tripped
 
 LIVE_WIDTH = 160
 """Characters of a command or path shown in one live line."""
 
 
 @dataclass
+def _count(usage: Mapping[str, Any], name: str) -> int:
+    """A token count as codex reports it: a whole number, never negative. Anything else did not come from
+    codex (a command can write to codex's output through /proc): the attempt is stopped as tampered."""
+    value = usage.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Tripped("agent_events", 0, 1, f"usage.{name} = {str(value)[:40]!r} is not a token count codex writes: "
+                      "the agent's event stream was tampered with")
+    return value
+
+
 class Usage:
     """What one attempt consumed, from its `--json` events."""
 
@@ -55,12 +66,12 @@ class Usage:
         elif kind == "turn.completed":
             self.turn_completed = True
             usage = event.get("usage") or {}
-            self.input_tokens += int(usage.get("input_tokens", 0))
-            self.cached_input_tokens += int(usage.get("cached_input_tokens", 0))
-            self.output_tokens += int(usage.get("output_tokens", 0))
-            self.total_tokens += int(usage.get("total_tokens", 0)) or (
-                int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
-            )
+            counts = {name: _count(usage, name) for name in
+                      ("input_tokens", "cached_input_tokens", "output_tokens", "total_tokens")}
+            self.input_tokens += counts["input_tokens"]
+            self.cached_input_tokens += counts["cached_input_tokens"]
+            self.output_tokens += counts["output_tokens"]
+            self.total_tokens += counts["total_tokens"] or counts["input_tokens"] + counts["output_tokens"]
         elif kind == "error":
             self.errors.append(str(event.get("message", "")))
         elif kind == "turn.failed":

@@ -80,8 +80,9 @@ class Jobs:
             return False
         return True
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Stops every run still going (each finalizes) when the server shuts down."""
+    def stop_all(self, timeout: float = 30.0) -> None:
+        """Stops every run still going (each finalizes) and waits for them. The server does not call
+        this when it shuts down: a client that disconnects leaves its runs to finish on their own."""
         for job in self.running():
             self.cancel(job.run_id)
         for job in list(self.jobs.values()):

@@ -195,11 +195,8 @@ def http_app(repo: Path, token: str) -> tuple[Any, ControlPlane]:
 
 def serve(repo: Path, http: str | None, environ: dict[str, str]) -> int:
     if http is None:
-        server, plane = build(repo, "stdio")
-        try:
-            server.run("stdio")
-        finally:
-            plane.jobs.close()
+        server, _plane = build(repo, "stdio")
+        server.run("stdio")  # runs it started go on after a client disconnects, and finalize on their own
         return 0
     token = environ.get(TOKEN_VAR, "")
     if len(token) < 16:
@@ -208,9 +205,6 @@ def serve(repo: Path, http: str | None, environ: dict[str, str]) -> int:
     host, port = parse_address(http)
     import uvicorn
 
-    app, plane = http_app(repo, token)
-    try:
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
-    finally:
-        plane.jobs.close()
+    app, _plane = http_app(repo, token)
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
     return 0

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import orchestrator, runs_of, write_pack
+from conftest import manifest, orchestrator, runs_of, write_pack
 from orchestrator.egress import DROPPED_TARGET, EgressProxy, host_problem, parse_allowlist, public
 from orchestrator.sandbox import isolation_available
 
@@ -218,6 +218,5 @@ def test_the_same_service_declared_as_its_ip_literal_is_reached(repo: Path, web_
 
 
 def _manifest(run_dir: Path) -> dict:
-    from conftest import manifest
 
     return manifest(run_dir)

@@ -67,7 +67,7 @@ def call(repo: Path, steps: Any, rate: int = 60) -> Any:
     try:
         return anyio.run(go)
     finally:
-        plane.jobs.close()
+        plane.jobs.stop_all()
 
 
 def data(result: Any) -> dict[str, Any]:

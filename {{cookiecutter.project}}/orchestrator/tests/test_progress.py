@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from conftest import GIT_ENV, runs_of, write_pack
-from orchestrator.phaselog import PhaseLog, escape_controls, live_line, use_color
+from orchestrator.phaselog import PhaseLog, live_line, use_color
+from orchestrator.textsafe import terminal
 from orchestrator.pipeline import heartbeat
 from orchestrator.redact import Redactor
 
@@ -89,8 +90,8 @@ def test_colour_only_on_a_terminal_without_no_color(stream: io.StringIO, environ
 
 
 def test_escaping_keeps_printable_text_and_shows_every_control_character() -> None:
-    assert escape_controls("plain ünïcode text") == "plain ünïcode text"
-    assert escape_controls("a\tb\x00c\u202ed\x7f") == "a\\x09b\\x00c\\u202ed\\x7f"
+    assert terminal("plain ünïcode text") == "plain ünïcode text"
+    assert terminal("a\tb\x00c\u202ed\x7f") == "a\\tb\\x00c\\u202ed\\x7f"
 
 
 def test_a_silent_phase_shows_a_heartbeat_with_its_elapsed_time(tmp_path: Path) -> None:
@@ -112,3 +113,11 @@ def test_no_heartbeat_while_the_phase_keeps_talking(tmp_path: Path) -> None:
             log.live(f"line {n}")
             time.sleep(0.1)
     assert "still running" not in terminal.getvalue()
+
+
+def test_a_log_on_disk_holds_no_raw_escape_sequence(tmp_path: Path) -> None:
+    log = PhaseLog(tmp_path / "logs" / "execute.log", Redactor.from_environ({}))
+    log.write("before \x1b]0;title\x07\x1b[2J\rrun 1: succeeded\tafter")
+    text = (tmp_path / "logs" / "execute.log").read_text(encoding="utf-8")
+    assert "\x1b" not in text and "\x07" not in text and "\r" not in text
+    assert "\\x1b[2J" in text and "\tafter" in text
