@@ -17,7 +17,6 @@ LIVE_WIDTH = 160
 """Characters of a command or path shown in one live line."""
 
 
-@dataclass
 def _count(usage: Mapping[str, Any], name: str) -> int:
     """A token count as codex reports it: a whole number, never negative. Anything else did not come from
     codex (a command can write to codex's output through /proc): the attempt is stopped as tampered."""
@@ -28,6 +27,7 @@ def _count(usage: Mapping[str, Any], name: str) -> int:
     return value
 
 
+@dataclass
 class Usage:
     """What one attempt consumed, from its `--json` events."""
 
