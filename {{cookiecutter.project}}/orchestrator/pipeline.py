@@ -37,7 +37,7 @@ from orchestrator.runs import (
     resolve_run_dir,
     utc_now,
 )
-from orchestrator.taskpack import load_taskpack
+from orchestrator.taskpack import TaskPack, load_taskpack
 
 PhaseFn = Callable[[Run, PhaseLog], PhaseResult]
 EXIT_ABORTED = 130
@@ -113,6 +113,14 @@ def start_run(settings: Settings, task_ref: str, *, run_id: str | None = None, s
         raise Refused(f"the kill switch is on ({reason}): no run starts; unset it to run again")
     task = load_taskpack(settings.repo, task_ref)
     runlock.hold(settings.state_dir, task.id)
+    try:
+        return _new_run(settings, task, run_id, started_by)
+    except BaseException:
+        runlock.release(settings.state_dir, task.id)  # no run started: the task is free again
+        raise
+
+
+def _new_run(settings: Settings, task: TaskPack, run_id: str | None, started_by: str | None) -> Run:
     gitops.check_branch_name(settings.repo, settings.branch_for(task.id))
     if settings.branch_for(task.id) == settings.base_branch:
         raise BadInput(f"task branch {settings.base_branch!r} is the base branch; publish never commits there")
@@ -232,7 +240,7 @@ def finalize(run: Run, redactor: Redactor, *, publish: bool) -> None:
         for name in (*FINALIZERS, *(("publish",) if publish else ())):
             execute_phase(run, name, redactor)
     if publish:
-        runlock.release(run.task.id)
+        runlock.release(run.settings.state_dir, run.task.id)
 
 
 def _conclude(run: Run, name: str, code: int, redactor: Redactor, *, chain: bool) -> int:
@@ -276,7 +284,7 @@ def run_phase(settings: Settings, name: str, task_ref: str, run_arg: str | None 
     elif name in FINALIZERS and code != 0 and chain:
         finalize(run, redactor, publish=True)
     if name == PHASES[-1]:
-        runlock.release(run.task.id)
+        runlock.release(run.settings.state_dir, run.task.id)
     if INTERRUPTS.deferred and not INTERRUPTS.shielded:
         INTERRUPTS.deferred = None
         return EXIT_ABORTED, run

@@ -15,7 +15,7 @@ from orchestrator.errors import Refused
 
 LOCKS = "locks"
 _HELD: dict[str, int] = {}
-"""Task id -> the open lock file of the run this process is carrying."""
+"""Lock file path -> its open descriptor, for the runs this process is carrying."""
 
 
 def _path(state_dir: Path, task_id: str) -> Path:
@@ -24,9 +24,9 @@ def _path(state_dir: Path, task_id: str) -> Path:
 
 def hold(state_dir: Path, task_id: str) -> None:
     """Takes the task's lock for the rest of this process; Refused when another run holds it."""
-    if task_id in _HELD:
-        return
     path = _path(state_dir, task_id)
+    if str(path) in _HELD:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
@@ -35,14 +35,14 @@ def hold(state_dir: Path, task_id: str) -> None:
         os.close(fd)
         raise Refused(f"a run of {task_id} is already going (its lock {path.name} is held); wait for it to "
                       "finish: two runs of one task would race for its task branch") from None
-    _HELD[task_id] = fd
+    _HELD[str(path)] = fd
 
 
 def is_held(state_dir: Path, task_id: str) -> bool:
     """Whether some process is running this task now (for a control plane's up-front refusal)."""
     path = _path(state_dir, task_id)
-    if task_id in _HELD or not path.exists():
-        return task_id in _HELD
+    if str(path) in _HELD or not path.exists():
+        return str(path) in _HELD
     fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -53,8 +53,8 @@ def is_held(state_dir: Path, task_id: str) -> bool:
     return False
 
 
-def release(task_id: str) -> None:
+def release(state_dir: Path, task_id: str) -> None:
     """Gives the task's lock back once its run is published (or finalized): the process may go on."""
-    fd = _HELD.pop(task_id, None)
+    fd = _HELD.pop(str(_path(state_dir, task_id)), None)
     if fd is not None:
         os.close(fd)
