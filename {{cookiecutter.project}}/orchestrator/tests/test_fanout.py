@@ -192,3 +192,16 @@ def test_outcomes_tabulate_each_packs_latest_run_for_a_job_summary(repo: Path) -
     assert lines[0] == "| pack | status | reason | summary |"
     assert lines[2].startswith("| greet | succeeded |") and lines[2].endswith("/SUMMARY.md |")
     assert lines[3].startswith("| never-ran | no run |")
+
+
+@pytest.mark.skipif(not (Path(sys.executable).parent / "nox").exists(), reason="nox is not installed next to this interpreter")
+def test_nox_run_takes_several_packs_and_a_job_count(repo: Path) -> None:
+    for name in ("na", "nb"):
+        write_pack(repo, name)
+    nox = str(Path(sys.executable).parent / "nox")
+    proc = subprocess.run([nox, "-s", "run", "--", "na", "nb", "-j", "2"], cwd=repo, capture_output=True, text=True,
+                          check=False, env={**os.environ, **GIT_ENV}, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {name: manifest(runs_of(repo, name)[-1])["status"] for name in ("na", "nb")} == {
+        "na": "succeeded", "nb": "succeeded"}
+    assert len(runs_of(repo, "na")) == 1, "the phase sessions must not run a pack of their own"
