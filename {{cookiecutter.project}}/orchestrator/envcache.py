@@ -146,9 +146,32 @@ def provide(source_workspace: Path, paths: list[str], target_workspace: Path) ->
             relocate(target_workspace / rel, str(source_workspace), str(target_workspace))
 
 
+def snapshot_entry(root: Path, key: str, dest: Path) -> bool:
+    """The run's pristine copy as hard links to the cache entry (which no jail ever sees, and which is only
+    ever replaced whole): instant, and exactly what setup made. False when the entry is gone."""
+    entry = load(root / key)
+    if entry is None:
+        return False
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-al", str(entry.path / TREE), str(dest / TREE)], check=True, capture_output=True)
+    (dest / META).write_text(json.dumps({"workspace": entry.workspace, "mentions": list(entry.mentions)}),
+                             encoding="utf-8")
+    return True
+
+
+def snapshot_workspace(workspace: Path, paths: Sequence[str], dest: Path) -> None:
+    """The run's pristine copy as a real copy of the workspace's prepared paths (when nothing was cached)."""
+    mentions: list[str] = []
+    for rel in paths:
+        _copy(workspace / rel, dest / TREE / rel)
+        mentions += [p.relative_to(dest / TREE).as_posix() for p in _mentions(dest / TREE / rel, str(workspace))]
+    (dest / META).write_text(json.dumps({"workspace": str(workspace), "mentions": mentions}), encoding="utf-8")
+
+
 def reset(snapshot: Path, paths: Sequence[str], workspace: Path) -> None:
     """Replaces the workspace's prepared paths by the pristine snapshot (what the executor did to them is
-    dropped): verify and the plugin judge with the environment setup made, nothing else."""
+    dropped), relocated: verify and the plugin judge with the environment setup made, nothing else."""
+    meta = json.loads((snapshot / META).read_text(encoding="utf-8"))
     for rel in paths:
         target = inside(workspace, rel)
         if target is None:
@@ -157,7 +180,8 @@ def reset(snapshot: Path, paths: Sequence[str], workspace: Path) -> None:
             target.unlink()
         elif target.is_dir():
             shutil.rmtree(target)
-    provide(snapshot, list(paths), workspace)
+        _copy(snapshot / TREE / rel, target)
+    relocate(workspace, str(meta["workspace"]), str(workspace), only=[str(m) for m in meta["mentions"]])
 
 
 def special_files(workspace: Path, paths: Sequence[str]) -> list[str]:

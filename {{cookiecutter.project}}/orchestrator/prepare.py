@@ -52,13 +52,14 @@ def unsafe_outputs(workspace: Path, paths: list[str]) -> list[str]:
     return [*top, *links]
 
 
-def snapshot(run: Run, paths: list[str]) -> None:
+def snapshot(run: Run, paths: list[str], root: Path, key: str) -> None:
     """Keeps the prepared paths as setup (or the cache) left them: verify and the plugin get this copy,
-    never what the executor may have done to the workspace's copy."""
+    never what the executor may have done to the workspace's copy. Hard links to the cache entry when
+    there is one (instant), a real copy otherwise."""
     target = environment.snapshot_dir(scratch_dir(run))
     shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    envcache.provide(run.workspace, paths, target)
+    if not envcache.snapshot_entry(root, key, target):
+        envcache.snapshot_workspace(run.workspace, paths, target)
 
 
 def inventory(run: Run, log: PhaseLog) -> list[Path]:
@@ -103,7 +104,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     restored = envcache.restore(root, key, run.workspace, run.dir / INVENTORY)
     if restored is not None:
         record.update(cache="hit", paths=restored)
-        snapshot(run, restored)
+        snapshot(run, restored, root, key)
         log.note(f"environment restored from the cache ({key}): {', '.join(restored)}; setup not run, no network")
         listed = sorted((run.dir / INVENTORY).glob("*")) if (run.dir / INVENTORY).is_dir() else []
         return PhaseResult("passed", f"environment restored from the cache ({len(restored)} path(s))", 0, listed)
@@ -127,7 +128,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     if problems := unsafe_outputs(run.workspace, paths):
         raise Refused("setup left links out of the workspace or special files, which are never cached or used: "
                       + "; ".join(problems[:10]))
-    snapshot(run, paths)
     listed = inventory(run, log)
     log.note(envcache.save(root, key, run.workspace, paths, cap, listed))
+    snapshot(run, paths, root, key)
     return PhaseResult("passed", f"environment prepared ({len(paths)} path(s)), cache miss", 0, listed)
