@@ -33,7 +33,9 @@ def interpreter_bin(name: str) -> str | None:
     """A tool's program: in its own environment (`<tools>/<name>/bin/<name>`, tools being $ORCH_TOOLS_DIR,
     then the repository's `.tools/`), else a console script beside this interpreter, else on PATH."""
     tools = [Path(os.environ["ORCH_TOOLS_DIR"])] if os.environ.get("ORCH_TOOLS_DIR") else []
-    candidates = [t / name / "bin" / name for t in (*tools, REPO_TOOLS)] + [Path(sys.executable).parent / name]
+    candidates = [t / name / "bin" / name for t in (*tools, REPO_TOOLS)] + [
+        Path(sys.executable).parent / name
+    ]
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)

@@ -19,9 +19,9 @@ import pytest
 
 from conftest import GIT_ENV, runs_of, write_pack
 from orchestrator.phaselog import PhaseLog, live_line, use_color
-from orchestrator.textsafe import terminal
 from orchestrator.pipeline import heartbeat
 from orchestrator.redact import Redactor
+from orchestrator.textsafe import terminal
 
 SLOW = "echo step-1; sleep 8; echo step-2 > done.txt; echo step-2"
 
