@@ -6,12 +6,14 @@ process, because these machines are noisy and only ratios travel.
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -120,25 +122,15 @@ def make_wheel() -> bytes:
     return buffer.getvalue()
 
 
-def _phase_seconds(run_dir: Path, phase: str) -> float:
-    import json
-    from datetime import datetime
-
-    entry = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["phases"][phase]
-    parse = lambda text: datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
-    return (parse(entry["ended_at"]) - parse(entry["started_at"])).total_seconds()
-
-
-def prepare_cache(repo: Path, rounds: int = 3) -> list[tuple[str, float, str]]:
-    """The prepare phase of a small Python environment (a venv and one wheel from a local index), cold vs warm."""
-    import http.server
-    import threading
-
-    wheel = make_wheel()
+def package_index() -> tuple[http.server.ThreadingHTTPServer, list[str]]:
+    """A package index (PEP 503) on 127.0.0.1 serving `orchprobe`, and the paths it was asked for.
+    The caller shuts it down (server.shutdown())."""
+    wheel, seen = make_wheel(), []
 
     class Index(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path.endswith(".whl"):
+            seen.append(self.path)
+            if self.path == f"/files/{WHEEL}":
                 body, kind = wheel, "application/octet-stream"
             elif self.path.rstrip("/") == "/simple/orchprobe":
                 body, kind = f'<a href="/files/{WHEEL}">{WHEEL}</a>'.encode(), "text/html"
@@ -156,6 +148,21 @@ def prepare_cache(repo: Path, rounds: int = 3) -> list[tuple[str, float, str]]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Index)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, seen
+
+
+def _phase_seconds(run_dir: Path, phase: str) -> float:
+    import json
+    from datetime import datetime
+
+    entry = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["phases"][phase]
+    parse = lambda text: datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return (parse(entry["ended_at"]) - parse(entry["started_at"])).total_seconds()
+
+
+def prepare_cache(repo: Path, rounds: int = 3) -> list[tuple[str, float, str]]:
+    """The prepare phase of a small Python environment (a venv and one wheel from a local index), cold vs warm."""
+    server, _seen = package_index()
     port = server.server_address[1]
     pack = NOOP.replace("id: bench-noop", "id: bench-env") + (
         "environment:\n  setup: [\"python3 -m venv .venv\", "

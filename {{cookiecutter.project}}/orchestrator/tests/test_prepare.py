@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,36 +11,13 @@ import pytest
 
 from conftest import git, manifest, orchestrator, runs_of, write_pack
 from orchestrator import envcache
-from orchestrator.bench_run import WHEEL, make_wheel
+from orchestrator.bench_run import WHEEL, package_index
 
 
 @pytest.fixture
 def index() -> Iterator[tuple[int, list[str]]]:
     """A package index (PEP 503) on 127.0.0.1 serving one wheel the host environment does not have."""
-    wheel, seen = make_wheel(), []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.path)
-            if self.path.rstrip("/") == "/simple/orchprobe":
-                body = f'<a href="/files/{WHEEL}">{WHEEL}</a>'.encode()
-                kind = "text/html"
-            elif self.path == f"/files/{WHEEL}":
-                body, kind = wheel, "application/octet-stream"
-            else:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, seen = package_index()
     yield server.server_address[1], seen
     server.shutdown()
 
