@@ -4,9 +4,11 @@ An entry is what setup wrote to ignored paths, copied as it was, with the worksp
 made in. Worktree paths differ from run to run, and tools bake absolute paths into what they
 install (a venv's script shebangs, `pyvenv.cfg`, activate scripts), so a restore relocates:
 it copies the tree into the new workspace and rewrites the old workspace path to the new one
-in text files and symlink targets. The same relocation provides the prepared environment to
-another checkout of the run (the tree verify tests). Copies, never hard links: the execution
-plane may change its environment in place, and that must not reach the cache. Entries are
+in the files known to mention it (found once, when the tree was stored), never through a link.
+The same relocation provides the prepared environment to another checkout of the run (the tree
+verify tests), from the run's pristine snapshot: hard links to the cache entry, which no jail sees.
+What a workspace gets is always a real copy: the execution plane may change its environment in
+place, and that must not reach the cache. Entries are
 evicted oldest-used first past a size cap; `nox -s cache -- prune` trims by hand.
 """
 
@@ -121,29 +123,16 @@ def _rewrite(path: Path, old: str, new: str) -> None:
         handle.truncate()
 
 
-def relocate(root: Path, old: str, new: str, only: list[str] | None = None) -> int:
-    """Rewrites `old` to `new` in the text files and absolute symlinks under root; returns how many changed.
-
-    `only` (paths relative to root's parent workspace) limits the rewrite to files already known to
-    mention `old` (found once, when the entry was saved), so a restore does not read every file."""
+def relocate(workspace: Path, old: str, mentions: Sequence[str]) -> int:
+    """Rewrites the workspace path `old` to this workspace's in the files (and symlinks) known to mention it
+    (`mentions`, workspace-relative, found once when the tree was stored); returns how many changed."""
+    new = str(workspace)
     if old == new:
         return 0
-    workspace = Path(new)
-    if only is None:
-        targets = list(_mentions(root, old))
-    else:
-        targets = [path for rel in only if (path := inside(workspace, rel)) is not None]
+    targets = [path for rel in mentions if (path := inside(workspace, rel)) is not None]
     for path in targets:
         _rewrite(path, old, new)
     return len(targets)
-
-
-def provide(source_workspace: Path, paths: list[str], target_workspace: Path) -> None:
-    """Copies prepared paths from one workspace into another, relocated (e.g. into verify's checkout)."""
-    for rel in paths:
-        if (source_workspace / rel).exists() or (source_workspace / rel).is_symlink():
-            _copy(source_workspace / rel, target_workspace / rel)
-            relocate(target_workspace / rel, str(source_workspace), str(target_workspace))
 
 
 def snapshot_entry(root: Path, key: str, dest: Path) -> bool:
@@ -181,7 +170,7 @@ def reset(snapshot: Path, paths: Sequence[str], workspace: Path) -> None:
         elif target.is_dir():
             shutil.rmtree(target)
         _copy(snapshot / TREE / rel, target)
-    relocate(workspace, str(meta["workspace"]), str(workspace), only=[str(m) for m in meta["mentions"]])
+    relocate(workspace, str(meta["workspace"]), [str(m) for m in meta["mentions"]])
 
 
 def special_files(workspace: Path, paths: Sequence[str]) -> list[str]:
@@ -229,7 +218,7 @@ def restore(root: Path, key: str, workspace: Path, inventory_dir: Path | None = 
         return None
     for rel in entry.paths:
         _copy(entry.path / TREE / rel, workspace / rel)
-    relocate(workspace, entry.workspace, str(workspace), only=list(entry.mentions))
+    relocate(workspace, entry.workspace, entry.mentions)
     saved = entry.path / INVENTORY
     if inventory_dir is not None and saved.is_dir():
         inventory_dir.mkdir(parents=True, exist_ok=True)
