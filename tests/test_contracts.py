@@ -242,7 +242,7 @@ def test_every_golden_task_pack_validates(repo_with_golden_runs: Path) -> None:
 REVIEW_AGAIN = """
 import json, shutil, sys, tempfile
 from pathlib import Path
-from orchestrator import review
+from orchestrator.phases import review
 from orchestrator.taskpack import load_taskpack
 run_dir = Path(sys.argv[1])
 copy = Path(tempfile.mkdtemp()) / run_dir.name

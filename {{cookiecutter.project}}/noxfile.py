@@ -80,7 +80,8 @@ nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "none"
 nox.options.error_on_external_run = True
 
-PHASES = ("validate", "safety", "prepare", "execute", "verify", "plugin", "review", "evidence", "summarize", "publish")
+from orchestrator.phases import NAMES as PHASES  # noqa: E402 - the one phase table, after the path is set
+
 RUN_FLAGS = ("--push", "--all")
 """Flags of `nox -s run --` besides task ids (and `-j N` / `--jobs N`)."""
 
@@ -306,7 +307,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(venv_backend="none", default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks (figures, not pass/fail): run overhead, evidence throughput, queries."""
-    session.run(sys.executable, "-m", "orchestrator.bench", *session.posargs, external=True)
+    session.run(sys.executable, "-m", "tools.bench", *session.posargs, external=True)
 
 
 if __name__ == "__main__":

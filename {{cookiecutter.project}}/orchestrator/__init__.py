@@ -1,20 +1,9 @@
-"""Codex Orchestrator engine: task packs in, evidence out, one module per phase."""
+"""Codex Orchestrator engine: task packs in, evidence out.
+
+The shape of the package is the shape of a run: `pipeline` drives the phases of
+`phases/` (one module per phase, declared once in `phases.PHASES`) over a task pack
+(`taskpack/`), runs the execution plane in `sandbox/` through `executors/`, and
+leaves `evidence/` behind.
+"""
 
 __version__ = "1.4.0"
-
-PHASES = (
-    "validate",
-    "safety",
-    "prepare",
-    "execute",
-    "verify",
-    "plugin",
-    "review",
-    "evidence",
-    "summarize",
-    "publish",
-)
-"""The phases of a run, in order; `nox -s run` chains them."""
-
-FINALIZERS = ("evidence", "summarize")
-"""Phases that still run, whatever ended the run, so every run leaves evidence."""

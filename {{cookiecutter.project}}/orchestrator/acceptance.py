@@ -30,7 +30,7 @@ from typing import Any
 
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import Run
-from orchestrator.safety import record_execution
+from orchestrator.recording import record_execution
 from orchestrator.sandbox import run as sandboxed
 from orchestrator.workspace import scratch_dir, spec_for
 
@@ -217,3 +217,20 @@ def run_check(run: Run, log: PhaseLog, check: dict[str, Any], where: Path) -> di
         record["report"] = ({"kind": "junit", **report.__dict__} if report is not None
                             else {"kind": "junit", "problem": problem or "unreadable"})
     return record
+
+
+def run_checks(run: Run, log: PhaseLog, where: Path | None = None) -> list[dict[str, Any]]:
+    """Runs every check in `where` (default: the workspace; a failing check does not stop the others)."""
+    return [run_check(run, log, check, where or run.workspace) for check in run.task.acceptance]
+
+
+def failure_text(results: list[dict[str, Any]]) -> str:
+    """What an executor is told when acceptance failed, to try again."""
+    parts = []
+    for item in results:
+        if item["status"] != "passed":
+            parts.append(
+                f"Acceptance check `{item['id']}` ({item['run']}) {item['status']}: exit {item['exit_code']}, "
+                f"expected {item['expect_exit']}.\n{item['excerpt']}"
+            )
+    return "\n\n".join(parts)

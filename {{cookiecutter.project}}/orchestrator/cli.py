@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from orchestrator import PHASES, __version__
+from orchestrator import __version__
+from orchestrator.phases import NAMES as PHASES
 from orchestrator.config import find_repo, load_settings
 from orchestrator.errors import EXIT_BAD_INPUT, BadInput, OrchestratorError
 
@@ -88,7 +89,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if getattr(args, "push", False):
         settings = replace(settings, push=True)
     if args.command == "validate" and not args.run_dir:
-        from orchestrator import validate
+        from orchestrator.phases import validate
 
         return validate.main(repo, args.refs)
     if args.command == "new":
@@ -133,7 +134,7 @@ def dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "evidence":
         if args.rest[:1] in (["query"], ["verify"]):
-            from orchestrator import evidence_cli
+            from orchestrator.evidence import query as evidence_cli
 
             return evidence_cli.main(repo, args.rest)
         phase = _phase_arguments(argparse.ArgumentParser(prog="python -m orchestrator evidence"))

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.errors import BadInput, OrchestratorError
+from orchestrator.errors import Refused, BadInput, OrchestratorError
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Codex Orchestrator",
@@ -273,3 +273,10 @@ def check_branch_name(repo: Path, branch: str) -> None:
                           check=False)
     if proc.returncode != 0:
         raise BadInput(f"branch name {branch!r} is not a valid git branch name (ORCH_BRANCH_NAME / BASE_BRANCH)")
+
+
+def require_remote(repo: Path, remote: str = "origin") -> None:
+    """`--push` needs the remote it pushes to; checked before a run starts, and again here."""
+    if remote_url(repo, remote) is None:
+        raise Refused(f"--push (ORCH_PUSH=1) pushes to the remote {remote!r}, and this repository has "
+                      f"no remote {remote!r}; add it (git remote add {remote} <url>) or run without --push")

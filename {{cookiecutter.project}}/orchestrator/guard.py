@@ -279,7 +279,7 @@ def watch(run: Run, phase: str) -> Iterator[None]:
     if phase not in GUARDED:
         yield
         return
-    from orchestrator.safety import decide
+    from orchestrator.recording import decide
 
     key = (str(run.repo), run.id)
     before = _LAST.pop(key, None) or snapshot(run.repo)

@@ -8,7 +8,6 @@ SIGINT or SIGTERM — the finalizers still run and the manifest stays valid.
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import threading
@@ -19,14 +18,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from orchestrator import FINALIZERS, PHASES, evidence, gitops, guard, publish, runlock, textsafe
+from orchestrator import gitops, guard, render, runlock, textsafe
+from orchestrator.evidence import index as evidence
+from orchestrator.phases import BY_NAME, DECISIVE, FINALIZERS, Role
+from orchestrator.phases import NAMES as PHASES
 from orchestrator.breakers import check_kill_switch, kill_switch_reason, raise_if, stop_file
 from orchestrator.config import Settings
 from orchestrator.errors import Aborted, BadInput, Refused, Tripped
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import Redactor
 from orchestrator.runs import (
-    DECISIVE,
     RUN_ID,
     PhaseResult,
     Run,
@@ -42,10 +43,11 @@ from orchestrator.taskpack import TaskPack, load_taskpack
 PhaseFn = Callable[[Run, PhaseLog], PhaseResult]
 EXIT_ABORTED = 130
 OK_STATUSES = {"passed", "skipped", "warning"}
+PUBLISHERS = tuple(p.name for p in BY_NAME.values() if p.role is Role.PUBLISHER)
 
 
 def phase_function(name: str) -> PhaseFn:
-    return importlib.import_module(f"orchestrator.{name}").run
+    return BY_NAME[name].function()
 
 
 # --- interrupts -------------------------------------------------------------------------
@@ -126,7 +128,7 @@ def _new_run(settings: Settings, task: TaskPack, run_id: str | None, started_by:
         raise BadInput(f"task branch {settings.base_branch!r} is the base branch; publish never commits there")
     base = gitops.require_commit(settings.repo, settings.base_branch, "base branch")
     if settings.push:
-        publish.require_remote(settings.repo)
+        gitops.require_remote(settings.repo)
     if run_id is not None and not RUN_ID.fullmatch(run_id):
         raise BadInput(f"--run-id {run_id!r}: expected a run id like 20260101T000000Z-abc123")
     run_id = run_id or new_run_id()
@@ -163,7 +165,8 @@ def execute_phase(run: Run, name: str, redactor: Redactor) -> int:
     log = PhaseLog(run.logs / f"{name}.log", redactor)
     log.note(f"phase {name} of run {run.id} (task {run.task.id}) started {entry['started_at']}")
     run.phase_started = time.monotonic()
-    finalizing = name in FINALIZERS or name == "publish"
+    run.sealer = _sealer(run, name)
+    finalizing = BY_NAME[name].role is not Role.DECISIVE
     with heartbeat(log), _shielded(finalizing):
         status, code, reason, outputs = _call(run, name, log, check_stop=not finalizing)
     entry.update(status=status, ended_at=utc_now(), exit_code=code, reason=redactor.redact(reason))
@@ -175,6 +178,19 @@ def execute_phase(run: Run, name: str, redactor: Redactor) -> int:
     except OSError as exc:
         log.note(f"evidence index not refreshed: {exc}")
     return code
+
+
+def _sealer(run: Run, name: str) -> Callable[[str], None]:
+    """What a publisher calls right before it commits the run directory: the phase is recorded as
+    passed, SUMMARY.md re-rendered and the evidence re-sealed, so the committed directory verifies."""
+
+    def seal(reason: str) -> None:
+        run.manifest["phases"][name].update(status="passed", ended_at=utc_now(), exit_code=0, reason=reason)
+        record_outputs(run, name, [render.summary(run), run.logs / f"{name}.log"])
+        run.save()
+        evidence.refresh(run, name)
+
+    return seal
 
 
 HEARTBEAT_SECONDS = 8.0
@@ -237,7 +253,7 @@ def _skip_unreached(run: Run, failed_phase: str) -> None:
 def finalize(run: Run, redactor: Redactor, *, publish: bool) -> None:
     """Evidence and summary (and, for a whole run, publish) whatever ended the run."""
     with _shielded():
-        for name in (*FINALIZERS, *(("publish",) if publish else ())):
+        for name in (*FINALIZERS, *(PUBLISHERS if publish else ())):
             execute_phase(run, name, redactor)
     if publish:
         runlock.release(run.settings.state_dir, run.task.id)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator import PHASES, __version__, textsafe
+from orchestrator import __version__, textsafe
+from orchestrator.phases import NAMES as PHASES
 from orchestrator.config import Settings
 from orchestrator.errors import BadInput
 from orchestrator.fsio import read_json, sha256_file, write_json
@@ -63,6 +65,8 @@ class Run:
     manifest: dict[str, Any]
     phase_started: float = field(default_factory=time.monotonic)
     """monotonic() when the current phase began; budgets per phase count from here."""
+    sealer: Callable[[str], None] | None = None
+    """Set by the pipeline for the phase it runs: records it as passed and re-seals the evidence."""
 
     @property
     def repo(self) -> Path:
@@ -83,6 +87,12 @@ class Run:
 
     def rel(self, path: Path) -> str:
         return path.resolve().relative_to(self.dir.resolve()).as_posix()
+
+    def seal(self, reason: str) -> None:
+        """Records the running phase as passed and re-seals the run's evidence (the pipeline's step)."""
+        if self.sealer is None:
+            raise RuntimeError("seal() is only available inside a phase run by the pipeline")
+        self.sealer(reason)
 
     def save(self) -> None:
         save_manifest(self.dir, self.manifest)

@@ -12,10 +12,11 @@ from pathlib import Path
 import yaml
 
 from orchestrator.errors import BadInput, Problem
+from orchestrator.executors import REGISTRY
 from orchestrator.fsio import atomic_write_text
 from orchestrator.taskpack import SLUG, TASK_FILE, TASKPACKS
 
-EXECUTORS = ("shell", "codex", "command")
+EXECUTORS = tuple(REGISTRY)
 _RESOLVER = yaml.resolver.Resolver()
 
 _HEAD = """\

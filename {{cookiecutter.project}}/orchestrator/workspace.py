@@ -179,7 +179,7 @@ def fresh_checkout(run: Run) -> Path:
     Raises BadInput when the run has no recorded tree (its execute phase never got that far)."""
     tree = run.manifest.get("changes", {}).get("tree")
     if not tree and run.workspace.is_dir():  # a phase run alone on a workspace no execute phase recorded
-        from orchestrator.safety import change_tree, check_git_file
+        from orchestrator.scope import change_tree, check_git_file
 
         if (why := check_git_file(run)) is not None:
             raise Refused(why)

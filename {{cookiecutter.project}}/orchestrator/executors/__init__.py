@@ -1,24 +1,25 @@
 """Executors: the execution plane's ways of doing the work (shell, codex, command).
 
-Each module exposes `execute(run, log, attempt, feedback) -> AttemptResult`; the
-execute phase loops over attempts and feeds the last failure back as `feedback`.
+Each is a module that satisfies the `Executor` protocol, registered by kind in
+`REGISTRY` (imported on first use, so a shell run never loads codex's model proxy).
+The execute phase loops over attempts and feeds the last failure back as `feedback`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jinja2
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
 
-from orchestrator import controlplane
+from orchestrator import controlplane, render
 from orchestrator.errors import BadInput, Problem
 
 if TYPE_CHECKING:
+    from orchestrator.phaselog import PhaseLog
     from orchestrator.runs import Run
 
 
@@ -33,6 +34,40 @@ class AttemptResult:
     outputs: list[Path] = field(default_factory=list)
     failure_key: tuple[str, int | None, str] | None = None
     """(command, exit code, output digest) of the failure, for the repeated-failure breaker."""
+
+
+class Executor(Protocol):
+    """An executor: its version (recorded in the manifest) and one attempt at the task."""
+
+    def version(self) -> str: ...
+
+    def execute(self, run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> AttemptResult: ...
+
+
+def _shell() -> Executor:
+    from orchestrator.executors import shell
+
+    return shell
+
+
+def _codex() -> Executor:
+    from orchestrator.executors import codex
+
+    return codex
+
+
+def _command() -> Executor:
+    from orchestrator.executors import command
+
+    return command
+
+
+REGISTRY: dict[str, Callable[[], Executor]] = {"shell": _shell, "codex": _codex, "command": _command}
+"""Executor kinds (`executor.kind` of a task pack) and how to load each."""
+
+
+def executor(kind: str) -> Executor:
+    return REGISTRY[kind]()
 
 
 FEEDBACK_CAP = 16 * 1024
@@ -67,27 +102,14 @@ def render_prompt(run: Run, attempt: int, feedback: str | None) -> str:
         "feedback": (feedback or "")[-FEEDBACK_CAP:].strip(),
         "prepared": run.manifest.get("environment", {}).get("cache") in ("hit", "miss"),
     }
-    return _templates().get_template("prompt.md.j2").render(context)
-
-
-@cache
-def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return render.prompt("prompt.md.j2", context)
 
 
 def _render_pack_prompt(source: str, data: dict[str, Any], file: Path) -> str:
     """Renders a pack's own prompt in a sandboxed Jinja environment: packs are data, not code."""
-    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     line = _prompt_line(file)
     try:
-        return env.from_string(source).render(task=data)
+        return render.pack_prompt(source, data)
     except jinja2.TemplateSyntaxError as exc:
         raise BadInput(
             "executor.prompt is not a valid Jinja template",

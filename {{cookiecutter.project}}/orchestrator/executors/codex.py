@@ -42,7 +42,7 @@ from orchestrator.modelproxy import DEFAULT_BASE_URL, ModelProxy, Upstream
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import Redactor
 from orchestrator.runs import Run
-from orchestrator.safety import record_execution
+from orchestrator.recording import record_execution
 from orchestrator.sandbox import Execution, Forward
 from orchestrator.sandbox import run as sandboxed
 from orchestrator.workspace import scratch_dir, spec_for

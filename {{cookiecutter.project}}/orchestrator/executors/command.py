@@ -22,7 +22,7 @@ from orchestrator.executors import AttemptResult, render_prompt
 from orchestrator.fsio import atomic_write_text, sha256_bytes
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import Run
-from orchestrator.safety import record_execution
+from orchestrator.recording import record_execution
 from orchestrator.sandbox import run as sandboxed
 from orchestrator.workspace import spec_for
 

@@ -6,7 +6,7 @@ from orchestrator.executors import AttemptResult
 from orchestrator.fsio import sha256_bytes
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import Run
-from orchestrator.safety import record_execution
+from orchestrator.recording import record_execution
 from orchestrator.sandbox import run as sandboxed
 from orchestrator.workspace import spec_for
 

@@ -18,7 +18,7 @@ from orchestrator import ceilings, runlock, textsafe
 from orchestrator.breakers import kill_switch_reason, stop_file
 from orchestrator.config import load_settings
 from orchestrator.errors import BadInput, Refused
-from orchestrator.evidence_db import query
+from orchestrator.evidence.store import query
 from orchestrator.mcpserver import proposals
 from orchestrator.mcpserver.jobs import Jobs
 from orchestrator.redact import Redactor

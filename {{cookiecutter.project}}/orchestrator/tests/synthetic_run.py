@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from orchestrator import PHASES
+from orchestrator.phases import NAMES as PHASES
 from orchestrator.config import load_settings
 from orchestrator.fsio import write_json
 from orchestrator.runs import Run, new_manifest

@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 from synthetic_run import make_run, read
 
-from orchestrator import PHASES, __version__, attestation, evidence
+from orchestrator import __version__
+from orchestrator.phases import NAMES as PHASES
+from orchestrator.evidence import attestation
+from orchestrator.evidence import index as evidence
 from orchestrator.fsio import sha256_file, write_json
 from orchestrator.schemas import validator
 

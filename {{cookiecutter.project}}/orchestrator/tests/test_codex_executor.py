@@ -32,7 +32,8 @@ from scripted_model import (
 )
 
 from conftest import ROOT, manifest, write_pack
-from orchestrator import execute, pipeline
+from orchestrator import pipeline
+from orchestrator.phases import execute
 from orchestrator.config import load_settings
 from orchestrator.errors import BadInput
 from orchestrator.executors import AttemptResult, codex, command, render_prompt

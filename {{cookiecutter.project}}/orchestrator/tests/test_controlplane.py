@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import controlplane, safety
+from orchestrator import controlplane
+from orchestrator import scope
 from orchestrator.config import load_settings
 from orchestrator.errors import BadInput
 
@@ -56,7 +57,7 @@ def test_dependency_manifests_are_recognised(path: str) -> None:
 
 
 def test_the_guard_uses_the_repository_additions() -> None:
-    control, outside, _ = safety.scope_violations(["deploy/prod.yml", "src/a.py"], {"allowed_paths": ["**"]},
+    control, outside, _ = scope.scope_violations(["deploy/prod.yml", "src/a.py"], {"allowed_paths": ["**"]},
                                                   ("deploy/**",))
     assert (control, outside) == (["deploy/prod.yml"], [])
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import review
+from orchestrator.phases import review
 from orchestrator.sandbox import isolation_available
 
 pytestmark = pytest.mark.skipif(not isolation_available()[0] and not os.environ.get("CI"),

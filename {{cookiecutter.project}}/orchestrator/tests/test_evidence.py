@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 from synthetic_run import Synthetic, make_run, read
 
-from orchestrator import evidence, evidence_cli, evidence_db, review
+from orchestrator.phases import evidence as evidence_phase
+from orchestrator.phases import review
+from orchestrator.evidence import index as evidence
+from orchestrator.evidence import query as evidence_cli
+from orchestrator.evidence import store as evidence_db
 from orchestrator.fsio import sha256_file
 from orchestrator.runs import record_outputs
 from orchestrator.schemas import validator
@@ -216,7 +220,7 @@ def test_evidence_phase_indexes_and_upserts_the_repo_index(tmp_path: Path) -> No
     from orchestrator.redact import Redactor
 
     s = make_run(tmp_path)
-    result = evidence.run(s.run(), PhaseLog(s.run_dir / "logs/evidence.log", Redactor()))
+    result = evidence_phase.run(s.run(), PhaseLog(s.run_dir / "logs/evidence.log", Redactor()))
     assert result.status == "passed" and (s.run_dir / evidence.ATTESTATION).is_file()
     with sqlite3.connect(s.repo / evidence_db.DB) as conn:
         assert conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
@@ -321,8 +325,9 @@ def test_repo_index_follows_runs_incrementally(two_runs: tuple[Synthetic, Synthe
 def test_the_streamed_json_query_gives_exactly_the_rows_of_the_query(tmp_path: Path) -> None:
     import io
 
-    from orchestrator import bench, evidence_db
-    from orchestrator.evidence_cli import write_json_array
+    from tools import bench
+    from orchestrator.evidence import store as evidence_db
+    from orchestrator.evidence.query import write_json_array
 
     bench._synthetic_runs(tmp_path, 12, 9)
     for filters in ({}, {"task": "task-07"}, {"kind": "diff", "status": "failed"},

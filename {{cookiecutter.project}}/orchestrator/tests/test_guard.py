@@ -51,8 +51,8 @@ def test_an_ignored_env_file_changed_by_an_escape_is_named(repo: Path) -> None:
 
 
 def test_an_edited_engine_module_is_named(repo: Path) -> None:
-    proc, data, _ = escape_run(repo, "engine", 'echo "# planted" >> "$REPO/orchestrator/review.py"')
-    refused_naming(proc, data, "checkout:orchestrator/review.py (changed)")
+    proc, data, _ = escape_run(repo, "engine", 'echo "# planted" >> "$REPO/orchestrator/phases/review.py"')
+    refused_naming(proc, data, "checkout:orchestrator/phases/review.py (changed)")
 
 
 def test_an_edited_git_info_exclude_is_named_by_file(repo: Path) -> None:

@@ -214,7 +214,7 @@ def test_remounting_the_checkout_read_write_fails(host: Host) -> None:
     repo = host.repo
     command = (
         f"mount -o remount,bind,rw {repo}; mount -o remount,rw /; mount --bind / /tmp; "
-        f"echo x > {repo}/PLANTED.txt; echo 'import os' >> {repo}/orchestrator/review.py; "
+        f"echo x > {repo}/PLANTED.txt; echo 'import os' >> {repo}/orchestrator/phases/review.py; "
         f"echo 'import os' > {SITE}/zz_planted.pth; "
         f"test -f {repo}/noxfile.py && touch escaped.txt; true"
     )

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from conftest import ROOT, git, manifest, orchestrator, runs_of, write_pack
-from orchestrator import plugin
+from orchestrator.phases import plugin
 from orchestrator.config import load_settings
 from orchestrator.errors import Tripped
 from orchestrator.fsio import read_json, sha256_file

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import git, manifest, orchestrator, runs_of, write_pack
 from orchestrator import envcache
-from orchestrator.bench_run import WHEEL, package_index
+from tools.bench_run import WHEEL, package_index
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from synthetic_run import DIFF, Synthetic, make_run, read
 
-from orchestrator import review
+from orchestrator.phases import review
 from orchestrator.fsio import sha256_file, write_json
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import MASK, Redactor
@@ -68,7 +68,7 @@ SCRIPT = """
 import sys
 from pathlib import Path
 from orchestrator.taskpack import load_taskpack
-from orchestrator.review import review_run_dir
+from orchestrator.phases.review import review_run_dir
 repo, run_dir = Path(sys.argv[1]), Path(sys.argv[2])
 task = load_taskpack(repo, "add-slug")
 review_run_dir(run_dir, task.data, "taskpacks/add-slug/task.yml", task.file.read_bytes())

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import git, write_pack
-from orchestrator import guard, safety, workspace
+from orchestrator import controlplane, guard, scope, workspace
+from orchestrator.phases import safety
 from orchestrator.config import load_settings
 from orchestrator.errors import Refused
 from orchestrator.phaselog import PhaseLog
@@ -139,7 +140,7 @@ def guarded(repo: Path) -> Run:
 def test_an_in_scope_change_passes_the_guard(guarded: Run) -> None:
     (guarded.workspace / "src").mkdir(exist_ok=True)
     (guarded.workspace / "src" / "new.py").write_text("x = 1\n")
-    safety.check_workspace(guarded)
+    scope.check_workspace(guarded)
 
 
 @pytest.mark.parametrize("path", ["noxfile.py", "taskpacks/safe-task/task.yml", "orchestrator/sandbox.py",
@@ -149,36 +150,36 @@ def test_touching_a_control_plane_file_is_refused(guarded: Run, path: str) -> No
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("changed by the execution plane\n")
     with pytest.raises(Refused, match="control-plane"):
-        safety.check_workspace(guarded)
+        scope.check_workspace(guarded)
     assert decisions(guarded)["workspace.control-plane"] == "deny"
 
 
 def test_a_change_outside_the_allowed_paths_is_refused(guarded: Run) -> None:
     (guarded.workspace / "README.extra").write_text("x\n")
     with pytest.raises(Refused, match="outside scope.allowed_paths: README.extra"):
-        safety.check_workspace(guarded)
+        scope.check_workspace(guarded)
 
 
 def test_after_verify_build_files_pass_but_an_escaping_symlink_does_not(guarded: Run) -> None:
     (guarded.workspace / "coverage.xml").write_text("<coverage/>\n")
-    safety.check_workspace(guarded, scope=False)
+    scope.check_workspace(guarded, scope=False)
     os.symlink("/etc/shadow", guarded.workspace / "shadow")
     with pytest.raises(Refused, match="symlinks out"):
-        safety.check_workspace(guarded, scope=False)
+        scope.check_workspace(guarded, scope=False)
 
 
 def test_a_change_in_a_forbidden_path_is_refused(guarded: Run) -> None:
     (guarded.workspace / "src" / "secret").mkdir(parents=True)
     (guarded.workspace / "src" / "secret" / "k.py").write_text("x\n")
     with pytest.raises(Refused, match="forbidden_paths.*: src/secret/k.py"):
-        safety.check_workspace(guarded)
+        scope.check_workspace(guarded)
 
 
 def test_a_symlink_out_of_the_workspace_is_refused(guarded: Run) -> None:
     (guarded.workspace / "src").mkdir(exist_ok=True)
     os.symlink("/etc/passwd", guarded.workspace / "src" / "leak")
     with pytest.raises(Refused, match="symlinks out of the workspace: src/leak -> /etc/passwd"):
-        safety.check_workspace(guarded)
+        scope.check_workspace(guarded)
 
 
 def test_a_replaced_workspace_git_is_refused_before_git_runs_there(guarded: Run) -> None:
@@ -187,7 +188,7 @@ def test_a_replaced_workspace_git_is_refused_before_git_runs_there(guarded: Run)
     (dot_git / "hooks").mkdir(parents=True)
     (dot_git / "config").write_text("[core]\n\tfsmonitor = touch /tmp/pwned\n")
     with pytest.raises(Refused, match="replaced by a directory"):
-        safety.check_workspace(guarded)
+        scope.check_workspace(guarded)
 
 
 def test_a_git_hook_planted_during_a_guarded_phase_is_refused_by_name(guarded: Run) -> None:
@@ -199,4 +200,4 @@ def test_a_git_hook_planted_during_a_guarded_phase_is_refused_by_name(guarded: R
 
 def test_the_guard_list_is_the_one_prompts_name() -> None:
     assert {"taskpacks/**", "orchestrator/**", "noxfile.py", ".github/**", "**/AGENTS*.md", "solutions/**"} <= set(
-        safety.CONTROL_PLANE)
+        controlplane.CONTROL_PLANE)

@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 
 from conftest import ROOT, write_pack
 from orchestrator.errors import BadInput
-from orchestrator.schemadoc import render
+from tools.schemadoc import render
 from orchestrator.schemas import HERE, load
 from orchestrator.taskpack import find_task_ids, load_taskpack
 
@@ -77,7 +77,7 @@ def test_every_object_refuses_unknown_keys() -> None:
 
 def test_reference_page_is_the_one_generated_from_the_schema() -> None:
     committed = (HERE / "taskpack.v1.md").read_text(encoding="utf-8")
-    assert committed == render(load("taskpack.v1.json")), "run: python -m orchestrator.schemadoc"
+    assert committed == render(load("taskpack.v1.json")), "run: python -m tools.schemadoc"
 
 
 def test_reference_page_lists_every_field() -> None:

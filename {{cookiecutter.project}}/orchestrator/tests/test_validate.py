@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import ROOT, orchestrator, write_pack
-from orchestrator import validate
+from orchestrator.phases import validate
 from orchestrator.errors import BadInput
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import Redactor

@@ -1,4 +1,4 @@
-"""The evidence phase: `evidence_index.json` over every artifact of a run, and its attestation.
+"""The evidence index of a run (`evidence_index.json`) and its refresh after every phase.
 
 What the index covers, exactly: every regular file under the run directory except
 the two files that seal it, `evidence_index.json` itself and
@@ -28,12 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import PHASES
+from orchestrator.phases import NAMES as PHASES
 from orchestrator.fsio import read_json, write_json
 
 if TYPE_CHECKING:  # kept out of the import path of `evidence query`, which must start fast
-    from orchestrator.phaselog import PhaseLog
-    from orchestrator.runs import PhaseResult, Run
+    from orchestrator.runs import Run
 
 MANIFEST = "manifest.json"
 
@@ -221,7 +220,7 @@ def make_index(manifest: dict[str, Any], entries: list[dict[str, Any]]) -> dict[
 
 def seal(run_dir: Path, manifest: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
     """Writes the index, then the attestation over it; returns the index."""
-    from orchestrator.attestation import write_attestation
+    from orchestrator.evidence.attestation import write_attestation
 
     index = make_index(manifest, entries)
     write_json(run_dir / INDEX, index)
@@ -264,16 +263,16 @@ def refresh(run: Run, phase: str | None = None) -> bool:
         entry_ = run.manifest["phases"].get(phase) or {}
         rels = [entry_.get("log") or f"logs/{phase}.log", *(o["path"] for o in entry_.get("outputs", []))]
         index = refresh_dir(run.dir, run.manifest, rels)
-    _upsert(run, index)
+    upsert(run, index)
     return True
 
 
-def _upsert(run: Run, index: dict[str, Any] | None) -> str | None:
+def upsert(run: Run, index: dict[str, Any] | None) -> str | None:
     """Records the run in the repository index; a broken repo index never fails a run."""
-    from orchestrator import evidence_db
+    from orchestrator.evidence import store
 
     try:
-        evidence_db.upsert_run(run.repo, run.dir, index, run.manifest)
+        store.upsert_run(run.repo, run.dir, index, run.manifest)
     except Exception as exc:  # noqa: BLE001 - the repo index is a cache, rebuilt on the next query
         return f"repository evidence index not updated ({type(exc).__name__}: {exc}); the next query rebuilds it"
     return None
@@ -287,7 +286,7 @@ def verify_run(run_dir: Path) -> list[str]:
 
     Each problem starts with the run-relative file it is about: `changed: logs/x.log ...`.
     """
-    from orchestrator.attestation import check_attestation
+    from orchestrator.evidence.attestation import check_attestation
     from orchestrator.schemas import first_error
 
     path = run_dir / INDEX
@@ -318,20 +317,3 @@ def verify_run(run_dir: Path) -> list[str]:
         problems.append(f"unexpected: {rel} (not a regular file)")
     problems.extend(check_attestation(run_dir, index))
     return problems
-
-
-# --- the phase --------------------------------------------------------------------------------
-
-
-def run(run: Run, log: PhaseLog) -> PhaseResult:
-    """Indexes and attests the run. Its outputs are not recorded in the manifest with digests:
-    the index and attestation seal the manifest, so they are rewritten after it changes."""
-    from orchestrator.runs import PhaseResult
-
-    index = build(run.dir, run.manifest)
-    log.note(f"indexed {index['count']} artifacts, {index['bytes']} bytes; attestation {ATTESTATION}")
-    problem = _upsert(run, index)
-    if problem:
-        log.note(problem)
-        return PhaseResult("warning", problem)
-    return PhaseResult("passed", f"indexed {index['count']} artifacts and wrote {ATTESTATION}")

@@ -16,9 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from orchestrator import __version__, review_secrets, textsafe, unidiff
+from orchestrator import __version__, render, review_secrets, textsafe, unidiff
 from orchestrator.controlplane import is_control_plane, is_dependency_manifest
 from orchestrator.egress import parse_allowlist, split_target
 from orchestrator.environment import preset_hosts
@@ -33,7 +32,6 @@ REPORT = "review_report.json"
 REVIEW_MD = "REVIEW.md"
 DIFF = "diff.patch"
 PLUGIN_RESULT = "plugin_result.json"
-TEMPLATES = Path(__file__).parent / "templates"
 
 """Files the execution plane may never change, whatever the task pack's scope says."""
 
@@ -492,16 +490,8 @@ def load_inputs(run_dir: Path, task: dict[str, Any], task_path: str, task_bytes:
     )
 
 
-@cache
-def environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True,
-                      trim_blocks=True, lstrip_blocks=True, autoescape=False, finalize=textsafe.finalize)
-    env.filters.update(textsafe.FILTERS)
-    return env
-
-
 def render_markdown(report: dict[str, Any]) -> str:
-    return environment().get_template("review.md.j2").render(r=report)
+    return render.markdown("review.md.j2", r=report)
 
 
 def write_outputs(run_dir: Path, report: dict[str, Any], redactor: Redactor | None = None) -> list[Path]:

@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from orchestrator import PHASES, textsafe
-from orchestrator.evidence import KINDS, verify_run
-from orchestrator.evidence_db import query, query_json, run_dirs
+from orchestrator import textsafe
+from orchestrator.phases import NAMES as PHASES
+from orchestrator.evidence.index import KINDS, verify_run
+from orchestrator.evidence.store import query, query_json, run_dirs
 from orchestrator.globs import GlobError, glob_to_regex
 
 STATUSES = ("running", "succeeded", "failed", "refused", "tripped", "aborted")

@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orchestrator import PHASES, __version__
+from orchestrator import __version__
+from orchestrator.phases import NAMES as PHASES
 from orchestrator.fsio import read_json, sha256_file, write_json
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"

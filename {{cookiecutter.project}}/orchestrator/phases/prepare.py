@@ -23,7 +23,7 @@ from orchestrator.errors import Refused, Tripped
 from orchestrator.fsio import atomic_write_text
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run
-from orchestrator.safety import record_execution
+from orchestrator.recording import record_execution
 from orchestrator.sandbox import escaping_symlinks
 from orchestrator.sandbox import run as sandboxed
 from orchestrator.workspace import create, scratch_dir, spec_for

@@ -20,12 +20,11 @@ moves the branch back to an older base.
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
-from orchestrator import evidence, gitops, tested, workspace
+from orchestrator import gitops, tested, workspace
 from orchestrator.errors import Refused
 from orchestrator.phaselog import PhaseLog
-from orchestrator.runs import PhaseResult, Run, derive_status, record_outputs, utc_now
+from orchestrator.runs import PhaseResult, Run, derive_status
 
 REMOTE = "origin"
 CAPPED_DIRS = ("logs", "codex")
@@ -47,7 +46,6 @@ def evidence_files(run: Run) -> tuple[dict[str, object], list[str]]:
 
 
 def run(run: Run, log: PhaseLog) -> PhaseResult:
-    from orchestrator import summarize
 
     settings, manifest = run.settings, run.manifest
     branch = manifest["git"]["branch"]
@@ -77,15 +75,11 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         parent, start_tree = head, change_tree
         log.note(f"change commit {head}")
     manifest["git"]["head"] = head
-    entry = manifest["phases"]["publish"]
-    entry.update(status="passed", ended_at=utc_now(), exit_code=0, reason=f"committed to {branch}")
-    summary = summarize.render(run)
     for rel in evidence_files(run)[1]:
         log.note(f"not committed (over {FILE_CAP} bytes): {rel}")
-    # The committed run directory must verify on its own: index what is about to be committed.
-    record_outputs(run, "publish", [summary, run.logs / "publish.log"])
-    run.save()
-    evidence.refresh(run, "publish")
+    # The committed run directory must verify on its own: the pipeline records this phase as passed,
+    # re-renders the summary and re-seals the evidence of what is about to be committed.
+    run.seal(f"committed to {branch}")
     files, _ = evidence_files(run)
     evidence_commit = gitops.commit_tree(
         repo, start_tree=start_tree, keep_from=old, keep_prefix=keep, add=files,
@@ -103,15 +97,8 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     return PhaseResult("passed", f"committed to {branch}", 0, [run.dir / "SUMMARY.md"])
 
 
-def require_remote(repo: Path) -> None:
-    """`--push` needs the remote it pushes to; checked before a run starts, and again here."""
-    if gitops.remote_url(repo, REMOTE) is None:
-        raise Refused(f"--push (ORCH_PUSH=1) pushes to the remote {REMOTE!r}, and this repository has "
-                      f"no remote {REMOTE!r}; add it (git remote add {REMOTE} <url>) or run without --push")
-
-
 def push(run: Run, log: PhaseLog, branch: str) -> None:
-    require_remote(run.repo)
+    gitops.require_remote(run.repo, REMOTE)
     proc = subprocess.run(["git", "push", REMOTE, f"refs/heads/{branch}:refs/heads/{branch}"],
                           cwd=run.repo, capture_output=True, text=True, check=False)
     log.command(f"git push {REMOTE} {branch}", proc.returncode, 0.0, proc.stdout + proc.stderr,

@@ -1,6 +1,6 @@
 """The task pack reference page, generated from the schema so the two cannot drift apart.
 
-Regenerate after editing the schema: `python -m orchestrator.schemadoc`
+Regenerate after editing the schema: `python -m tools.schemadoc`
 (a test fails while the committed page differs from the generated one).
 """
 
@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).parent / "schemas"
+HERE = Path(__file__).resolve().parents[1] / "orchestrator" / "schemas"
 
 
 def _type(schema: dict[str, Any]) -> str:
@@ -100,7 +100,7 @@ def render(schema: dict[str, Any]) -> str:
     lines = [
         f"# {schema.get('title', schema.get('$id', 'Schema'))} (`{schema.get('$id', '')}`)",
         "",
-        "<!-- Generated from taskpack.v1.json by `python -m orchestrator.schemadoc`; do not edit by hand. -->",
+        "<!-- Generated from taskpack.v1.json by `python -m tools.schemadoc`; do not edit by hand. -->",
         "",
         schema.get("description", ""),
         "",

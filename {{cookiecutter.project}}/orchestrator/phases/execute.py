@@ -7,25 +7,14 @@ stops an executor that keeps failing the same way.
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
-
 from orchestrator.breakers import FailureTracker, check_diff, diff_stat_of, raise_if
 from orchestrator.errors import Tripped
-from orchestrator.executors import AttemptResult
+from orchestrator.executors import AttemptResult, executor
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run
-from orchestrator.safety import check_workspace
-from orchestrator.verify import failure_text, run_checks
+from orchestrator.scope import check_workspace
+from orchestrator.acceptance import failure_text, run_checks
 from orchestrator.workspace import DIFF, create, record_changes
-
-EXECUTORS = {"shell": "orchestrator.executors.shell", "codex": "orchestrator.executors.codex",
-             "command": "orchestrator.executors.command"}
-
-
-def executor_module(kind: str) -> ModuleType:
-    return importlib.import_module(EXECUTORS[kind])
-
 
 def _trip(result: AttemptResult) -> Tripped:
     return Tripped(result.breaker or "unknown", result.limit, result.measured, result.reason)
@@ -45,7 +34,7 @@ def _next_feedback(run: Run, log: PhaseLog, result: AttemptResult) -> tuple[tupl
 
 def run(run: Run, log: PhaseLog) -> PhaseResult:
     create(run)
-    module = executor_module(run.task.executor["kind"])
+    module = executor(run.task.executor["kind"])
     run.manifest["executor"]["version"] = module.version()
     limits = run.task.limits
     repeated = FailureTracker(limits["max_repeated_failures"])

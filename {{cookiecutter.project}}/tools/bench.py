@@ -1,4 +1,4 @@
-"""`nox -s bench` (`python -m orchestrator.bench [evidence|memory|query|overhead ...] [--quick]`).
+"""`nox -s bench` (`python -m tools.bench [evidence|memory|query|overhead ...] [--quick]`).
 
 Figures, not pass/fail: each is printed next to its baseline or target, measured in
 the same process, because only ratios travel between machines.
@@ -67,7 +67,7 @@ def _sha256sum(directory: Path, parallel: int) -> None:
 
 
 def bench_evidence(files: int, total: int, rounds: int) -> list[Row]:
-    from orchestrator import evidence
+    from orchestrator.evidence import index as evidence
 
     with tempfile.TemporaryDirectory(prefix="bench-evidence-") as tmp:
         run_dir = Path(tmp) / "run"
@@ -93,7 +93,7 @@ def bench_evidence(files: int, total: int, rounds: int) -> list[Row]:
 CHILD = """
 import resource, sys
 from pathlib import Path
-from orchestrator import evidence
+from orchestrator.evidence import index as evidence
 run_dir = Path(sys.argv[1])
 manifest = {"run_id": "x", "task": {"id": "bench", "sha256": "0" * 64}, "phases": {}}
 evidence.build(run_dir, manifest)
@@ -151,8 +151,8 @@ def _synthetic_runs(repo: Path, runs: int, per_run: int) -> None:
 
 
 def bench_query(runs: int, per_run: int, rounds: int) -> list[Row]:
-    from orchestrator import evidence_db
-    from orchestrator.evidence_cli import write_json_array
+    from orchestrator.evidence import store as evidence_db
+    from orchestrator.evidence.query import write_json_array
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-query-") as tmp:
@@ -189,7 +189,7 @@ def bench_query(runs: int, per_run: int, rounds: int) -> list[Row]:
             rows.append((f"query {label} over {total} entries", f"{statistics.median(times) * 1000:.1f} ms",
                          f"{count} rows, median of {rounds}; target <= 100 ms"))
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        script = ("import sys; from pathlib import Path; from orchestrator.evidence_cli import main;"
+        script = ("import sys; from pathlib import Path; from orchestrator.evidence.query import main;"
                   " sys.exit(main(Path(sys.argv[1]), sys.argv[2:]))")
         argv = [sys.executable, "-c", script, str(repo), "query", "--task", "task-07", "--json"]
         cli = _best(lambda: subprocess.run(argv, env=env, capture_output=True, check=True), rounds)
@@ -205,7 +205,7 @@ def table(title: str, rows: list[Row]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orchestrator.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("which", nargs="*", metavar="{evidence,memory,query,overhead}", default=[])
     parser.add_argument("--quick", action="store_true", help="small sizes (seconds, not minutes): a smoke run")
     args = parser.parse_args(argv)

@@ -1,0 +1,20 @@
+"""The evidence phase: `evidence_index.json` over every artifact of a run, and its attestation
+(`orchestrator.evidence.index` says exactly what the index covers)."""
+
+from __future__ import annotations
+
+from orchestrator.evidence.index import ATTESTATION, build, upsert
+from orchestrator.phaselog import PhaseLog
+from orchestrator.runs import PhaseResult, Run
+
+
+def run(run: Run, log: PhaseLog) -> PhaseResult:
+    """Indexes and attests the run. Its outputs are not recorded in the manifest with digests:
+    the index and attestation seal the manifest, so they are rewritten after it changes."""
+    index = build(run.dir, run.manifest)
+    log.note(f"indexed {index['count']} artifacts, {index['bytes']} bytes; attestation {ATTESTATION}")
+    problem = upsert(run, index)
+    if problem:
+        log.note(problem)
+        return PhaseResult("warning", problem)
+    return PhaseResult("passed", f"indexed {index['count']} artifacts and wrote {ATTESTATION}")
