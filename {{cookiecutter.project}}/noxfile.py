@@ -66,9 +66,12 @@ def _missing_requirements() -> list[str]:
 
 def _require_environment() -> None:
     if missing := _missing_requirements():
-        print(f"error: there is no .venv and this nox's Python ({sys.executable}) lacks "
-              f"{', '.join(missing)}; run `make bootstrap` (creates .venv from requirements.txt), "
-              "then any nox works", file=sys.stderr)
+        print(
+            f"error: there is no .venv and this nox's Python ({sys.executable}) lacks "
+            f"{', '.join(missing)}; run `make bootstrap` (creates .venv from requirements.txt), "
+            "then any nox works",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
 
 

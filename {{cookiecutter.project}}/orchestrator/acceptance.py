@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.phaselog import PhaseLog
-from orchestrator.runs import Run
 from orchestrator.recording import record_execution
+from orchestrator.runs import Run
 from orchestrator.sandbox import run as sandboxed
 from orchestrator.workspace import scratch_dir, spec_for
 
@@ -62,7 +62,9 @@ def runs_pytest(command: str) -> bool:
     if not words:
         return False
     program = os.path.basename(words[0])
-    return program in ("pytest", "py.test") or (bool(PYTHON.fullmatch(program)) and words[1:3] == ["-m", "pytest"])
+    return program in ("pytest", "py.test") or (
+        bool(PYTHON.fullmatch(program)) and words[1:3] == ["-m", "pytest"]
+    )
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,13 @@ def parse_report(data: bytes) -> Report:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
         raise ValueError(f"the report is not one XML document ({exc})") from None
-    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite")) if root.tag == "testsuites" else []
+    suites = (
+        [root]
+        if root.tag == "testsuite"
+        else list(root.iter("testsuite"))
+        if root.tag == "testsuites"
+        else []
+    )
     if not suites:
         raise ValueError(f"the report's root is <{root.tag}>, not <testsuites> or <testsuite>")
     total = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
@@ -147,7 +155,9 @@ def report_pipe(run: Run) -> Iterator[ReportPipe]:
             pipe.close()
 
 
-def judge(exit_code: int | None, expected: int, report: Report | None, problem: str | None) -> tuple[bool, str]:
+def judge(
+    exit_code: int | None, expected: int, report: Report | None, problem: str | None
+) -> tuple[bool, str]:
     """(passed, note): the exit code against expect_exit and, for pytest, against its own report."""
     if exit_code != expected:
         return False, ""
@@ -156,13 +166,22 @@ def judge(exit_code: int | None, expected: int, report: Report | None, problem: 
     if report is None:
         return False, f"[pytest exited {exit_code} but its report could not be read: {problem}]"
     if report.exit_code() != exit_code:
-        return False, (f"[pytest's report disagrees with the exit code: the report says {report.text()} "
-                       f"(exit {report.exit_code()}), the process exited {exit_code}]")
+        return False, (
+            f"[pytest's report disagrees with the exit code: the report says {report.text()} "
+            f"(exit {report.exit_code()}), the process exited {exit_code}]"
+        )
     return True, ""
 
 
-PYTEST_CONFIGS = (("pytest.ini", ""), (".pytest.ini", ""), ("pytest.toml", ""), (".pytest.toml", ""),
-                  ("pyproject.toml", "[tool.pytest"), ("tox.ini", "[pytest]"), ("setup.cfg", "[tool:pytest]"))
+PYTEST_CONFIGS = (
+    ("pytest.ini", ""),
+    (".pytest.ini", ""),
+    ("pytest.toml", ""),
+    (".pytest.toml", ""),
+    ("pyproject.toml", "[tool.pytest"),
+    ("tox.ini", "[pytest]"),
+    ("setup.cfg", "[tool:pytest]"),
+)
 """Where pytest looks for its configuration at the repository root (control-plane files), and what marks it."""
 
 
@@ -171,7 +190,11 @@ def pytest_config(where: Path) -> Path:
     deeper (a `pyproject.toml` beside the tests, say) is then never read. /dev/null when the root has none."""
     for name, marker in PYTEST_CONFIGS:
         path = where / name
-        if path.is_file() and not path.is_symlink() and marker in path.read_text(encoding="utf-8", errors="replace"):
+        if (
+            path.is_file()
+            and not path.is_symlink()
+            and marker in path.read_text(encoding="utf-8", errors="replace")
+        ):
             return path
     return Path(os.devnull)
 
@@ -185,23 +208,43 @@ def run_check(run: Run, log: PhaseLog, check: dict[str, Any], where: Path) -> di
     problem: str | None = None
     if pytest:
         with report_pipe(run) as pipe:
-            command = (f"{check['run']} --junitxml={shlex.quote(str(pipe.path))} "
-                       f"-c {shlex.quote(str(pytest_config(where)))} --rootdir={shlex.quote(str(where))}")
+            command = (
+                f"{check['run']} --junitxml={shlex.quote(str(pipe.path))} "
+                f"-c {shlex.quote(str(pytest_config(where)))} --rootdir={shlex.quote(str(where))}"
+            )
             spec = replace(spec, read_paths=(*spec.read_paths, pipe.path))
-            result = sandboxed(["/bin/sh", "-c", command], spec, cwd=where, timeout=check.get("timeout_seconds"),
-                               on_line=log.live)
+            result = sandboxed(
+                ["/bin/sh", "-c", command],
+                spec,
+                cwd=where,
+                timeout=check.get("timeout_seconds"),
+                on_line=log.live,
+            )
             data = pipe.close()
         try:
             report = parse_report(data)
         except ValueError as exc:
             problem = str(exc) if data else "pytest wrote no report"
     else:
-        result = sandboxed(["/bin/sh", "-c", check["run"]], spec, cwd=where, timeout=check.get("timeout_seconds"),
-                           on_line=log.live)
-    log.command(check["run"], result.exit_code, result.duration, result.output, result.output_bytes,
-                note=f"acceptance {check['id']}")
+        result = sandboxed(
+            ["/bin/sh", "-c", check["run"]],
+            spec,
+            cwd=where,
+            timeout=check.get("timeout_seconds"),
+            on_line=log.live,
+        )
+    log.command(
+        check["run"],
+        result.exit_code,
+        result.duration,
+        result.output,
+        result.output_bytes,
+        note=f"acceptance {check['id']}",
+    )
     record_execution(run, log, "verify", result)
-    passed, note = judge(result.exit_code, expected, report, problem) if pytest else (result.exit_code == expected, "")
+    passed, note = (
+        judge(result.exit_code, expected, report, problem) if pytest else (result.exit_code == expected, "")
+    )
     status = "tripped" if result.breaker else ("passed" if passed else "failed")
     text = log.redactor.redact(excerpt(result.output))
     if note:
@@ -210,12 +253,20 @@ def run_check(run: Run, log: PhaseLog, check: dict[str, Any], where: Path) -> di
     if result.breaker:
         text += f"\n[breaker {result.breaker}: limit {result.limit}, measured {result.measured}]"
     record: dict[str, Any] = {
-        "id": check["id"], "run": check["run"], "status": status, "exit_code": result.exit_code,
-        "expect_exit": expected, "duration_seconds": result.duration, "excerpt": text,
+        "id": check["id"],
+        "run": check["run"],
+        "status": status,
+        "exit_code": result.exit_code,
+        "expect_exit": expected,
+        "duration_seconds": result.duration,
+        "excerpt": text,
     }
     if pytest:
-        record["report"] = ({"kind": "junit", **report.__dict__} if report is not None
-                            else {"kind": "junit", "problem": problem or "unreadable"})
+        record["report"] = (
+            {"kind": "junit", **report.__dict__}
+            if report is not None
+            else {"kind": "junit", "problem": problem or "unreadable"}
+        )
     return record
 
 

@@ -93,8 +93,12 @@ class FailureTracker:
         self.seen[key] += 1
         count = self.seen[key]
         if count >= self.limit:
-            return Trip("max_repeated_failures", self.limit, count,
-                        f"`{command}` failed with exit {exit_code} and identical output {count} times")
+            return Trip(
+                "max_repeated_failures",
+                self.limit,
+                count,
+                f"`{command}` failed with exit {exit_code} and identical output {count} times",
+            )
         return None
 
 
@@ -126,8 +130,11 @@ def check_diff(stat: DiffStat, limits: Mapping[str, Any]) -> Trip | None:
 def check_agent(usage: Mapping[str, int], limits: Mapping[str, Any]) -> Trip | None:
     """max_turns, max_commands, max_tokens over agent usage numbers (e.g. usage_from_events)."""
     tokens = usage.get("total_tokens") or usage.get("input_tokens", 0) + usage.get("output_tokens", 0)
-    for name, measured in (("max_turns", usage.get("turns", 0)), ("max_commands", usage.get("commands", 0)),
-                           ("max_tokens", tokens)):
+    for name, measured in (
+        ("max_turns", usage.get("turns", 0)),
+        ("max_commands", usage.get("commands", 0)),
+        ("max_tokens", tokens),
+    ):
         if name in limits and measured > limits[name]:
             return Trip(name, limits[name], measured)
     return None

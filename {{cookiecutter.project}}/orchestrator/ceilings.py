@@ -50,9 +50,19 @@ def _strings(policy: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadInput("pyproject.toml [tool.orchestrator.policy] is invalid", [Problem(
-            "pyproject.toml", 1, 1, f"tool.orchestrator.policy.{key}", "must be a list of strings",
-            f'write e.g. {key} = ["..."]')])
+        raise BadInput(
+            "pyproject.toml [tool.orchestrator.policy] is invalid",
+            [
+                Problem(
+                    "pyproject.toml",
+                    1,
+                    1,
+                    f"tool.orchestrator.policy.{key}",
+                    "must be a list of strings",
+                    f'write e.g. {key} = ["..."]',
+                )
+            ],
+        )
     return tuple(value)
 
 
@@ -60,14 +70,34 @@ def from_policy(policy: Mapping[str, Any]) -> Ceilings:
     """The ceilings of a `[tool.orchestrator.policy]` table; a malformed entry is bad input."""
     limits = policy.get("max_limits", {})
     if not isinstance(limits, dict) or not all(isinstance(v, int) and v > 0 for v in limits.values()):
-        raise BadInput("pyproject.toml [tool.orchestrator.policy] is invalid", [Problem(
-            "pyproject.toml", 1, 1, "tool.orchestrator.policy.max_limits", "must map limit names to positive integers",
-            "write e.g. [tool.orchestrator.policy.max_limits] then wall_seconds = 1800")])
+        raise BadInput(
+            "pyproject.toml [tool.orchestrator.policy] is invalid",
+            [
+                Problem(
+                    "pyproject.toml",
+                    1,
+                    1,
+                    "tool.orchestrator.policy.max_limits",
+                    "must map limit names to positive integers",
+                    "write e.g. [tool.orchestrator.policy.max_limits] then wall_seconds = 1800",
+                )
+            ],
+        )
     concurrent = policy.get("max_concurrent_runs", DEFAULT_MAX_CONCURRENT_RUNS)
     if not isinstance(concurrent, int) or concurrent < 1:
-        raise BadInput("pyproject.toml [tool.orchestrator.policy] is invalid", [Problem(
-            "pyproject.toml", 1, 1, "tool.orchestrator.policy.max_concurrent_runs", "must be a positive integer",
-            "write e.g. max_concurrent_runs = 2")])
+        raise BadInput(
+            "pyproject.toml [tool.orchestrator.policy] is invalid",
+            [
+                Problem(
+                    "pyproject.toml",
+                    1,
+                    1,
+                    "tool.orchestrator.policy.max_concurrent_runs",
+                    "must be a positive integer",
+                    "write e.g. max_concurrent_runs = 2",
+                )
+            ],
+        )
     return Ceilings(
         allowed_hosts=_strings(policy, "allowed_hosts"),
         allowed_providers=_strings(policy, "allowed_providers"),
@@ -98,6 +128,7 @@ def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
 
 def _reaches(pattern: str, forbidden: str) -> bool:
     """Whether an allowed_paths pattern can match a path the forbidden pattern covers."""
+
     def concrete(glob: str) -> str:
         return glob.rstrip("/").replace("**", PROBE_SUFFIX).replace("*", PROBE_SUFFIX).replace("?", "x")
 
@@ -115,35 +146,56 @@ def problems(data: Mapping[str, Any], ceilings: Ceilings, doc: Document, display
 
     safety = data.get("safety", {}) or {}
     env_hosts = ((data.get("environment") or {}).get("network") or {}).get("hosts", [])
-    for section, hosts in (("safety", (safety.get("network") or {}).get("hosts", [])), ("environment", env_hosts)):
+    for section, hosts in (
+        ("safety", (safety.get("network") or {}).get("hosts", [])),
+        ("environment", env_hosts),
+    ):
         if ceilings.allowed_hosts is None:
             break
         for i, host in enumerate(hosts):
             if not _host_allowed(str(host), ceilings.allowed_hosts):
-                over((section, "network", "hosts", i), f"host {host!r} is beyond the repository's allowed hosts",
-                     f"allowed_hosts = {list(ceilings.allowed_hosts)}",
-                     "declare only allowed hosts, or widen [tool.orchestrator.policy] allowed_hosts")
+                over(
+                    (section, "network", "hosts", i),
+                    f"host {host!r} is beyond the repository's allowed hosts",
+                    f"allowed_hosts = {list(ceilings.allowed_hosts)}",
+                    "declare only allowed hosts, or widen [tool.orchestrator.policy] allowed_hosts",
+                )
     if ceilings.allowed_providers is not None:
         for i, provider in enumerate((safety.get("cloud") or {}).get("providers", [])):
             if provider not in ceilings.allowed_providers:
-                over(("safety", "cloud", "providers", i), f"cloud provider {provider!r} is not allowed here",
-                     f"allowed_providers = {list(ceilings.allowed_providers)}",
-                     "remove it, or widen [tool.orchestrator.policy] allowed_providers")
+                over(
+                    ("safety", "cloud", "providers", i),
+                    f"cloud provider {provider!r} is not allowed here",
+                    f"allowed_providers = {list(ceilings.allowed_providers)}",
+                    "remove it, or widen [tool.orchestrator.policy] allowed_providers",
+                )
     kind = (data.get("executor") or {}).get("kind")
     if ceilings.allowed_executors is not None and kind not in ceilings.allowed_executors:
-        over(("executor", "kind"), f"executor {kind!r} is not allowed here",
-             f"allowed_executors = {list(ceilings.allowed_executors)}", "use an allowed executor kind")
+        over(
+            ("executor", "kind"),
+            f"executor {kind!r} is not allowed here",
+            f"allowed_executors = {list(ceilings.allowed_executors)}",
+            "use an allowed executor kind",
+        )
     limits = data.get("limits") or {}
     for name, ceiling in sorted(ceilings.max_limits.items()):
         value = limits.get(name)
         if isinstance(value, int) and value > ceiling:
-            over(("limits", name), f"{name} = {value} is above the repository's maximum",
-                 f"max_limits.{name} = {ceiling}", f"lower limits.{name} to {ceiling} or less")
+            over(
+                ("limits", name),
+                f"{name} = {value} is above the repository's maximum",
+                f"max_limits.{name} = {ceiling}",
+                f"lower limits.{name} to {ceiling} or less",
+            )
     for i, pattern in enumerate((data.get("scope") or {}).get("allowed_paths", [])):
         for forbidden in ceilings.never_in_scope:
             if _reaches(str(pattern), forbidden):
-                over(("scope", "allowed_paths", i), f"{pattern!r} reaches {forbidden!r}, which may never be in scope",
-                     f"never_in_scope = {list(ceilings.never_in_scope)}", "narrow allowed_paths")
+                over(
+                    ("scope", "allowed_paths", i),
+                    f"{pattern!r} reaches {forbidden!r}, which may never be in scope",
+                    f"never_in_scope = {list(ceilings.never_in_scope)}",
+                    "narrow allowed_paths",
+                )
     return out
 
 

@@ -14,22 +14,28 @@ from dataclasses import replace
 from pathlib import Path
 
 from orchestrator import __version__
-from orchestrator.phases import NAMES as PHASES
 from orchestrator.config import find_repo, load_settings
 from orchestrator.errors import EXIT_BAD_INPUT, BadInput, OrchestratorError
+from orchestrator.phases import NAMES as PHASES
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m orchestrator", description=__doc__.splitlines()[0])
-    parser.add_argument("-C", "--repo", type=Path, default=None, help="repository root (default: found from cwd)")
+    parser.add_argument(
+        "-C", "--repo", type=Path, default=None, help="repository root (default: found from cwd)"
+    )
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     p = sub.add_parser("validate", help="check task packs against taskpack/v1 (all packs when none named)")
     p.add_argument("refs", nargs="*", help="task ids or paths to task packs")
-    p.add_argument("--run", dest="run_dir", default=None, help="record the validate phase in this run instead")
+    p.add_argument(
+        "--run", dest="run_dir", default=None, help="record the validate phase in this run instead"
+    )
     p = sub.add_parser("new", help="scaffold a task pack that validates as written")
     p.add_argument("task_id")
-    p = sub.add_parser("run", help="carry task packs through every phase (a new run each; several at once with -j)")
+    p = sub.add_parser(
+        "run", help="carry task packs through every phase (a new run each; several at once with -j)"
+    )
     p.add_argument("task_ids", nargs="*", metavar="task_id")
     p.add_argument("-j", "--jobs", type=int, default=None, help="run at most N packs at once (default: CPUs)")
     p.add_argument("--all", action="store_true", help="every task pack under taskpacks/")
@@ -38,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--push", action="store_true", help="push the task branch (same as ORCH_PUSH=1)")
     p = sub.add_parser("matrix", help="print the CI job matrix (JSON) for task ids, `all` or `changed`")
     p.add_argument("selectors", nargs="+", metavar="id|all|changed")
-    p.add_argument("--since", default="HEAD~1", help="for `changed`: the commit to compare with (default HEAD~1)")
+    p.add_argument(
+        "--since", default="HEAD~1", help="for `changed`: the commit to compare with (default HEAD~1)"
+    )
     p = sub.add_parser("outcomes", help="a Markdown table of each named pack's latest run (CI job summaries)")
     p.add_argument("task_ids", nargs="+", metavar="task_id")
     p = sub.add_parser("pr", help="open or update the draft pull request of a task branch (GITHUB_TOKEN)")
@@ -46,19 +54,27 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cache", help="the prepared-environment cache: `cache list`, `cache prune [--all]`")
     p.add_argument("action", choices=("list", "prune"))
     p.add_argument("--all", dest="everything", action="store_true", help="prune: remove every entry")
-    p = sub.add_parser("mcp", help="serve the control plane over MCP (stdio; --http HOST:PORT with ORCH_MCP_TOKEN)")
+    p = sub.add_parser(
+        "mcp", help="serve the control plane over MCP (stdio; --http HOST:PORT with ORCH_MCP_TOKEN)"
+    )
     p.add_argument("--http", metavar="HOST:PORT", default=None, help="serve streamable HTTP instead of stdio")
     p = sub.add_parser("draft", help="ask a model for a draft task pack from an objective (OPENAI_API_KEY)")
     p.add_argument("objective")
     p.add_argument("--id", dest="task_id", default=None, help="the draft's task id (default: from the model)")
-    p = sub.add_parser("approve", help="commit a proposed or drafted task pack held in .orchestrator/proposals/")
+    p = sub.add_parser(
+        "approve", help="commit a proposed or drafted task pack held in .orchestrator/proposals/"
+    )
     p.add_argument("task_id")
     for name in PHASES[1:]:
         if name == "evidence":
-            p = sub.add_parser(name, help="the evidence phase (<task-id> [--run DIR]), or `evidence query|verify`")
+            p = sub.add_parser(
+                name, help="the evidence phase (<task-id> [--run DIR]), or `evidence query|verify`"
+            )
             p.add_argument("rest", nargs=argparse.REMAINDER)
             continue
-        p = _phase_arguments(sub.add_parser(name, help=f"run the {name} phase against a run (default: the latest)"))
+        p = _phase_arguments(
+            sub.add_parser(name, help=f"run the {name} phase against a run (default: the latest)")
+        )
         if name == "publish":
             p.add_argument("--push", action="store_true", help="push the task branch (same as ORCH_PUSH=1)")
     return parser
@@ -75,7 +91,9 @@ def _run_ids(repo: Path, args: argparse.Namespace) -> list[str]:
 
     ids = list(dict.fromkeys([*args.task_ids, *(find_task_ids(repo) if args.all else [])]))
     if not ids:
-        raise BadInput("name the task packs to run (python -m orchestrator run <task-id>... [-j N]), or --all")
+        raise BadInput(
+            "name the task packs to run (python -m orchestrator run <task-id>... [-j N]), or --all"
+        )
     if args.jobs is not None and args.jobs < 1:
         raise BadInput(f"--jobs {args.jobs}: must be 1 or more")
     if args.run_id and len(ids) > 1:
@@ -129,8 +147,10 @@ def dispatch(args: argparse.Namespace) -> int:
 
         who = gitops.identity(repo)["GIT_AUTHOR_NAME"]
         commit = approve(repo, args.task_id, who)
-        print(f"committed taskpacks/{args.task_id}/ on {settings.base_branch} ({commit[:12]}); "
-              f"run it with `nox -s run -- {args.task_id}`")
+        print(
+            f"committed taskpacks/{args.task_id}/ on {settings.base_branch} ({commit[:12]}); "
+            f"run it with `nox -s run -- {args.task_id}`"
+        )
         return 0
     if args.command == "evidence":
         if args.rest[:1] in (["query"], ["verify"]):

@@ -64,7 +64,9 @@ def find_repo(start: Path | None = None) -> Path:
     for candidate in (here, *here.parents):
         if (candidate / "orchestrator").is_dir() and (candidate / "pyproject.toml").is_file():
             return candidate
-    raise BadInput(f"{here}: not inside an orchestrated repository (no orchestrator/ and pyproject.toml above it)")
+    raise BadInput(
+        f"{here}: not inside an orchestrated repository (no orchestrator/ and pyproject.toml above it)"
+    )
 
 
 def read_tool_section(repo: Path) -> dict:
@@ -94,16 +96,36 @@ def control_plane_additions(repo: Path, value: object) -> tuple[str, ...]:
     """`[tool.orchestrator.policy] control_plane`: a list of repository-relative globs, else exit 2."""
     where = "tool.orchestrator.policy.control_plane"
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise BadInput("pyproject.toml: the repository's control-plane additions are not a list of globs", [
-            Problem("pyproject.toml", _policy_line(repo, "control_plane"), 1, where,
-                    f"expected a list of strings, got {value!r}", 'write control_plane = ["deploy/**"]')])
+        raise BadInput(
+            "pyproject.toml: the repository's control-plane additions are not a list of globs",
+            [
+                Problem(
+                    "pyproject.toml",
+                    _policy_line(repo, "control_plane"),
+                    1,
+                    where,
+                    f"expected a list of strings, got {value!r}",
+                    'write control_plane = ["deploy/**"]',
+                )
+            ],
+        )
     for item in value:
         try:
             glob_to_regex(item)
         except GlobError as exc:
-            raise BadInput("pyproject.toml: a control-plane addition is not a valid glob", [
-                Problem("pyproject.toml", _policy_line(repo, "control_plane"), 1, where, f"{item!r} {exc}",
-                        "use repository-relative globs such as deploy/** or **/secrets.yaml")]) from None
+            raise BadInput(
+                "pyproject.toml: a control-plane addition is not a valid glob",
+                [
+                    Problem(
+                        "pyproject.toml",
+                        _policy_line(repo, "control_plane"),
+                        1,
+                        where,
+                        f"{item!r} {exc}",
+                        "use repository-relative globs such as deploy/** or **/secrets.yaml",
+                    )
+                ],
+            ) from None
     return tuple(value)
 
 

@@ -19,6 +19,7 @@ connections are capped; what is dropped over the cap is recorded.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import re
@@ -209,10 +210,8 @@ class EgressProxy:
     def stop(self) -> None:
         self._stop.set()
         if self._server is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._server.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if self._thread is not None:
             self._thread.join(timeout=2)
         if self._server is not None:
@@ -262,10 +261,8 @@ class EgressProxy:
             f"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
             "Connection: close\r\n\r\n"
         )
-        try:
+        with contextlib.suppress(OSError):
             client.sendall(head.encode() + body)
-        except OSError:
-            pass
 
     def _handle(self, client: socket.socket) -> None:
         with client:
@@ -322,10 +319,8 @@ class EgressProxy:
                 upstream = connect_checked(addresses)
             except OSError as exc:
                 body = f"orchestrator egress proxy: cannot reach {host}:{port}: {exc}\n".encode()
-                try:
+                with contextlib.suppress(OSError):
                     client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\n\r\n" + body)
-                except OSError:
-                    pass
                 return
             with self._lock:
                 if f"{host}:{port}" not in self.allowed:
@@ -361,10 +356,8 @@ def pump(a: socket.socket, b: socket.socket, stop: threading.Event) -> None:
                 if not data:
                     selector.unregister(source)
                     open_sides -= 1
-                    try:
+                    with contextlib.suppress(OSError):
                         key.data.shutdown(socket.SHUT_WR)
-                    except OSError:
-                        pass
                     continue
                 try:
                     key.data.sendall(data)

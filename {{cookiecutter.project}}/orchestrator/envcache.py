@@ -14,6 +14,7 @@ evicted oldest-used first past a size cap; `nox -s cache -- prune` trims by hand
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -55,12 +56,12 @@ def cache_root(state_dir: Path, environ: dict[str, str] | None = None) -> Path:
 def tree_size(paths: list[Path]) -> int:
     total = 0
     for top in paths:
-        for dirpath, _dirs, files in os.walk(top) if top.is_dir() and not top.is_symlink() else [(top.parent, [], [top.name])]:
+        for dirpath, _dirs, files in (
+            os.walk(top) if top.is_dir() and not top.is_symlink() else [(top.parent, [], [top.name])]
+        ):
             for name in files:
-                try:
+                with contextlib.suppress(OSError):
                     total += os.lstat(os.path.join(dirpath, name)).st_size
-                except OSError:
-                    pass
     return total
 
 
@@ -113,7 +114,7 @@ def _rewrite(path: Path, old: str, new: str) -> None:
     if path.is_symlink():
         target = os.readlink(path)
         path.unlink()
-        path.symlink_to(new + target[len(old):])
+        path.symlink_to(new + target[len(old) :])
         return
     fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
     with os.fdopen(fd, "r+b") as handle:
@@ -143,8 +144,9 @@ def snapshot_entry(root: Path, key: str, dest: Path) -> bool:
         return False
     dest.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "-al", str(entry.path / TREE), str(dest / TREE)], check=True, capture_output=True)
-    (dest / META).write_text(json.dumps({"workspace": entry.workspace, "mentions": list(entry.mentions)}),
-                             encoding="utf-8")
+    (dest / META).write_text(
+        json.dumps({"workspace": entry.workspace, "mentions": list(entry.mentions)}), encoding="utf-8"
+    )
     return True
 
 
@@ -153,8 +155,12 @@ def snapshot_workspace(workspace: Path, paths: Sequence[str], dest: Path) -> Non
     mentions: list[str] = []
     for rel in paths:
         _copy(workspace / rel, dest / TREE / rel)
-        mentions += [p.relative_to(dest / TREE).as_posix() for p in _mentions(dest / TREE / rel, str(workspace))]
-    (dest / META).write_text(json.dumps({"workspace": str(workspace), "mentions": mentions}), encoding="utf-8")
+        mentions += [
+            p.relative_to(dest / TREE).as_posix() for p in _mentions(dest / TREE / rel, str(workspace))
+        ]
+    (dest / META).write_text(
+        json.dumps({"workspace": str(workspace), "mentions": mentions}), encoding="utf-8"
+    )
 
 
 def reset(snapshot: Path, paths: Sequence[str], workspace: Path) -> None:
@@ -187,8 +193,14 @@ def special_files(workspace: Path, paths: Sequence[str]) -> list[str]:
     return found
 
 
-def save(root: Path, key: str, workspace: Path, paths: list[str], max_bytes: int,
-         inventory: list[Path] | None = None) -> str:
+def save(
+    root: Path,
+    key: str,
+    workspace: Path,
+    paths: list[str],
+    max_bytes: int,
+    inventory: list[Path] | None = None,
+) -> str:
     """Stores the prepared paths (and the inventory of what they hold) under `key`; returns what happened."""
     size = tree_size([workspace / p for p in paths])
     if size > max_bytes:
@@ -199,11 +211,17 @@ def save(root: Path, key: str, workspace: Path, paths: list[str], max_bytes: int
     mentions: list[str] = []
     for rel in paths:
         _copy(workspace / rel, staging / TREE / rel)
-        mentions += [p.relative_to(staging / TREE).as_posix() for p in _mentions(staging / TREE / rel, str(workspace))]
+        mentions += [
+            p.relative_to(staging / TREE).as_posix() for p in _mentions(staging / TREE / rel, str(workspace))
+        ]
     for item in inventory or ():
         _copy(item, staging / INVENTORY / item.name)
-    (staging / META).write_text(json.dumps({"workspace": str(workspace), "paths": paths, "bytes": size,
-                                            "mentions": sorted(mentions)}), encoding="utf-8")
+    (staging / META).write_text(
+        json.dumps(
+            {"workspace": str(workspace), "paths": paths, "bytes": size, "mentions": sorted(mentions)}
+        ),
+        encoding="utf-8",
+    )
     shutil.rmtree(entry, ignore_errors=True)
     os.replace(staging, entry)
     evicted = prune(root, max_bytes)
@@ -231,8 +249,13 @@ def restore(root: Path, key: str, workspace: Path, inventory_dir: Path | None = 
 def load(path: Path) -> Entry | None:
     try:
         meta = json.loads((path / META).read_text(encoding="utf-8"))
-        entry = Entry(path, str(meta["workspace"]), tuple(meta["paths"]), int(meta["bytes"]),
-                      tuple(meta.get("mentions", ())))
+        entry = Entry(
+            path,
+            str(meta["workspace"]),
+            tuple(meta["paths"]),
+            int(meta["bytes"]),
+            tuple(meta.get("mentions", ())),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
     plain = all(inside(path / TREE, rel) is not None for rel in (*entry.paths, *entry.mentions))
@@ -275,8 +298,11 @@ def command(repo: Path, state_dir: Path, action: str, everything: bool) -> int:
             print(f"{entry.path.name}  {entry.bytes >> 10:>8} KiB  {', '.join(entry.paths)}")
         print(f"{len(found)} entr(ies), {sum(e.bytes for e in found) >> 20} MB in {root}")
         return 0
-    cap = -1 if everything else int((read_tool_section(repo).get("environment") or {}).get(
-        "cache_max_mb", DEFAULT_MAX_MB)) << 20
+    cap = (
+        -1
+        if everything
+        else int((read_tool_section(repo).get("environment") or {}).get("cache_max_mb", DEFAULT_MAX_MB)) << 20
+    )
     evicted = prune(root, cap)
     print(f"pruned {evicted} entr(ies) from {root}" + ("" if everything else f" (cap {cap >> 20} MB)"))
     return 0

@@ -46,8 +46,10 @@ def expand(hosts: Sequence[str]) -> list[str]:
         if host.startswith("@"):
             known = presets()
             if host[1:] not in known:
-                raise BadInput(f"unknown host preset {host!r}; presets are: "
-                               + ", ".join(f"@{name}" for name in sorted(known)))
+                raise BadInput(
+                    f"unknown host preset {host!r}; presets are: "
+                    + ", ".join(f"@{name}" for name in sorted(known))
+                )
             out.extend(known[host[1:]])
         else:
             out.append(host)
@@ -67,14 +69,23 @@ class Environment:
         return expand(self.hosts)
 
     def record(self) -> dict[str, Any]:
-        return {"source": self.source, "setup": list(self.setup), "hosts": list(self.hosts),
-                "expanded_hosts": self.expanded_hosts, "cache_key_files": list(self.cache_key)}
+        return {
+            "source": self.source,
+            "setup": list(self.setup),
+            "hosts": list(self.hosts),
+            "expanded_hosts": self.expanded_hosts,
+            "cache_key_files": list(self.cache_key),
+        }
 
 
 def _from_mapping(data: Mapping[str, Any], source: str) -> Environment:
     network = data.get("network") or {}
-    return Environment(tuple(data.get("setup") or ()), tuple(network.get("hosts") or ()),
-                       tuple(data.get("cache_key") or ()), source)
+    return Environment(
+        tuple(data.get("setup") or ()),
+        tuple(network.get("hosts") or ()),
+        tuple(data.get("cache_key") or ()),
+        source,
+    )
 
 
 def declared(task_data: Mapping[str, Any], tool_section: Mapping[str, Any]) -> Environment | None:
@@ -92,17 +103,35 @@ def policy_problems(env: Environment, policy: Mapping[str, Any]) -> list[str]:
     """Why the repository's `setup_network` policy refuses this environment's hosts ([] when it allows)."""
     mode = policy.get("setup_network", "any")
     if mode not in SETUP_NETWORK:
-        raise BadInput("pyproject.toml [tool.orchestrator.policy] is invalid", [Problem(
-            "pyproject.toml", 1, 1, "tool.orchestrator.policy.setup_network", f"{mode!r} is not one of {SETUP_NETWORK}",
-            'write setup_network = "any", "presets" or "none"')])
+        raise BadInput(
+            "pyproject.toml [tool.orchestrator.policy] is invalid",
+            [
+                Problem(
+                    "pyproject.toml",
+                    1,
+                    1,
+                    "tool.orchestrator.policy.setup_network",
+                    f"{mode!r} is not one of {SETUP_NETWORK}",
+                    'write setup_network = "any", "presets" or "none"',
+                )
+            ],
+        )
     if mode == "none" and env.hosts:
-        return [(f"the repository forbids setup network (setup_network = \"none\"), but {env.source} declares "
-                f"{', '.join(env.hosts)}")]
+        return [
+            (
+                f'the repository forbids setup network (setup_network = "none"), but {env.source} declares '
+                f"{', '.join(env.hosts)}"
+            )
+        ]
     if mode == "presets":
         literal = [h for h in env.hosts if not h.startswith("@")]
         if literal:
-            return [(f"the repository allows only presets for setup (setup_network = \"presets\"), but "
-                    f"{env.source} declares {', '.join(literal)}; use @python, @node, ...")]
+            return [
+                (
+                    f'the repository allows only presets for setup (setup_network = "presets"), but '
+                    f"{env.source} declares {', '.join(literal)}; use @python, @node, ..."
+                )
+            ]
     return []
 
 
@@ -113,8 +142,12 @@ def key(env: Environment, workspace: Path) -> str:
         path = workspace / name
         files[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
     material = {
-        "setup": list(env.setup), "hosts": env.expanded_hosts, "files": files,
-        "python": sys.version, "executable": str(Path(sys.executable).resolve()), "machine": platform.machine(),
+        "setup": list(env.setup),
+        "hosts": env.expanded_hosts,
+        "files": files,
+        "python": sys.version,
+        "executable": str(Path(sys.executable).resolve()),
+        "machine": platform.machine(),
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode("utf-8")).hexdigest()[:32]
 
@@ -122,8 +155,11 @@ def key(env: Environment, workspace: Path) -> str:
 def path_prefix(workspace: Path, prepared: Sequence[str]) -> list[Path]:
     """The prepared tool directories in PATH order: only under paths the prepare phase recorded, so a
     `.venv/bin` the executor planted never comes first on PATH."""
-    return [workspace / d for d in PATH_DIRS
-            if d.split("/")[0] in prepared and (workspace / d).is_dir() and not (workspace / d).is_symlink()]
+    return [
+        workspace / d
+        for d in PATH_DIRS
+        if d.split("/")[0] in prepared and (workspace / d).is_dir() and not (workspace / d).is_symlink()
+    ]
 
 
 def readonly_roots() -> tuple[Path, ...]:

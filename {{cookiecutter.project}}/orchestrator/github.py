@@ -49,19 +49,29 @@ class GitHub:
         env = os.environ if environ is None else environ
         missing = [name for name in ("GITHUB_REPOSITORY", "GITHUB_TOKEN") if not env.get(name)]
         if missing:
-            raise BadInput(f"{' and '.join(missing)} not set: opening a pull request needs GITHUB_REPOSITORY "
-                           "(owner/name) and GITHUB_TOKEN (Actions sets both; locally, export them)")
+            raise BadInput(
+                f"{' and '.join(missing)} not set: opening a pull request needs GITHUB_REPOSITORY "
+                "(owner/name) and GITHUB_TOKEN (Actions sets both; locally, export them)"
+            )
         repository = env["GITHUB_REPOSITORY"]
         if not REPOSITORY.fullmatch(repository):
             raise BadInput(f"GITHUB_REPOSITORY={repository!r} is not owner/name")
-        return cls(env.get("GITHUB_API_URL") or DEFAULT_API, repository, env["GITHUB_TOKEN"],
-                   env.get("GITHUB_SERVER_URL") or DEFAULT_SERVER)
+        return cls(
+            env.get("GITHUB_API_URL") or DEFAULT_API,
+            repository,
+            env["GITHUB_TOKEN"],
+            env.get("GITHUB_SERVER_URL") or DEFAULT_SERVER,
+        )
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         url = f"{self.api.rstrip('/')}{path}"
         data = json.dumps(body).encode("utf-8") if body is not None else None
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/vnd.github+json",
-                   "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "codex-orchestrator"}
+        headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "codex-orchestrator",
+        }
         if data is not None:
             headers["Content-Type"] = "application/json"
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
@@ -96,8 +106,9 @@ def pr_body(settings: Settings, task_id: str, github: GitHub, redactor: Redactor
     return title, body
 
 
-def open_or_update(settings: Settings, task_id: str, github: GitHub, redactor: Redactor | None = None
-                   ) -> dict[str, Any]:
+def open_or_update(
+    settings: Settings, task_id: str, github: GitHub, redactor: Redactor | None = None
+) -> dict[str, Any]:
     """The draft pull request for the task branch, created once and updated after."""
     title, body = pr_body(settings, task_id, github, redactor or Redactor.from_environ())
     branch = settings.branch_for(task_id)
@@ -106,16 +117,22 @@ def open_or_update(settings: Settings, task_id: str, github: GitHub, redactor: R
     existing = github.request("GET", f"/repos/{github.repository}/pulls?{query}") or []
     if existing:
         number = existing[0]["number"]
-        pull = github.request("PATCH", f"/repos/{github.repository}/pulls/{number}", {"title": title, "body": body})
+        pull = github.request(
+            "PATCH", f"/repos/{github.repository}/pulls/{number}", {"title": title, "body": body}
+        )
         return {"action": "updated", "number": number, "url": pull.get("html_url")}
-    pull = github.request("POST", f"/repos/{github.repository}/pulls", {
-        "title": title, "head": branch, "base": settings.base_branch, "body": body, "draft": True})
+    pull = github.request(
+        "POST",
+        f"/repos/{github.repository}/pulls",
+        {"title": title, "head": branch, "base": settings.base_branch, "body": body, "draft": True},
+    )
     return {"action": "created", "number": pull["number"], "url": pull.get("html_url")}
 
 
 def main(settings: Settings, task_id: str) -> int:
     result = open_or_update(settings, task_id, GitHub.from_environ())
-    print(f"pull request #{result['number']} {result['action']} for {settings.branch_for(task_id)}"
-          + (f": {result['url']}" if result.get("url") else ""))
+    print(
+        f"pull request #{result['number']} {result['action']} for {settings.branch_for(task_id)}"
+        + (f": {result['url']}" if result.get("url") else "")
+    )
     return 0
-

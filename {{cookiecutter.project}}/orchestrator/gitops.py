@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.errors import Refused, BadInput, OrchestratorError
+from orchestrator.errors import BadInput, OrchestratorError, Refused
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Codex Orchestrator",
@@ -37,18 +37,35 @@ class GitTimeout(GitError):
     """A git command ran past the time the run had left."""
 
 
-def git(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None,
-        timeout: float | None = None) -> str:
+def git(
+    cwd: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    input: bytes | None = None,
+    timeout: float | None = None,
+) -> str:
     return git_bytes(cwd, *args, env=env, input=input, timeout=timeout).decode("utf-8", "replace")
 
 
-def git_bytes(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None,
-              timeout: float | None = None) -> bytes:
+def git_bytes(
+    cwd: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    input: bytes | None = None,
+    timeout: float | None = None,
+) -> bytes:
     """git's stdout; `timeout` (seconds) bounds host-side work on the workspace (GitTimeout)."""
     full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env or {})}
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, env=full_env, input=input, capture_output=True, check=False,
-                              timeout=None if timeout is None else max(timeout, 0.001))
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=full_env,
+            input=input,
+            capture_output=True,
+            check=False,
+            timeout=None if timeout is None else max(timeout, 0.001),
+        )
     except subprocess.TimeoutExpired:
         raise GitTimeout(f"git {' '.join(args[:3])} still running after {timeout:.1f}s") from None
     if proc.returncode != 0:
@@ -59,7 +76,10 @@ def git_bytes(cwd: Path, *args: str, env: Mapping[str, str] | None = None, input
 
 def rev_parse(repo: Path, ref: str) -> str | None:
     proc = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=repo, capture_output=True, text=True,
+        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
         check=False,
     )
     return proc.stdout.strip() if proc.returncode == 0 else None
@@ -68,7 +88,9 @@ def rev_parse(repo: Path, ref: str) -> str | None:
 def require_commit(repo: Path, ref: str, what: str) -> str:
     sha = rev_parse(repo, ref)
     if sha is None:
-        raise BadInput(f"{what} {ref!r} does not exist in {repo}; create it or set BASE_BRANCH to an existing branch")
+        raise BadInput(
+            f"{what} {ref!r} does not exist in {repo}; create it or set BASE_BRANCH to an existing branch"
+        )
     return sha
 
 
@@ -162,8 +184,15 @@ def hash_files(repo: Path, files: Iterable[Path], timeout: float | None = None) 
     paths = [str(p) for p in files]
     if not paths:
         return []
-    out = git(repo, "hash-object", "-w", "--no-filters", "--stdin-paths", input="\n".join(paths).encode(),
-              timeout=timeout)
+    out = git(
+        repo,
+        "hash-object",
+        "-w",
+        "--no-filters",
+        "--stdin-paths",
+        input="\n".join(paths).encode(),
+        timeout=timeout,
+    )
     return out.split()
 
 
@@ -207,15 +236,21 @@ def identity(repo: Path) -> dict[str, str]:
             if os.environ.get(var):
                 ident[var] = os.environ[var]
                 continue
-            proc = subprocess.run(["git", "config", key], cwd=repo, capture_output=True, text=True, check=False)
+            proc = subprocess.run(
+                ["git", "config", key], cwd=repo, capture_output=True, text=True, check=False
+            )
             if proc.returncode == 0 and proc.stdout.strip():
                 ident[var] = proc.stdout.strip()
     return ident
 
 
 def is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
-    proc = subprocess.run(["git", "merge-base", "--is-ancestor", ancestor, descendant], cwd=repo,
-                          capture_output=True, check=False)
+    proc = subprocess.run(
+        ["git", "merge-base", "--is-ancestor", ancestor, descendant],
+        cwd=repo,
+        capture_output=True,
+        check=False,
+    )
     return proc.returncode == 0
 
 
@@ -233,8 +268,9 @@ def branch_parents(repo: Path, first: str, previous: str | None) -> list[str]:
 
 
 def remote_url(repo: Path, remote: str) -> str | None:
-    proc = subprocess.run(["git", "remote", "get-url", remote], cwd=repo, capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        ["git", "remote", "get-url", remote], cwd=repo, capture_output=True, text=True, check=False
+    )
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
 
 
@@ -247,8 +283,15 @@ def journal_files(repo: Path, paths: Iterable[Path]) -> None:
     entries = []
     for path in paths:
         st = path.lstat()
-        entries.append({"path": path.relative_to(repo).as_posix(), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                        "ino": st.st_ino, "mode": st.st_mode})
+        entries.append(
+            {
+                "path": path.relative_to(repo).as_posix(),
+                "size": st.st_size,
+                "mtime_ns": st.st_mtime_ns,
+                "ino": st.st_ino,
+                "mode": st.st_mode,
+            }
+        )
     target = repo / FILE_JOURNAL
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("a", encoding="utf-8") as handle:
@@ -269,14 +312,19 @@ def update_branch(repo: Path, branch: str, new: str, old: str | None) -> None:
 
 
 def check_branch_name(repo: Path, branch: str) -> None:
-    proc = subprocess.run(["git", "check-ref-format", "--branch", branch], cwd=repo, capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        ["git", "check-ref-format", "--branch", branch], cwd=repo, capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
-        raise BadInput(f"branch name {branch!r} is not a valid git branch name (ORCH_BRANCH_NAME / BASE_BRANCH)")
+        raise BadInput(
+            f"branch name {branch!r} is not a valid git branch name (ORCH_BRANCH_NAME / BASE_BRANCH)"
+        )
 
 
 def require_remote(repo: Path, remote: str = "origin") -> None:
     """`--push` needs the remote it pushes to; checked before a run starts, and again here."""
     if remote_url(repo, remote) is None:
-        raise Refused(f"--push (ORCH_PUSH=1) pushes to the remote {remote!r}, and this repository has "
-                      f"no remote {remote!r}; add it (git remote add {remote} <url>) or run without --push")
+        raise Refused(
+            f"--push (ORCH_PUSH=1) pushes to the remote {remote!r}, and this repository has "
+            f"no remote {remote!r}; add it (git remote add {remote} <url>) or run without --push"
+        )

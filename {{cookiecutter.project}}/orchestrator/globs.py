@@ -25,7 +25,9 @@ def check_relative(path: str) -> None:
     if "\\" in path:
         raise GlobError("contains a backslash; use forward slashes (src/app/**)")
     if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
-        raise GlobError("is absolute; write it relative to the repository root (e.g. src/** instead of /src/**)")
+        raise GlobError(
+            "is absolute; write it relative to the repository root (e.g. src/** instead of /src/**)"
+        )
     if path.startswith("~"):
         raise GlobError("starts with ~; write it relative to the repository root")
     segments = path.rstrip("/").split("/")
@@ -44,7 +46,9 @@ def _segment(segment: str) -> str:
         char = segment[i]
         if char == "*":
             if segment.startswith("**", i):
-                raise GlobError("uses '**' inside a segment; use '**' as a whole segment (src/**/x.py) or a single '*'")
+                raise GlobError(
+                    "uses '**' inside a segment; use '**' as a whole segment (src/**/x.py) or a single '*'"
+                )
             out.append("[^/]*")
         elif char == "?":
             out.append("[^/]")
@@ -57,7 +61,9 @@ def _segment(segment: str) -> str:
             while j < n and segment[j] != "]":
                 j += 1
             if j >= n:
-                raise GlobError("has an unbalanced '['; close the character class with ']' or escape it as [[]")
+                raise GlobError(
+                    "has an unbalanced '['; close the character class with ']' or escape it as [[]"
+                )
             body = segment[i + 1 : j]
             negate = body[:1] in ("!", "^")
             if negate:

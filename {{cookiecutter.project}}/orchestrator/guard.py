@@ -44,8 +44,15 @@ GUARDED = ("prepare", "execute", "verify", "plugin")
 """Phases that run execution-plane code: each is fingerprinted before and after."""
 EXCLUDED_TOP = ("runs", ".orchestrator", ".git")
 """Top-level entries of the checkout the orchestrator itself writes (or that are guarded apart)."""
-GIT_CONTROL = ("config", "config.worktree", "hooks", "info", "objects/info/alternates",
-               "objects/info/http-alternates", "HEAD")
+GIT_CONTROL = (
+    "config",
+    "config.worktree",
+    "hooks",
+    "info",
+    "objects/info/alternates",
+    "objects/info/http-alternates",
+    "HEAD",
+)
 MAX_ENTRIES = 400_000
 DIGEST_LIMIT = 1 << 20
 SHOWN = 10
@@ -72,7 +79,9 @@ def _sig(st: os.stat_result) -> Signature:
     return (kind, st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
 
 
-def _walk(snap: Snapshot, area: str, root: Path, *, skip_top: tuple[str, ...] = (), digest: bool = False) -> None:
+def _walk(
+    snap: Snapshot, area: str, root: Path, *, skip_top: tuple[str, ...] = (), digest: bool = False
+) -> None:
     """Every entry under root by lstat (symlinks are not followed), keyed `area:relative/path`."""
     stack = [(root, "")]
     while stack:
@@ -110,9 +119,14 @@ def _digest(path: Path) -> str:
 
 
 def _refs(repo: Path) -> dict[str, str]:
-    proc = subprocess.run(["git", "for-each-ref", "--format=%(refname) %(objectname)"], cwd=repo,
-                          capture_output=True, text=True, check=False,
-                          env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
+    proc = subprocess.run(
+        ["git", "for-each-ref", "--format=%(refname) %(objectname)"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+    )
     refs = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
     if proc.returncode != 0:
         refs["(for-each-ref failed)"] = proc.stderr.strip()
@@ -129,9 +143,15 @@ def interpreter_paths() -> dict[str, Path]:
     prefix = Path(sys.prefix).resolve()
     if sys.prefix != sys.base_prefix:
         parts = ("pyvenv.cfg", "bin", "lib", "lib64")
-        return {f"venv/{p}": prefix / p for p in parts if not (prefix / p).is_symlink() and (prefix / p).exists()}
+        return {
+            f"venv/{p}": prefix / p for p in parts if not (prefix / p).is_symlink() and (prefix / p).exists()
+        }
     paths = sysconfig.get_paths()
-    return {f"site/{key}": Path(paths[key]).resolve() for key in ("purelib", "platlib") if Path(paths[key]).is_dir()}
+    return {
+        f"site/{key}": Path(paths[key]).resolve()
+        for key in ("purelib", "platlib")
+        if Path(paths[key]).is_dir()
+    }
 
 
 def areas(repo: Path) -> dict[str, Path]:
@@ -249,7 +269,7 @@ def differences(before: Snapshot, after: Snapshot, repo: Path) -> list[str]:
                 continue
         if key.startswith("checkout:") and new is not None:
             files = journalled_files(repo) if files is None else files
-            if new[0] == "d" or files.get(key[len("checkout:"):]) == new:
+            if new[0] == "d" or files.get(key[len("checkout:") :]) == new:
                 continue  # a file the orchestrator wrote (a proposed task pack), exactly as it left it
         if old is None and key.endswith(".pyc") and (path := _path_of(key, repo)) and legit_bytecode(path):
             continue
@@ -286,20 +306,26 @@ def watch(run: Run, phase: str) -> Iterator[None]:
     failure: BaseException | None = None
     try:
         yield
-    except BaseException as exc:  # noqa: BLE001 - an escape outranks whatever ended the phase
+    except BaseException as exc:
         failure = exc
     after = snapshot(run.repo)
     changed = differences(before, after, run.repo)
     gaps = sorted(set(before.truncated + after.truncated))
     if changed:
-        reason = (f"escape guard: {phase} changed what only an escape could change: {describe(changed)}; "
-                  "nothing outside the run's worktree may change during a run")
+        reason = (
+            f"escape guard: {phase} changed what only an escape could change: {describe(changed)}; "
+            "nothing outside the run's worktree may change during a run"
+        )
         decide(run, f"guard.{phase}", "deny", reason)
         raise Refused(reason) from failure
     _LAST[key] = after
     note = f" (not walked: {', '.join(gaps)})" if gaps else ""
-    decide(run, f"guard.{phase}", "allow",
-           f"{len(after.entries)} entries outside the worktree unchanged across {phase}{note}")
+    decide(
+        run,
+        f"guard.{phase}",
+        "allow",
+        f"{len(after.entries)} entries outside the worktree unchanged across {phase}{note}",
+    )
     if failure is not None:
         raise failure
 
@@ -311,4 +337,5 @@ def refuse_if_published(run: Run) -> None:
         raise BadInput(
             f"run {run.id} of {run.task.id} is already published to {run.manifest['git'].get('branch')} "
             f"(evidence commit {str(commit)[:12]}); rerunning a phase would rewrite evidence that no longer "
-            f"matches the branch. Start a new run instead: nox -s run -- {run.task.id}")
+            f"matches the branch. Start a new run instead: nox -s run -- {run.task.id}"
+        )

@@ -25,8 +25,12 @@ CHANGED = "changed"
 
 def changed_ids(repo: Path, since: str) -> list[str]:
     if gitops.rev_parse(repo, since) is None:
-        raise BadInput(f"--since {since!r} is not a commit here (fetch more history: actions/checkout fetch-depth: 0)")
-    names = gitops.git(repo, "diff", "--name-only", "--no-renames", f"{since}...HEAD", "--", TASKPACKS).splitlines()
+        raise BadInput(
+            f"--since {since!r} is not a commit here (fetch more history: actions/checkout fetch-depth: 0)"
+        )
+    names = gitops.git(
+        repo, "diff", "--name-only", "--no-renames", f"{since}...HEAD", "--", TASKPACKS
+    ).splitlines()
     present = set(find_task_ids(repo))
     return sorted({parts[1] for name in names if len(parts := name.split("/")) > 2 and parts[1] in present})
 
@@ -70,5 +74,7 @@ def outcomes(settings: Settings, task_ids: list[str]) -> str:
             continue
         data = json.loads((runs[-1] / "manifest.json").read_text(encoding="utf-8"))
         summary = (runs[-1] / "SUMMARY.md").relative_to(settings.repo).as_posix()
-        lines.append(f"| {_cell(task_id)} | {_cell(data.get('status'))} | {_cell(data.get('reason'))} | {summary} |")
+        lines.append(
+            f"| {_cell(task_id)} | {_cell(data.get('status'))} | {_cell(data.get('reason'))} | {summary} |"
+        )
     return "\n".join(lines) + "\n"

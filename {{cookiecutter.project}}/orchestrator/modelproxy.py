@@ -14,6 +14,7 @@ request is recorded (method, path, status, bytes), never its body or the key.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import re
@@ -123,10 +124,8 @@ class ModelProxy:
         with self._lock:
             open_now, self._open = list(self._open), []
         for sock in open_now:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -60,14 +60,26 @@ def _start(settings: Settings, slot: Slot, push: bool, logs: Path) -> None:
         argv.append("--push")
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / f"{slot.task_id}-{slot.run_id}.log", "wb") as log:
-        slot.process = subprocess.Popen(argv, cwd=settings.repo, stdin=subprocess.DEVNULL, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True,
-                                        env={**os.environ, "NO_COLOR": "1"})
+        slot.process = subprocess.Popen(
+            argv,
+            cwd=settings.repo,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
     slot.started = time.monotonic()
 
 
-def run_many(settings: Settings, task_ids: list[str], jobs: int, *, push: bool = False,
-             say: Callable[[str], None] = print) -> int:
+def run_many(
+    settings: Settings,
+    task_ids: list[str],
+    jobs: int,
+    *,
+    push: bool = False,
+    say: Callable[[str], None] = print,
+) -> int:
     """Runs every pack, at most `jobs` at once; returns the worst exit code."""
     slots = [Slot(task_id, new_run_id()) for task_id in task_ids]
     waiting, running, done = deque(slots), list[Slot](), list[Slot]()
@@ -101,8 +113,7 @@ def run_many(settings: Settings, task_ids: list[str], jobs: int, *, push: bool =
                 say(f"[{slot.task_id}] {status} (exit {code}, {slot.ended - slot.started:.1f} s): {summary}")
             if running and time.monotonic() - beat >= HEARTBEAT_SECONDS:
                 beat = time.monotonic()
-                say("still running: " + ", ".join(
-                    f"{s.task_id} ({beat - s.started:.0f} s)" for s in running))
+                say("still running: " + ", ".join(f"{s.task_id} ({beat - s.started:.0f} s)" for s in running))
             time.sleep(POLL_SECONDS)
     finally:
         for signum, handler in previous.items():
@@ -117,7 +128,9 @@ def table(settings: Settings, slots: list[Slot]) -> str:
     for slot in slots:
         status, summary = slot.outcome(settings) if slot.code is not None else ("not started", "-")
         seconds = f"{slot.ended - slot.started:.1f} s" if slot.code is not None else "-"
-        rows.append((slot.task_id, status, str(slot.code if slot.code is not None else "-"), seconds, summary))
+        rows.append(
+            (slot.task_id, status, str(slot.code if slot.code is not None else "-"), seconds, summary)
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])

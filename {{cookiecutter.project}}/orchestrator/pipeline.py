@@ -19,13 +19,13 @@ from pathlib import Path
 from types import FrameType
 
 from orchestrator import gitops, guard, render, runlock, textsafe
-from orchestrator.evidence import index as evidence
-from orchestrator.phases import BY_NAME, DECISIVE, FINALIZERS, Role
-from orchestrator.phases import NAMES as PHASES
 from orchestrator.breakers import check_kill_switch, kill_switch_reason, raise_if, stop_file
 from orchestrator.config import Settings
 from orchestrator.errors import Aborted, BadInput, Refused, Tripped
+from orchestrator.evidence import index as evidence
 from orchestrator.phaselog import PhaseLog
+from orchestrator.phases import BY_NAME, DECISIVE, FINALIZERS, Role
+from orchestrator.phases import NAMES as PHASES
 from orchestrator.redact import Redactor
 from orchestrator.runs import (
     RUN_ID,
@@ -105,7 +105,9 @@ def _shielded(on: bool = True) -> Iterator[None]:
 # --- starting and opening runs ----------------------------------------------------------
 
 
-def start_run(settings: Settings, task_ref: str, *, run_id: str | None = None, started_by: str | None = None) -> Run:
+def start_run(
+    settings: Settings, task_ref: str, *, run_id: str | None = None, started_by: str | None = None
+) -> Run:
     """A new run directory and manifest; bad input, the kill switch and a `--push` without a
     remote raise before anything is written.
 
@@ -125,7 +127,9 @@ def start_run(settings: Settings, task_ref: str, *, run_id: str | None = None, s
 def _new_run(settings: Settings, task: TaskPack, run_id: str | None, started_by: str | None) -> Run:
     gitops.check_branch_name(settings.repo, settings.branch_for(task.id))
     if settings.branch_for(task.id) == settings.base_branch:
-        raise BadInput(f"task branch {settings.base_branch!r} is the base branch; publish never commits there")
+        raise BadInput(
+            f"task branch {settings.base_branch!r} is the base branch; publish never commits there"
+        )
     base = gitops.require_commit(settings.repo, settings.base_branch, "base branch")
     if settings.push:
         gitops.require_remote(settings.repo)
@@ -225,8 +229,15 @@ def _call(run: Run, name: str, log: PhaseLog, *, check_stop: bool) -> tuple[str,
         with guard.watch(run, name):
             result = phase_function(name)(run, log)
     except Tripped as exc:
-        run.manifest["breakers"].append({"name": exc.breaker, "limit": exc.limit, "measured": exc.measured,
-                                         "phase": name, "detail": exc.detail})
+        run.manifest["breakers"].append(
+            {
+                "name": exc.breaker,
+                "limit": exc.limit,
+                "measured": exc.measured,
+                "phase": name,
+                "detail": exc.detail,
+            }
+        )
         return "tripped", exc.exit_code, str(exc), []
     except Refused as exc:
         return "refused", exc.exit_code, str(exc), []
@@ -234,7 +245,7 @@ def _call(run: Run, name: str, log: PhaseLog, *, check_stop: bool) -> tuple[str,
         return "aborted", EXIT_ABORTED, str(exc), []
     except BadInput as exc:
         return "failed", exc.exit_code, str(exc), []
-    except Exception as exc:  # noqa: BLE001 - a crash is recorded, never shown as a traceback
+    except Exception as exc:
         message = log.redactor.redact(str(exc))
         run.manifest["phases"][name]["error"] = {"type": type(exc).__name__, "message": message}
         log.write("".join(traceback.format_exception(exc)))
@@ -282,17 +293,29 @@ def report(run: Run) -> str:
     return f"run {run.id}: {status} — {reason}\n  summary: {textsafe.terminal(summary)}"
 
 
-def run_phase(settings: Settings, name: str, task_ref: str, run_arg: str | None = None,
-              *, new_run: bool = False, chain: bool = False, run: Run | None = None,
-              run_id: str | None = None, started_by: str | None = None) -> tuple[int, Run]:
+def run_phase(
+    settings: Settings,
+    name: str,
+    task_ref: str,
+    run_arg: str | None = None,
+    *,
+    new_run: bool = False,
+    chain: bool = False,
+    run: Run | None = None,
+    run_id: str | None = None,
+    started_by: str | None = None,
+) -> tuple[int, Run]:
     """One phase against a new run, the chain's run, or an existing one (`--run`, default latest)."""
     if name not in PHASES:
         raise BadInput(f"unknown phase {name!r}; phases are: {', '.join(PHASES)}")
     redactor = Redactor.from_environ()
     INTERRUPTS.install()
     if run is None:
-        run = (start_run(settings, task_ref, run_id=run_id, started_by=started_by) if new_run
-               else open_run(settings, task_ref, run_arg))
+        run = (
+            start_run(settings, task_ref, run_id=run_id, started_by=started_by)
+            if new_run
+            else open_run(settings, task_ref, run_arg)
+        )
     INTERRUPTS.on_idle = lambda signame: _abort_idle(run, signame, redactor, chain)
     code = execute_phase(run, name, redactor)
     if name in DECISIVE:
@@ -313,22 +336,27 @@ def _abort_idle(run: Run, signame: str, redactor: Redactor, chain: bool) -> None
     if not pending or run.manifest["status"] != "running":
         return
     entry = run.manifest["phases"][pending[0]]
-    entry.update(status="aborted", started_at=utc_now(), ended_at=utc_now(), exit_code=EXIT_ABORTED,
-                 reason=f"interrupted by {signame} before the phase started")
+    entry.update(
+        status="aborted",
+        started_at=utc_now(),
+        ended_at=utc_now(),
+        exit_code=EXIT_ABORTED,
+        reason=f"interrupted by {signame} before the phase started",
+    )
     _skip_unreached(run, pending[0])
     run.save()
     finalize(run, redactor, publish=chain)
 
 
-def run_all(settings: Settings, task_ref: str, *, run_id: str | None = None,
-            started_by: str | None = None) -> tuple[int, Run]:
+def run_all(
+    settings: Settings, task_ref: str, *, run_id: str | None = None, started_by: str | None = None
+) -> tuple[int, Run]:
     """Every phase in order, in this process: what `nox -s run` does, without nox."""
-    code, run = run_phase(settings, PHASES[0], task_ref, new_run=True, chain=True, run_id=run_id,
-                          started_by=started_by)
+    code, run = run_phase(
+        settings, PHASES[0], task_ref, new_run=True, chain=True, run_id=run_id, started_by=started_by
+    )
     for name in PHASES[1:]:
         if code != 0:
             break
         code, _ = run_phase(settings, name, run.task.id, chain=True, run=run)
     return code, run
-
-

@@ -91,10 +91,19 @@ def collect(
 
 def described(result: dict[str, Any], copied: list[str]) -> list[dict[str, str]]:
     """The copied artifacts as the manifest records them: path, kind (image, sarif, ...) and title."""
-    items = {str(i.get("path")): i for i in (result.get("details") or {}).get("artifacts") or [] if isinstance(i, dict)}
+    items = {
+        str(i.get("path")): i
+        for i in (result.get("details") or {}).get("artifacts") or []
+        if isinstance(i, dict)
+    }
     out = []
     for path in copied:
         item = items.get(path, {})
-        out.append({"path": path, "kind": str(item.get("kind") or "file")[:20],
-                    "title": str(item.get("title") or path)[:200]})
+        out.append(
+            {
+                "path": path,
+                "kind": str(item.get("kind") or "file")[:20],
+                "title": str(item.get("title") or path)[:200],
+            }
+        )
     return out

@@ -22,7 +22,9 @@ def record_execution(run: Run, log: PhaseLog, phase: str, execution: Execution) 
     `safety.denied`, `safety.limits_enforced`) and the phase log: the facts the review judges the pack by."""
     safety = run.manifest.setdefault("safety", {})
     if execution.limits_enforced:
-        safety.setdefault("limits_enforced", {}).update({k: str(v) for k, v in execution.limits_enforced.items()})
+        safety.setdefault("limits_enforced", {}).update(
+            {k: str(v) for k, v in execution.limits_enforced.items()}
+        )
     used = safety.setdefault("used", [])
     for target in execution.allowed:
         entry = {"kind": "network", "target": target, "phase": phase}
@@ -39,4 +41,6 @@ def record_execution(run: Run, log: PhaseLog, phase: str, execution: Execution) 
             denied.append(entry)
         log.note(f"denied {item['kind']}: {item['target']}")
     if execution.breaker:
-        log.note(f"breaker {execution.breaker} tripped: limit {execution.limit}, measured {execution.measured}")
+        log.note(
+            f"breaker {execution.breaker} tripped: limit {execution.limit}, measured {execution.measured}"
+        )

@@ -26,7 +26,8 @@ from functools import lru_cache
 from typing import Any
 
 SECRET_NAME = re.compile(
-    r"(KEY|TOKEN|SECRET|PASSW(OR)?D|PASSPHRASE|CREDENTIAL|PRIVATE|SESSION|AUTH|COOKIE|SIGNATURE|CERT|PAT$)", re.IGNORECASE
+    r"(KEY|TOKEN|SECRET|PASSW(OR)?D|PASSPHRASE|CREDENTIAL|PRIVATE|SESSION|AUTH|COOKIE|SIGNATURE|CERT|PAT$)",
+    re.IGNORECASE,
 )
 """Variable names whose values are treated as secrets (substring match)."""
 MASK = "[REDACTED]"
@@ -70,7 +71,9 @@ class Finding:
 
 PLAIN_WORD = re.compile(r"[a-z][a-z_-]*:?")
 """An assignment value that is a lowercase word (`secrets: allow: ...`, `password: required`), not a secret."""
-KEYWORD_BENIGN = re.compile(r"[a-z][a-z_-]*|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|.*\s.*|.*\[REDACTED\].*", re.DOTALL)
+KEYWORD_BENIGN = re.compile(
+    r"[a-z][a-z_-]*|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|.*\s.*|.*\[REDACTED\].*", re.DOTALL
+)
 """Values after a secret keyword that are not credentials: a plain lowercase word (`secrets: forbidden`,
 `password: required`), a variable reference (`$TOKEN`, `${TOKEN}`), prose, or an already masked value."""
 
@@ -208,16 +211,35 @@ def redact_line_secrets(text: str) -> str:
                 spans.append((0, len(line)))
         for match in ASSIGNMENT.finditer(line):
             value = match.group("value")
-            if (not value.isdigit() and MASK not in value and not PLAIN_WORD.fullmatch(value)
-                    and value.lower() not in ("none", "null", "true", "false")):
+            if (
+                not value.isdigit()
+                and MASK not in value
+                and not PLAIN_WORD.fullmatch(value)
+                and value.lower() not in ("none", "null", "true", "false")
+            ):
                 spans.append(match.span("value"))
         if spans:
             lines[number - 1] = _mask_spans(line, spans)
     return "\n".join(lines)
 
 
-FREE_TEXT = frozenset({"reason", "excerpt", "message", "summary", "target", "path", "file", "detail", "error",
-                       "title", "command", "run", "last_message"})
+FREE_TEXT = frozenset(
+    {
+        "reason",
+        "excerpt",
+        "message",
+        "summary",
+        "target",
+        "path",
+        "file",
+        "detail",
+        "error",
+        "title",
+        "command",
+        "run",
+        "last_message",
+    }
+)
 """JSON keys whose strings are free text the execution plane can influence: scanned like a log."""
 
 
@@ -245,8 +267,14 @@ def encodings(value: str) -> set[str]:
     Compared with the text ignoring ASCII case and whitespace (a value split across lines).
     """
     data = value.encode("utf-8")
-    forms = {value, codecs.encode(value, "rot13"), value[::-1], data.hex(), urllib.parse.quote(value, safe=""),
-             *_base64_forms(data)}
+    forms = {
+        value,
+        codecs.encode(value, "rot13"),
+        value[::-1],
+        data.hex(),
+        urllib.parse.quote(value, safe=""),
+        *_base64_forms(data),
+    }
     compact = {re.sub(r"\s+", "", form).translate(ASCII_LOWER) for form in forms}
     return {form for form in compact if len(form) >= MIN_SECRET_LEN}
 

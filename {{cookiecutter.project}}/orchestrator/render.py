@@ -9,9 +9,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from pathlib import Path
-from datetime import datetime
 from typing import Any
 
 import jinja2
@@ -72,10 +72,23 @@ def timeline(manifest: dict[str, Any]) -> list[dict[str, str]]:
     for name in PHASES:
         entry = manifest["phases"].get(name)
         if entry and entry["started_at"] and entry["ended_at"]:
-            tag = {"passed": "done", "failed": "crit", "refused": "crit", "tripped": "crit",
-                   "aborted": "crit", "warning": "active"}.get(entry["status"], "done")
-            rows.append({"name": name, "status": entry["status"], "tag": tag,
-                         "start": _ms(entry["started_at"]), "end": _ms(entry["ended_at"])})
+            tag = {
+                "passed": "done",
+                "failed": "crit",
+                "refused": "crit",
+                "tripped": "crit",
+                "aborted": "crit",
+                "warning": "active",
+            }.get(entry["status"], "done")
+            rows.append(
+                {
+                    "name": name,
+                    "status": entry["status"],
+                    "tag": tag,
+                    "start": _ms(entry["started_at"]),
+                    "end": _ms(entry["ended_at"]),
+                }
+            )
     return rows
 
 
@@ -88,7 +101,9 @@ def summary_context(run: Run) -> dict[str, Any]:
         "reason": reason,
         "task": run.task.data,
         "phases": [(name, manifest["phases"][name]) for name in PHASES if name in manifest["phases"]],
-        "changes": manifest.get("changes", {"files": [], "files_changed": 0, "lines_added": 0, "lines_deleted": 0}),
+        "changes": manifest.get(
+            "changes", {"files": [], "files_changed": 0, "lines_added": 0, "lines_deleted": 0}
+        ),
         "timeline": timeline(manifest),
         "logs": sorted(p.name for p in run.logs.glob("*.log")) if run.logs.is_dir() else [],
         "has_review": (run.dir / "REVIEW.md").exists(),

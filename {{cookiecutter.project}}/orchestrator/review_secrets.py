@@ -25,12 +25,19 @@ STRINGS_LIMIT = 20_000
 PRINTABLE = re.compile(rb"[\x20-\x7e]{8,}")
 LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 """Characters str.splitlines() breaks on besides \\n; blanked so scanner line numbers stay aligned."""
-MASKED_LINE = ("this added line held a secret, masked as [REDACTED] in diff.patch; remove it and rotate the "
-               "credential")
-MASKED_PATH = ("this path held a secret, masked as [REDACTED] in the evidence: a file name can carry data out; "
-               "remove the file and rotate the credential")
-MASKED_BINARY = "this binary file holds a known secret value (in some encoding); remove it and rotate the credential"
-NOT_SCANNED = f"binary file not scanned for secrets (unreadable, or over {BLOB_LIMIT} bytes); look at it before merging"
+MASKED_LINE = (
+    "this added line held a secret, masked as [REDACTED] in diff.patch; remove it and rotate the credential"
+)
+MASKED_PATH = (
+    "this path held a secret, masked as [REDACTED] in the evidence: a file name can carry data out; "
+    "remove the file and rotate the credential"
+)
+MASKED_BINARY = (
+    "this binary file holds a known secret value (in some encoding); remove it and rotate the credential"
+)
+NOT_SCANNED = (
+    f"binary file not scanned for secrets (unreadable, or over {BLOB_LIMIT} bytes); look at it before merging"
+)
 
 
 def secret_lines(path: str, lines: list[str]) -> list[tuple[int, str]]:
@@ -47,24 +54,40 @@ def line_hits(added: dict[str, list[tuple[int, str]]]) -> list[Hit]:
     """Added text lines (per path: (line number, text)) holding a masked or a detected secret."""
     hits: list[Hit] = []
     for path, lines in added.items():
-        hits.extend((path, number, "secrets/redacted-value",
-                     MASKED_LINE, "error")
-                    for number, text in lines if MASK in text)
+        hits.extend(
+            (path, number, "secrets/redacted-value", MASKED_LINE, "error")
+            for number, text in lines
+            if MASK in text
+        )
     for path, lines in added.items():
-        hits.extend((path, lines[index - 1][0], "secrets/detected",
-                     f"possible secret added ({kind}); remove it and rotate the credential", "error")
-                    for index, kind in secret_lines(path, [text for _, text in lines]))
+        hits.extend(
+            (
+                path,
+                lines[index - 1][0],
+                "secrets/detected",
+                f"possible secret added ({kind}); remove it and rotate the credential",
+                "error",
+            )
+            for index, kind in secret_lines(path, [text for _, text in lines])
+        )
     return hits
 
 
 def path_hits(paths: list[str]) -> list[Hit]:
     """New or renamed paths that held a known secret (masked) or look like one."""
-    hits: list[Hit] = [(path, 0, "secrets/redacted-path",
-                        MASKED_PATH, "error")
-                       for path in paths if MASK in path]
-    hits.extend((paths[index], 0, "secrets/detected-path",
-                 f"the file name looks like a secret ({kind}); remove the file and rotate the credential", "error")
-                for index, kind in scan_strings(paths, entropy=False))
+    hits: list[Hit] = [
+        (path, 0, "secrets/redacted-path", MASKED_PATH, "error") for path in paths if MASK in path
+    ]
+    hits.extend(
+        (
+            paths[index],
+            0,
+            "secrets/detected-path",
+            f"the file name looks like a secret ({kind}); remove the file and rotate the credential",
+            "error",
+        )
+        for index, kind in scan_strings(paths, entropy=False)
+    )
     return hits
 
 
@@ -74,16 +97,21 @@ def binary_hits(binaries: dict[str, str | None] | None, paths: list[str]) -> lis
     for path in paths:
         text = (binaries or {}).get(path)
         if text is None:
-            hits.append((path, 0, "secrets/binary-not-scanned",
-                         NOT_SCANNED, "warning"))
+            hits.append((path, 0, "secrets/binary-not-scanned", NOT_SCANNED, "warning"))
             continue
         strings = text.split("\n")
         if any(MASK in line for line in strings):
-            hits.append((path, 0, "secrets/redacted-value",
-                         MASKED_BINARY, "error"))
-        hits.extend((path, 0, "secrets/detected",
-                     f"possible secret in a binary file ({kind}); remove it and rotate the credential", "error")
-                    for _, kind in scan_strings(strings[:STRINGS_LIMIT]))
+            hits.append((path, 0, "secrets/redacted-value", MASKED_BINARY, "error"))
+        hits.extend(
+            (
+                path,
+                0,
+                "secrets/detected",
+                f"possible secret in a binary file ({kind}); remove it and rotate the credential",
+                "error",
+            )
+            for _, kind in scan_strings(strings[:STRINGS_LIMIT])
+        )
     return hits
 
 

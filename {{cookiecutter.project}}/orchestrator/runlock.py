@@ -33,8 +33,10 @@ def hold(state_dir: Path, task_id: str) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise Refused(f"a run of {task_id} is already going (its lock {path.name} is held); wait for it to "
-                      "finish: two runs of one task would race for its task branch") from None
+        raise Refused(
+            f"a run of {task_id} is already going (its lock {path.name} is held); wait for it to "
+            "finish: two runs of one task would race for its task branch"
+        ) from None
     _HELD[str(path)] = fd
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import __version__, textsafe
-from orchestrator.phases import NAMES as PHASES
 from orchestrator.config import Settings
 from orchestrator.errors import BadInput
 from orchestrator.fsio import read_json, sha256_file, write_json
+from orchestrator.phases import NAMES as PHASES
 from orchestrator.redact import Redactor
 from orchestrator.schemas import first_error
 from orchestrator.taskpack import TaskPack
@@ -109,7 +109,9 @@ def empty_phase(name: str) -> dict[str, Any]:
     }
 
 
-def new_manifest(settings: Settings, task: TaskPack, run_id: str, base_commit: str, executor_version: str) -> dict[str, Any]:
+def new_manifest(
+    settings: Settings, task: TaskPack, run_id: str, base_commit: str, executor_version: str
+) -> dict[str, Any]:
     return {
         "schema": "manifest/v1",
         "run_id": run_id,
@@ -157,7 +159,9 @@ def derive_status(manifest: dict[str, Any]) -> tuple[str, str]:
                 return STATUS_BY_PHASE[severity], f"{name}: {reason}"
     if any(phases[name]["status"] in ("pending", "running") for name in DECISIVE if name in phases):
         return "running", ""
-    warnings = [f"{name}: {phases[name].get('reason', '')}" for name in present if phases[name]["status"] == "warning"]
+    warnings = [
+        f"{name}: {phases[name].get('reason', '')}" for name in present if phases[name]["status"] == "warning"
+    ]
     return "succeeded", "all phases passed" + (f" (warnings: {'; '.join(warnings)})" if warnings else "")
 
 

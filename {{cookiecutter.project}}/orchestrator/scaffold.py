@@ -93,29 +93,61 @@ def _plain(text: str) -> str:
 def next_steps(task_id: str) -> str:
     """What the person does after `new`: a run starts only from a pack committed on the base branch."""
     path = f"{TASKPACKS}/{task_id}"
-    return (f"created {path}/{TASK_FILE}; next:\n"
-            f"  1. edit it: the objective, the executor, scope and acceptance\n"
-            f"  2. validate it: nox -s validate -- {task_id}\n"
-            f"  3. commit it: git add {path} && git commit -m 'task pack {task_id}'"
-            f"  (a run refuses uncommitted changes)\n"
-            f"  4. run it: nox -s run -- {task_id}")
+    return (
+        f"created {path}/{TASK_FILE}; next:\n"
+        f"  1. edit it: the objective, the executor, scope and acceptance\n"
+        f"  2. validate it: nox -s validate -- {task_id}\n"
+        f"  3. commit it: git add {path} && git commit -m 'task pack {task_id}'"
+        f"  (a run refuses uncommitted changes)\n"
+        f"  4. run it: nox -s run -- {task_id}"
+    )
 
 
 def new_task(repo: Path, task_id: str, default_executor: str) -> Path:
     """Writes taskpacks/<id>/task.yml; refuses a bad or existing id and an unknown executor."""
     if not SLUG.fullmatch(task_id):
-        raise BadInput(f"cannot create task pack {task_id!r}", [Problem(
-            task_id, 1, 1, "id", f"{task_id!r} is not a valid task id",
-            "use lowercase letters, digits and '-', starting with a letter or digit, at most 63 characters")])
+        raise BadInput(
+            f"cannot create task pack {task_id!r}",
+            [
+                Problem(
+                    task_id,
+                    1,
+                    1,
+                    "id",
+                    f"{task_id!r} is not a valid task id",
+                    "use lowercase letters, digits and '-', starting with a letter or digit, at most 63 characters",
+                )
+            ],
+        )
     if default_executor not in EXECUTORS:
-        raise BadInput(f"cannot create task pack {task_id!r}", [Problem(
-            "pyproject.toml", 1, 1, "tool.orchestrator.default_executor",
-            f"{default_executor!r} is not an executor kind", f"use one of: {', '.join(EXECUTORS)}")])
+        raise BadInput(
+            f"cannot create task pack {task_id!r}",
+            [
+                Problem(
+                    "pyproject.toml",
+                    1,
+                    1,
+                    "tool.orchestrator.default_executor",
+                    f"{default_executor!r} is not an executor kind",
+                    f"use one of: {', '.join(EXECUTORS)}",
+                )
+            ],
+        )
     directory = repo / TASKPACKS / task_id
     if directory.exists():
-        raise BadInput(f"cannot create task pack {task_id!r}", [Problem(
-            f"{TASKPACKS}/{task_id}", 1, 1, "id", "a task pack with this id already exists",
-            "choose another id, or edit the existing pack")])
+        raise BadInput(
+            f"cannot create task pack {task_id!r}",
+            [
+                Problem(
+                    f"{TASKPACKS}/{task_id}",
+                    1,
+                    1,
+                    "id",
+                    "a task pack with this id already exists",
+                    "choose another id, or edit the existing pack",
+                )
+            ],
+        )
     path = directory / TASK_FILE
     atomic_write_text(path, render(task_id, default_executor))
     return path

@@ -53,7 +53,9 @@ def check_git_file(run: Run) -> str | None:
     """The workspace's `.git` must still be the file git wrote, naming this run's worktree."""
     dot_git = run.workspace / ".git"
     if dot_git.is_symlink() or dot_git.is_dir():
-        return "the workspace's .git was replaced by a directory or symlink (a planted repository: hooks/config)"
+        return (
+            "the workspace's .git was replaced by a directory or symlink (a planted repository: hooks/config)"
+        )
     if not dot_git.is_file():
         return "the workspace's .git file was removed"
     found = worktree_git_dir(run.workspace)
@@ -63,8 +65,9 @@ def check_git_file(run: Run) -> str | None:
     return None
 
 
-def scope_violations(paths: list[str], scope: dict[str, Any],
-                     extra_control_plane: tuple[str, ...] = ()) -> tuple[list[str], list[str], list[str]]:
+def scope_violations(
+    paths: list[str], scope: dict[str, Any], extra_control_plane: tuple[str, ...] = ()
+) -> tuple[list[str], list[str], list[str]]:
     """(control-plane paths, paths outside allowed_paths, paths in forbidden_paths)."""
     control = [p for p in paths if is_control_plane(p, extra_control_plane)]
     allowed = scope.get("allowed_paths", [])
@@ -97,7 +100,9 @@ def check_workspace(run: Run, *, scope: bool = True) -> str | None:
         problems.append(("workspace.git", why))
         _refuse(run, problems)
     prepared = run.manifest.get("environment", {}).get("paths", [])
-    links = [link for link in escaping_symlinks(run.workspace) if not tolerated_link(run.workspace, prepared, link)]
+    links = [
+        link for link in escaping_symlinks(run.workspace) if not tolerated_link(run.workspace, prepared, link)
+    ]
     if links:
         problems.append(("workspace.symlinks", f"symlinks out of the workspace: {_listing(links)}"))
     if problems:
@@ -106,15 +111,30 @@ def check_workspace(run: Run, *, scope: bool = True) -> str | None:
         return None
     tree = change_tree(run)
     with bounded(run) as left:
-        paths = [c.path for c in gitops.diff_stat(run.workspace, run.manifest["git"]["base"], tree, timeout=left())]
-    control, outside, banned = scope_violations(paths, scope_with_ceilings(run), run.settings.policy.control_plane)
+        paths = [
+            c.path for c in gitops.diff_stat(run.workspace, run.manifest["git"]["base"], tree, timeout=left())
+        ]
+    control, outside, banned = scope_violations(
+        paths, scope_with_ceilings(run), run.settings.policy.control_plane
+    )
     if control:
-        problems.append(("workspace.control-plane", f"the change touches control-plane files: {_listing(control)}"))
+        problems.append(
+            ("workspace.control-plane", f"the change touches control-plane files: {_listing(control)}")
+        )
     if outside:
-        problems.append(("workspace.scope", f"the change touches paths outside scope.allowed_paths: {_listing(outside)}"))
+        problems.append(
+            ("workspace.scope", f"the change touches paths outside scope.allowed_paths: {_listing(outside)}")
+        )
     if banned:
-        problems.append(("workspace.forbidden", ("the change touches scope.forbidden_paths or the repository's "
-                         f"never_in_scope: {_listing(banned)}")))
+        problems.append(
+            (
+                "workspace.forbidden",
+                (
+                    "the change touches scope.forbidden_paths or the repository's "
+                    f"never_in_scope: {_listing(banned)}"
+                ),
+            )
+        )
     if problems:
         _refuse(run, problems)
     return tree
@@ -127,7 +147,9 @@ def change_tree(run: Run) -> str:
         base = run.manifest["git"]["base"]
         candidates = tested.measure(run.workspace, tested.candidate_paths(run.workspace, base, left()))
         raise_if(check_candidates(candidates, run.task.limits))
-        problems = tested.refusals(run.workspace, candidates, (*CONTROL_PLANE, *run.settings.policy.control_plane))
+        problems = tested.refusals(
+            run.workspace, candidates, (*CONTROL_PLANE, *run.settings.policy.control_plane)
+        )
         if problems:
             _refuse(run, problems)
         return tested.build_tree(run.workspace, run.workspace, base, candidates, left())
@@ -137,13 +159,21 @@ def check_candidates(candidates: list[tested.Candidate], limits: dict[str, Any])
     """The change's size, from lstat alone: more paths than max_changed_files, or more bytes than
     max_change_bytes, trips before the host hashes, diffs or copies any of it."""
     if len(candidates) > limits["max_changed_files"]:
-        return Trip("max_changed_files", limits["max_changed_files"], len(candidates),
-                    "counted with lstat before reading: untracked, modified, deleted and staged paths")
+        return Trip(
+            "max_changed_files",
+            limits["max_changed_files"],
+            len(candidates),
+            "counted with lstat before reading: untracked, modified, deleted and staged paths",
+        )
     total = sum(c.size for c in candidates)
     if total > limits["max_change_bytes"]:
         biggest = max(candidates, key=lambda c: c.size)
-        return Trip("max_change_bytes", limits["max_change_bytes"], total,
-                    f"apparent size from lstat, before reading; largest: {biggest.path} ({biggest.size} bytes)")
+        return Trip(
+            "max_change_bytes",
+            limits["max_change_bytes"],
+            total,
+            f"apparent size from lstat, before reading; largest: {biggest.path} ({biggest.size} bytes)",
+        )
     return None
 
 
@@ -159,5 +189,3 @@ def changed_paths(run: Run) -> list[str]:
     if tree is None:
         return []
     return [c.path for c in gitops.diff_stat(run.workspace, run.manifest["git"]["base"], tree)]
-
-

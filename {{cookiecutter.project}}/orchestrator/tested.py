@@ -57,9 +57,11 @@ def candidate_paths(workspace: Path, base: str, timeout: float) -> list[str]:
 
     None of these commands reads file content when a file's size changed."""
     found: set[str] = set()
-    for args in (("ls-files", "-z", "--others", "--exclude-standard"),
-                 ("ls-files", "-z", "--modified", "--deleted"),
-                 ("diff-index", "-z", "--cached", "--name-only", "--no-renames", base)):
+    for args in (
+        ("ls-files", "-z", "--others", "--exclude-standard"),
+        ("ls-files", "-z", "--modified", "--deleted"),
+        ("diff-index", "-z", "--cached", "--name-only", "--no-renames", base),
+    ):
         found.update(p.rstrip("/") for p in _z(gitops.git_bytes(workspace, *args, timeout=timeout)))
     return sorted(found)
 
@@ -73,8 +75,15 @@ def measure(workspace: Path, paths: Iterable[str]) -> list[Candidate]:
             out.append(Candidate(rel, "missing", 0, 0))
             continue
         mode = st.st_mode
-        kind = ("file" if stat.S_ISREG(mode) else "link" if stat.S_ISLNK(mode) else "dir" if stat.S_ISDIR(mode)
-                else "other")
+        kind = (
+            "file"
+            if stat.S_ISREG(mode)
+            else "link"
+            if stat.S_ISLNK(mode)
+            else "dir"
+            if stat.S_ISDIR(mode)
+            else "other"
+        )
         if kind == "dir" and not os.path.lexists(workspace / rel / ".git"):
             kind = "missing"  # a tracked file replaced by a directory: its files are candidates of their own
         out.append(Candidate(rel, kind, st.st_size if kind == "file" else 0, mode))
@@ -129,18 +138,24 @@ def nested_git(workspace: Path, limit: int = WALK_LIMIT) -> list[str]:
     return sorted(found)
 
 
-def refusals(workspace: Path, candidates: list[Candidate], control_plane: tuple[str, ...]) -> list[tuple[str, str]]:
+def refusals(
+    workspace: Path, candidates: list[Candidate], control_plane: tuple[str, ...]
+) -> list[tuple[str, str]]:
     """(decision id, reason) for every change that would make the published tree differ from the tested one."""
     problems = []
     rules = [c.path for c in candidates if PurePosixPath(c.path).name.casefold() in RULE_FILES]
     if rules:
-        reason = ("the change adds or edits git ignore/attribute rules, which would hide files from or rewrite "
-                  f"the published tree: {_listing(rules)}")
+        reason = (
+            "the change adds or edits git ignore/attribute rules, which would hide files from or rewrite "
+            f"the published tree: {_listing(rules)}"
+        )
         problems.append(("tree.rules", reason))
     nested = sorted({*nested_git(workspace), *(c.path for c in candidates if c.kind == "dir")})
     if nested:
-        reason = ("nested git repositories or .git entries (a gitlink 160000 would be published unreviewed): "
-                  f"{_listing(nested)}")
+        reason = (
+            "nested git repositories or .git entries (a gitlink 160000 would be published unreviewed): "
+            f"{_listing(nested)}"
+        )
         problems.append(("tree.nested-repository", reason))
     links = []
     for c in candidates:
@@ -150,13 +165,17 @@ def refusals(workspace: Path, candidates: list[Candidate], control_plane: tuple[
             if resolved is not None and _is_protected(resolved, control_plane):
                 links.append(f"{c.path} -> {target}")
     if links:
-        problems.append(("tree.links", f"links to .git, the repository root or control-plane files: {_listing(links)}"))
+        problems.append(
+            ("tree.links", f"links to .git, the repository root or control-plane files: {_listing(links)}")
+        )
     names = [repr(c.path) for c in candidates if any(ord(ch) < 32 or ord(ch) == 127 for ch in c.path)]
     if names:
         problems.append(("tree.names", f"paths with control characters: {_listing(names)}"))
     odd = [c.path for c in candidates if c.kind == "other"]
     if odd:
-        problems.append(("tree.special", f"special files (fifo, socket, device) in the change: {_listing(odd)}"))
+        problems.append(
+            ("tree.special", f"special files (fifo, socket, device) in the change: {_listing(odd)}")
+        )
     return problems
 
 
@@ -171,16 +190,19 @@ def build_tree(cwd: Path, workspace: Path, base: str, candidates: list[Candidate
         links = [c for c in candidates if c.kind == "link"]
         info = [f"0 {'0' * 40}\t{p}\n" for p in gone]
         blobs = gitops.hash_files(cwd, [(workspace / c.path).absolute() for c in files], timeout=timeout)
-        info += [f"{'100755' if c.mode & 0o111 else '100644'} {b}\t{c.path}\n"
-                 for c, b in zip(files, blobs, strict=True)]
+        info += [
+            f"{'100755' if c.mode & 0o111 else '100644'} {b}\t{c.path}\n"
+            for c, b in zip(files, blobs, strict=True)
+        ]
         if links:
             targets = [os.fsencode(os.readlink(workspace / c.path)) for c in links]
             for c, target in zip(links, targets, strict=True):
                 blob = gitops.git(cwd, "hash-object", "-w", "--stdin", input=target, timeout=timeout).strip()
                 info.append(f"120000 {blob}\t{c.path}\n")
         if info:
-            gitops.git(cwd, "update-index", "--index-info", env=env, input="".join(info).encode(),
-                       timeout=timeout)
+            gitops.git(
+                cwd, "update-index", "--index-info", env=env, input="".join(info).encode(), timeout=timeout
+            )
         return gitops.git(cwd, "write-tree", env=env, timeout=timeout).strip()
 
 
@@ -200,7 +222,9 @@ def entries(repo: Path, tree: str, timeout: float) -> list[tuple[str, str, str]]
 
 
 def _write_blobs(repo: Path, dest: Path, items: list[tuple[str, str, str]], timeout: float) -> None:
-    proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=repo, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        ["git", "cat-file", "--batch"], cwd=repo, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     assert proc.stdin is not None and proc.stdout is not None
     timer = _killer(proc, timeout)
     try:
@@ -251,8 +275,12 @@ def tree_after_checks(repo: Path, dest: Path, tree: str, timeout: float) -> tupl
     """The tree of the checkout's tracked files as they are now, and the paths that differ from tree."""
     items = entries(repo, tree, timeout)
     candidates = measure(dest, [p for _, _, p in items])
-    now = build_tree(repo, dest, tree, candidates, timeout)  # git runs in repo: the checkout's .git is not trusted
-    changed = _z(gitops.git_bytes(repo, "diff", "-z", "--name-only", "--no-renames", tree, now, timeout=timeout))
+    now = build_tree(
+        repo, dest, tree, candidates, timeout
+    )  # git runs in repo: the checkout's .git is not trusted
+    changed = _z(
+        gitops.git_bytes(repo, "diff", "-z", "--name-only", "--no-renames", tree, now, timeout=timeout)
+    )
     return now, sorted({*changed, *(c.path for c in candidates if c.kind in ("dir", "other"))})
 
 

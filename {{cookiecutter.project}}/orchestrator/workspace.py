@@ -86,7 +86,9 @@ def bounded(run: Run) -> Iterator[Callable[[], float]]:
     def left() -> float:
         remaining = run_deadline(run)
         if remaining <= 0:
-            raise Tripped("wall_seconds", limit, round(limit - remaining, 3), "host-side work on the workspace")
+            raise Tripped(
+                "wall_seconds", limit, round(limit - remaining, 3), "host-side work on the workspace"
+            )
         return remaining
 
     try:
@@ -105,9 +107,15 @@ def spec_for(run: Run, extra_env: dict[str, str] | None = None, where: Path | No
     phase_left = limits["phase_wall_seconds"] - (time.monotonic() - run.phase_started)
     run_left = run_deadline(run)
     if run_left <= 0:
-        raise Tripped("wall_seconds", limits["wall_seconds"], round(limits["wall_seconds"] - run_left, 3), "run")
+        raise Tripped(
+            "wall_seconds", limits["wall_seconds"], round(limits["wall_seconds"] - run_left, 3), "run"
+        )
     if phase_left <= 0:
-        raise Tripped("phase_wall_seconds", limits["phase_wall_seconds"], round(limits["phase_wall_seconds"] - phase_left, 3))
+        raise Tripped(
+            "phase_wall_seconds",
+            limits["phase_wall_seconds"],
+            round(limits["phase_wall_seconds"] - phase_left, 3),
+        )
     safety = run.task.safety
     if run_left <= phase_left:
         wall_name, wall_spent = "wall_seconds", limits["wall_seconds"] - run_left
@@ -156,7 +164,9 @@ def record_changes(run: Run, redactor: Redactor, tree: str) -> list[gitops.FileC
     listed = changes[:FILES_CAP]
     run.manifest["changes"] = {
         "tree": tree,
-        "files": [{"path": c.path, "added": c.added, "deleted": c.deleted, "binary": c.binary} for c in listed],
+        "files": [
+            {"path": c.path, "added": c.added, "deleted": c.deleted, "binary": c.binary} for c in listed
+        ],
         "files_changed": len(changes),
         "lines_added": sum(c.added for c in changes),
         "lines_deleted": sum(c.deleted for c in changes),
@@ -164,7 +174,9 @@ def record_changes(run: Run, redactor: Redactor, tree: str) -> list[gitops.FileC
         **({"diff_truncated": True} if size > DIFF_CAP else {}),
     }
     if size > DIFF_CAP:
-        raise Tripped("max_diff_bytes", DIFF_CAP, size, "the review reads diff.patch, so it must hold the whole change")
+        raise Tripped(
+            "max_diff_bytes", DIFF_CAP, size, "the review reads diff.patch, so it must hold the whole change"
+        )
     return changes
 
 
@@ -186,8 +198,10 @@ def fresh_checkout(run: Run) -> Path:
         tree = change_tree(run)
         record_changes(run, Redactor.from_environ(), tree)
     if not tree:
-        raise BadInput(f"run {run.id} has no recorded change tree: its execute phase did not finish; "
-                       f"start a new run: nox -s run -- {run.task.id}")
+        raise BadInput(
+            f"run {run.id} has no recorded change tree: its execute phase did not finish; "
+            f"start a new run: nox -s run -- {run.task.id}"
+        )
     with bounded(run) as left:
         checkout = tested.checkout(run.repo, run.manifest["git"]["base"], tree, checkout_dir(run), left())
     if paths := prepared_paths(run):  # the environment setup made, never what the executor did to it
@@ -205,14 +219,17 @@ def record_tested(run: Run, checkout: Path, phase: str) -> None:
 
     The result is `changes.tested_tree`; publish commits the change only when it is that tree."""
     from orchestrator.errors import Refused
+
     tree = run.manifest["changes"]["tree"]
     with bounded(run) as left:
         now, changed = tested.tree_after_checks(run.repo, checkout, tree, left())
     run.manifest["changes"]["tested_tree"] = now
     if changed:
         shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
-        raise Refused(f"{phase} changed tracked files of the tree under test, so what was tested is not what "
-                      f"would be published: {shown}")
+        raise Refused(
+            f"{phase} changed tracked files of the tree under test, so what was tested is not what "
+            f"would be published: {shown}"
+        )
 
 
 def remove_checkout(run: Run) -> None:

@@ -32,10 +32,17 @@ SECTIONS = ("evidence", "memory", "query", "overhead")
 
 
 def _manifest(task: str = "bench", run_id: str = RUN_ID, status: str = "succeeded") -> dict:
-    return {"schema": "manifest/v1", "run_id": run_id, "status": status, "reason": "",
-            "task": {"id": task, "path": f"taskpacks/{task}/task.yml", "sha256": "0" * 64},
-            "git": {"base": "0" * 40, "head": None}, "executor": {"kind": "shell", "version": "bench"},
-            "orchestrator": {"version": "bench"}, "phases": {}}
+    return {
+        "schema": "manifest/v1",
+        "run_id": run_id,
+        "status": status,
+        "reason": "",
+        "task": {"id": task, "path": f"taskpacks/{task}/task.yml", "sha256": "0" * 64},
+        "git": {"base": "0" * 40, "head": None},
+        "executor": {"kind": "shell", "version": "bench"},
+        "orchestrator": {"version": "bench"},
+        "phases": {},
+    }
 
 
 def _fill(directory: Path, files: int, total: int) -> None:
@@ -60,9 +67,15 @@ def _best(fn: Callable[[], object], rounds: int) -> float:
 
 def _sha256sum(directory: Path, parallel: int) -> None:
     """find | xargs sha256sum, the way a person checks a directory by hand."""
-    find = subprocess.Popen(["find", str(directory), "-type", "f", "-name", "*.bin", "-print0"], stdout=subprocess.PIPE)
-    subprocess.run(["xargs", "-0", "-P", str(parallel), "-n", "500", "sha256sum"], stdin=find.stdout,
-                   stdout=subprocess.DEVNULL, check=True)
+    find = subprocess.Popen(
+        ["find", str(directory), "-type", "f", "-name", "*.bin", "-print0"], stdout=subprocess.PIPE
+    )
+    subprocess.run(
+        ["xargs", "-0", "-P", str(parallel), "-n", "500", "sha256sum"],
+        stdin=find.stdout,
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
     find.wait()
 
 
@@ -84,9 +97,16 @@ def bench_evidence(files: int, total: int, rounds: int) -> list[Row]:
     return [
         (f"sha256sum, {files} files, {gb:.2f} GB (1 process)", f"{one:.2f} s", f"{gb / one:.2f} GB/s"),
         ("sha256sum, same files (xargs -P 2)", f"{two:.2f} s", f"{gb / two:.2f} GB/s"),
-        (f"evidence build (index + attestation), {evidence.workers()} threads", f"{ours:.2f} s",
-         f"{gb / ours:.2f} GB/s = {one / ours:.2f}x sha256sum, {two / ours:.2f}x sha256sum -P2 (target >= 0.8x)"),
-        ("evidence verify, same run", f"{check:.2f} s", "intact" if not problems else f"{len(problems)} problems!"),
+        (
+            f"evidence build (index + attestation), {evidence.workers()} threads",
+            f"{ours:.2f} s",
+            f"{gb / ours:.2f} GB/s = {one / ours:.2f}x sha256sum, {two / ours:.2f}x sha256sum -P2 (target >= 0.8x)",
+        ),
+        (
+            "evidence verify, same run",
+            f"{check:.2f} s",
+            "intact" if not problems else f"{len(problems)} problems!",
+        ),
     ]
 
 
@@ -103,8 +123,9 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 def _peak_kib(run_dir: Path) -> int:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    out = subprocess.run([sys.executable, "-c", CHILD, str(run_dir)], env=env, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(run_dir)], env=env, capture_output=True, text=True, check=True
+    ).stdout
     return int(out.split()[-1])
 
 
@@ -121,16 +142,35 @@ def bench_memory(big: int) -> list[Row]:
                     handle.write(chunk)
             peak = _peak_kib(run_dir)
             baseline = baseline or peak
-            rows.append((f"peak RSS, evidence build of one {size // MIB} MB file", f"{peak / 1024:.1f} MB",
-                         "baseline" if size == MIB else f"{(peak - baseline) / 1024:+.1f} MB vs 1 MB file"))
+            rows.append(
+                (
+                    f"peak RSS, evidence build of one {size // MIB} MB file",
+                    f"{peak / 1024:.1f} MB",
+                    "baseline" if size == MIB else f"{(peak - baseline) / 1024:+.1f} MB vs 1 MB file",
+                )
+            )
             shutil.rmtree(run_dir)
     return rows
 
 
 def _synthetic_runs(repo: Path, runs: int, per_run: int) -> None:
-    kinds = [("logs/{}.log", "log", "text/plain"), ("review_report.json", "review", "application/json"),
-             ("diff.patch", "diff", "text/x-diff"), ("plugin/r{}.sarif", "plugin", "application/sarif+json")]
-    phases = ["validate", "safety", "execute", "verify", "plugin", "review", "evidence", "summarize", "publish"]
+    kinds = [
+        ("logs/{}.log", "log", "text/plain"),
+        ("review_report.json", "review", "application/json"),
+        ("diff.patch", "diff", "text/x-diff"),
+        ("plugin/r{}.sarif", "plugin", "application/sarif+json"),
+    ]
+    phases = [
+        "validate",
+        "safety",
+        "execute",
+        "verify",
+        "plugin",
+        "review",
+        "evidence",
+        "summarize",
+        "publish",
+    ]
     for r in range(runs):
         task = f"task-{r % 20:02d}"
         run_id = f"2025{1 + r // 28 % 12:02d}{1 + r % 28:02d}T000000Z-{r:06x}"
@@ -140,11 +180,27 @@ def _synthetic_runs(repo: Path, runs: int, per_run: int) -> None:
         for i in range(per_run):
             pattern, kind, media = kinds[i % len(kinds)]
             path = pattern.format(f"{i:03d}") if "{}" in pattern else f"extra/{i:03d}-{pattern}"
-            entries.append({"path": path, "sha256": f"{r:032x}{i:032x}", "bytes": i, "kind": kind,
-                            "phase": phases[i % len(phases)], "media_type": media})
-        index = {"schema": "evidence_index/v1", "task": task, "run_id": run_id, "algorithm": "sha256",
-                 "excluded": [], "count": per_run, "bytes": 0, "root_digest": "0" * 64,
-                 "entries": sorted(entries, key=lambda e: e["path"])}
+            entries.append(
+                {
+                    "path": path,
+                    "sha256": f"{r:032x}{i:032x}",
+                    "bytes": i,
+                    "kind": kind,
+                    "phase": phases[i % len(phases)],
+                    "media_type": media,
+                }
+            )
+        index = {
+            "schema": "evidence_index/v1",
+            "task": task,
+            "run_id": run_id,
+            "algorithm": "sha256",
+            "excluded": [],
+            "count": per_run,
+            "bytes": 0,
+            "root_digest": "0" * 64,
+            "entries": sorted(entries, key=lambda e: e["path"]),
+        }
         (run_dir / "evidence_index.json").write_text(json.dumps(index), encoding="utf-8")
         status = "failed" if r % 7 == 0 else "succeeded"
         (run_dir / "manifest.json").write_text(json.dumps({"status": status}), encoding="utf-8")
@@ -163,8 +219,13 @@ def bench_query(runs: int, per_run: int, rounds: int) -> list[Row]:
         everything = evidence_db.query(repo)
         cold = time.perf_counter() - start
         assert len(everything) >= total
-        rows.append((f"first query: builds the repo index of {runs} runs ({len(everything)} entries)",
-                     f"{cold * 1000:.0f} ms", "once; then incremental"))
+        rows.append(
+            (
+                f"first query: builds the repo index of {runs} runs ({len(everything)} entries)",
+                f"{cold * 1000:.0f} ms",
+                "once; then incremental",
+            )
+        )
         cases = [
             ("--task task-07", {"task": "task-07"}),
             ("--kind diff --status failed", {"kind": "diff", "status": "failed"}),
@@ -178,23 +239,40 @@ def bench_query(runs: int, per_run: int, rounds: int) -> list[Row]:
             with open(os.devnull, "w", encoding="utf-8") as sink:
                 write_json_array(evidence_db.query_json(repo), sink)
             streamed.append(time.perf_counter() - start)
-        rows.append((f"query no filter, streamed as JSON (the CLI's --json) over {total} entries",
-                     f"{statistics.median(streamed) * 1000:.1f} ms", f"median of {rounds}; target <= 150 ms"))
+        rows.append(
+            (
+                f"query no filter, streamed as JSON (the CLI's --json) over {total} entries",
+                f"{statistics.median(streamed) * 1000:.1f} ms",
+                f"median of {rounds}; target <= 150 ms",
+            )
+        )
         for label, kwargs in cases:
             times, count = [], 0
             for _ in range(rounds):
                 start = time.perf_counter()
                 count = len(evidence_db.query(repo, **kwargs))
                 times.append(time.perf_counter() - start)
-            rows.append((f"query {label} over {total} entries", f"{statistics.median(times) * 1000:.1f} ms",
-                         f"{count} rows, median of {rounds}; target <= 100 ms"))
+            rows.append(
+                (
+                    f"query {label} over {total} entries",
+                    f"{statistics.median(times) * 1000:.1f} ms",
+                    f"{count} rows, median of {rounds}; target <= 100 ms",
+                )
+            )
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        script = ("import sys; from pathlib import Path; from orchestrator.evidence.query import main;"
-                  " sys.exit(main(Path(sys.argv[1]), sys.argv[2:]))")
+        script = (
+            "import sys; from pathlib import Path; from orchestrator.evidence.query import main;"
+            " sys.exit(main(Path(sys.argv[1]), sys.argv[2:]))"
+        )
         argv = [sys.executable, "-c", script, str(repo), "query", "--task", "task-07", "--json"]
         cli = _best(lambda: subprocess.run(argv, env=env, capture_output=True, check=True), rounds)
-        rows.append(("CLI process: evidence query --task task-07 --json", f"{cli * 1000:.0f} ms",
-                     "includes interpreter start-up"))
+        rows.append(
+            (
+                "CLI process: evidence query --task task-07 --json",
+                f"{cli * 1000:.0f} ms",
+                "includes interpreter start-up",
+            )
+        )
     return rows
 
 
@@ -207,7 +285,9 @@ def table(title: str, rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("which", nargs="*", metavar="{evidence,memory,query,overhead}", default=[])
-    parser.add_argument("--quick", action="store_true", help="small sizes (seconds, not minutes): a smoke run")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes (seconds, not minutes): a smoke run"
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.which) - set(SECTIONS))
     if unknown:
@@ -216,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     if "evidence" in which:
         files, total = (1000, 50 * MIB) if quick else (10_000, 1 << 30)
-        print(table("evidence build vs sha256sum", bench_evidence(files, total, 1 if quick else 3)), flush=True)
+        print(
+            table("evidence build vs sha256sum", bench_evidence(files, total, 1 if quick else 3)), flush=True
+        )
     if "memory" in which:
         print(table("evidence build peak memory", bench_memory(64 * MIB if quick else 1 << 30)), flush=True)
     if "query" in which:

@@ -25,8 +25,12 @@ executor: {kind: shell, commands: ["true"]}
 scope: {allowed_paths: ["**"]}
 acceptance: [{id: noop, run: "true"}]
 """
-GIT_ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@localhost"}
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@localhost",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@localhost",
+}
 SKIP = {".git", ".nox", ".venv", ".tools", "runs", ".orchestrator", "__pycache__", "build"}
 
 
@@ -48,7 +52,11 @@ def prepare(repo: Path, dest: Path) -> Path:
     from orchestrator.config import load_settings
 
     branch = load_settings(dest, {}).base_branch
-    for argv in (["git", "init", "-q", "-b", branch], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "bench"]):
+    for argv in (
+        ["git", "init", "-q", "-b", branch],
+        ["git", "add", "-A"],
+        ["git", "commit", "-q", "-m", "bench"],
+    ):
         subprocess.run(argv, cwd=dest, env=env, check=True)
     return dest
 
@@ -62,7 +70,10 @@ def run_overhead(repo: Path, rounds: int = 5) -> list[tuple[str, float, str]]:
         cold = _timed([nox, "-s", "run", "--", "bench-noop"], work, env)
         bare = [_timed(["/bin/sh", "-c", "true; true"], work, env) for _ in range(rounds)]
         warm = [_timed([nox, "-s", "run", "--", "bench-noop"], work, env) for _ in range(rounds)]
-        engine = [_timed([sys.executable, "-m", "orchestrator", "run", "bench-noop"], work, env) for _ in range(rounds)]
+        engine = [
+            _timed([sys.executable, "-m", "orchestrator", "run", "bench-noop"], work, env)
+            for _ in range(rounds)
+        ]
     bare_s, warm_s, engine_s = statistics.median(bare), statistics.median(warm), statistics.median(engine)
     return [
         ("bare commands (sh -c true; true), median", bare_s, "baseline"),
@@ -81,8 +92,9 @@ def parallel_speedup(repo: Path, packs: int = 8, jobs: int = 2) -> list[tuple[st
         ids = [f"bench-noop-{n}" for n in range(packs)]
         for task_id in ids:
             (work / "taskpacks" / task_id).mkdir()
-            (work / "taskpacks" / task_id / "task.yml").write_text(NOOP.replace("id: bench-noop", f"id: {task_id}"),
-                                                                   encoding="utf-8")
+            (work / "taskpacks" / task_id / "task.yml").write_text(
+                NOOP.replace("id: bench-noop", f"id: {task_id}"), encoding="utf-8"
+            )
         for argv in (["git", "add", "-A"], ["git", "commit", "-q", "-m", "packs"]):
             subprocess.run(argv, cwd=work, env=env, check=True)
         engine = [sys.executable, "-m", "orchestrator", "run"]
@@ -156,7 +168,10 @@ def _phase_seconds(run_dir: Path, phase: str) -> float:
     from datetime import datetime
 
     entry = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["phases"][phase]
-    parse = lambda text: datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def parse(text):
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+
     return (parse(entry["ended_at"]) - parse(entry["started_at"])).total_seconds()
 
 
@@ -165,9 +180,10 @@ def prepare_cache(repo: Path, rounds: int = 3) -> list[tuple[str, float, str]]:
     server, _seen = package_index()
     port = server.server_address[1]
     pack = NOOP.replace("id: bench-noop", "id: bench-env") + (
-        "environment:\n  setup: [\"python3 -m venv .venv\", "
-        f"\".venv/bin/pip install --no-cache-dir --index-url http://127.0.0.1:{port}/simple orchprobe\"]\n"
-        f"  network: {{hosts: [\"127.0.0.1:{port}\"]}}\n")
+        'environment:\n  setup: ["python3 -m venv .venv", '
+        f'".venv/bin/pip install --no-cache-dir --index-url http://127.0.0.1:{port}/simple orchprobe"]\n'
+        f'  network: {{hosts: ["127.0.0.1:{port}"]}}\n'
+    )
     env = {k: v for k, v in {**os.environ, **GIT_ENV}.items() if k != "PYTHONDONTWRITEBYTECODE"}
     try:
         with tempfile.TemporaryDirectory(prefix="orch-bench-") as tmp:
@@ -179,7 +195,11 @@ def prepare_cache(repo: Path, rounds: int = 3) -> list[tuple[str, float, str]]:
             engine = [sys.executable, "-m", "orchestrator", "run", "bench-env"]
             cold, warm = [], []
             for _ in range(rounds):
-                for argv in ([sys.executable, "-m", "orchestrator", "cache", "prune", "--all"], engine, engine):
+                for argv in (
+                    [sys.executable, "-m", "orchestrator", "cache", "prune", "--all"],
+                    engine,
+                    engine,
+                ):
                     _timed(argv, work, env)
                 runs = sorted((work / "runs" / "bench-env").iterdir())
                 cold.append(_phase_seconds(runs[-2], "prepare"))
@@ -189,8 +209,11 @@ def prepare_cache(repo: Path, rounds: int = 3) -> list[tuple[str, float, str]]:
     cold_s, warm_s = statistics.median(cold), statistics.median(warm)
     return [
         ("prepare, cold cache (venv + one wheel from a local index), median", cold_s, "baseline"),
-        ("prepare, warm cache (restored, no setup, no network), median", warm_s,
-         f"{warm_s / cold_s:.0%} of cold; target <= 10% and <= 0.5 s"),
+        (
+            "prepare, warm cache (restored, no setup, no network), median",
+            warm_s,
+            f"{warm_s / cold_s:.0%} of cold; target <= 10% and <= 0.5 s",
+        ),
     ]
 
 

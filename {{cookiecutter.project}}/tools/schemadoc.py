@@ -32,8 +32,14 @@ def _type(schema: dict[str, Any]) -> str:
 
 def _constraints(schema: dict[str, Any]) -> str:
     parts = []
-    for key, word in (("pattern", "pattern"), ("minimum", "≥"), ("maximum", "≤"), ("minItems", "min items"),
-                      ("minLength", "min length"), ("maxLength", "max length")):
+    for key, word in (
+        ("pattern", "pattern"),
+        ("minimum", "≥"),
+        ("maximum", "≤"),
+        ("minItems", "min items"),
+        ("minLength", "min length"),
+        ("maxLength", "max length"),
+    ):
         if key in schema:
             value = schema[key]
             parts.append(f"{word} `{value}`" if key == "pattern" else f"{word} {value}")
@@ -54,8 +60,10 @@ def _rows(schema: dict[str, Any], prefix: str, rows: list[str], required_by: dic
         path = f"{prefix}{name}"
         need = "yes" if name in required else required_by.get(path, "")
         default = f"`{json.dumps(sub['default'])}`" if "default" in sub else ""
-        rows.append(f"| `{path}` | {_cell(_type(sub))} | {need} | {default} | {_cell(_constraints(sub))} | "
-                    f"{_cell(sub.get('description', ''))} |")
+        rows.append(
+            f"| `{path}` | {_cell(_type(sub))} | {need} | {default} | {_cell(_constraints(sub))} | "
+            f"{_cell(sub.get('description', ''))} |"
+        )
         _rows(sub, f"{path}.", rows, _conditional_required(sub, f"{path}."))
         items = sub.get("items")
         if isinstance(items, dict) and "properties" in items:
@@ -83,9 +91,14 @@ def _variants(schema: dict[str, Any], prefix: str, out: list[str]) -> None:
             then = branch.get("then", {})
             when = ", ".join(f"`{k}: {v.get('const')}`" for k, v in condition.items() if isinstance(v, dict))
             needs = ", ".join(f"`{k}`" for k in then.get("required", [])) or "nothing more"
-            refused = ", ".join(f"`{k}`" for k, v in then.get("properties", {}).items() if v is False) or "none"
-            defaults = ", ".join(f"`{k}` = `{json.dumps(v['default'])}`" for k, v in then.get("properties", {}).items()
-                                 if isinstance(v, dict) and "default" in v)
+            refused = (
+                ", ".join(f"`{k}`" for k, v in then.get("properties", {}).items() if v is False) or "none"
+            )
+            defaults = ", ".join(
+                f"`{k}` = `{json.dumps(v['default'])}`"
+                for k, v in then.get("properties", {}).items()
+                if isinstance(v, dict) and "default" in v
+            )
             line = f"- `{prefix}{name}` with {when}: requires {needs}; not allowed: {refused}"
             out.append(line + (f"; defaults: {defaults}" if defaults else "") + ".")
         _variants(sub, f"{prefix}{name}.", out)

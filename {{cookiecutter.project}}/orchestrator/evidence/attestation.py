@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import __version__
-from orchestrator.phases import NAMES as PHASES
 from orchestrator.fsio import read_json, sha256_file, write_json
+from orchestrator.phases import NAMES as PHASES
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://codex-orchestrator.dev/attestation/run/v1"
@@ -40,14 +40,22 @@ def predicate(index: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]
             "unsafe": bool(manifest.get("unsafe", False)),
         },
         "task": {"id": task["id"], "path": task.get("path"), "sha256": task["sha256"]},
-        "executor": {"kind": executor.get("kind"), "version": executor.get("version"),
-                     "attempts": executor.get("attempts", 0)},
+        "executor": {
+            "kind": executor.get("kind"),
+            "version": executor.get("version"),
+            "attempts": executor.get("attempts", 0),
+        },
         "orchestrator": {"version": (manifest.get("orchestrator") or {}).get("version", __version__)},
-        "git": {"base_branch": git.get("base_branch"), "base": git.get("base"), "head": git.get("head"),
-                "branch": git.get("branch")},
+        "git": {
+            "base_branch": git.get("base_branch"),
+            "base": git.get("base"),
+            "head": git.get("head"),
+            "branch": git.get("branch"),
+        },
         "phases": [
             {"name": name, "status": phases[name]["status"], "exit_code": phases[name].get("exit_code")}
-            for name in PHASES if name in phases
+            for name in PHASES
+            if name in phases
         ],
         "review": (manifest.get("review") or {}).get("verdict"),
         "evidence": {"index": INDEX, "root_digest": index["root_digest"], "count": index["count"]},
@@ -55,8 +63,10 @@ def predicate(index: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]
 
 
 def statement(index: dict[str, Any], index_sha256: str, manifest: dict[str, Any]) -> dict[str, Any]:
-    subjects = [{"name": e["path"], "digest": {"sha256": e["sha256"]}, "mediaType": e["media_type"]}
-                for e in index["entries"]]
+    subjects = [
+        {"name": e["path"], "digest": {"sha256": e["sha256"]}, "mediaType": e["media_type"]}
+        for e in index["entries"]
+    ]
     subjects.append({"name": INDEX, "digest": {"sha256": index_sha256}, "mediaType": "application/json"})
     return {
         "_type": STATEMENT_TYPE,

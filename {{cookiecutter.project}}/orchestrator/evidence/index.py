@@ -28,8 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.phases import NAMES as PHASES
 from orchestrator.fsio import read_json, write_json
+from orchestrator.phases import NAMES as PHASES
 
 if TYPE_CHECKING:  # kept out of the import path of `evidence query`, which must start fast
     from orchestrator.runs import Run
@@ -41,8 +41,20 @@ ATTESTATION = "attestation.intoto.json"
 SEALS = (INDEX, ATTESTATION)
 """Files not in the index because they seal it (the attestation's subjects include the index)."""
 
-KINDS = ("manifest", "log", "summary", "review", "diff", "plugin", "codex-events", "agent-message", "prompt",
-         "evidence-index", "attestation", "other")
+KINDS = (
+    "manifest",
+    "log",
+    "summary",
+    "review",
+    "diff",
+    "plugin",
+    "codex-events",
+    "agent-message",
+    "prompt",
+    "evidence-index",
+    "attestation",
+    "other",
+)
 BUFFER = 1 << 20
 SMALL_BATCH = 8
 
@@ -66,8 +78,15 @@ MEDIA_TYPES = {
 }
 """A fixed table, never the platform's mimetypes database, so the index is the same everywhere."""
 
-PRODUCERS = {"diff.patch": "execute", "review_report.json": "review", "REVIEW.md": "review",
-             "plugin_result.json": "plugin", "SUMMARY.md": "summarize", ATTESTATION: "evidence", INDEX: "evidence"}
+PRODUCERS = {
+    "diff.patch": "execute",
+    "review_report.json": "review",
+    "REVIEW.md": "review",
+    "plugin_result.json": "plugin",
+    "SUMMARY.md": "summarize",
+    ATTESTATION: "evidence",
+    INDEX: "evidence",
+}
 
 
 # --- hashing --------------------------------------------------------------------------------
@@ -179,8 +198,14 @@ def phase_of(rel: str, recorded: dict[str, str]) -> str | None:
 
 
 def entry(rel: str, digest: str, size: int, recorded: dict[str, str]) -> dict[str, Any]:
-    return {"path": rel, "sha256": digest, "bytes": size, "kind": kind_of(rel), "phase": phase_of(rel, recorded),
-            "media_type": media_type(rel)}
+    return {
+        "path": rel,
+        "sha256": digest,
+        "bytes": size,
+        "kind": kind_of(rel),
+        "phase": phase_of(rel, recorded),
+        "media_type": media_type(rel),
+    }
 
 
 def entries_for(run_dir: Path, rels: Iterable[str], manifest: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -273,8 +298,10 @@ def upsert(run: Run, index: dict[str, Any] | None) -> str | None:
 
     try:
         store.upsert_run(run.repo, run.dir, index, run.manifest)
-    except Exception as exc:  # noqa: BLE001 - the repo index is a cache, rebuilt on the next query
-        return f"repository evidence index not updated ({type(exc).__name__}: {exc}); the next query rebuilds it"
+    except Exception as exc:
+        return (
+            f"repository evidence index not updated ({type(exc).__name__}: {exc}); the next query rebuilds it"
+        )
     return None
 
 
@@ -303,12 +330,16 @@ def verify_run(run_dir: Path) -> list[str]:
     if root_digest(index["entries"]) != index["root_digest"]:
         problems.append(f"changed: {INDEX} (its root digest does not match its entries)")
     files, odd = scan(run_dir)
-    present = [rel for rel in sorted(entries) if os.path.isfile(run_dir / rel) and not os.path.islink(run_dir / rel)]
+    present = [
+        rel for rel in sorted(entries) if os.path.isfile(run_dir / rel) and not os.path.islink(run_dir / rel)
+    ]
     for rel, (digest, size) in zip(present, hash_files([run_dir / rel for rel in present]), strict=True):
         expected = entries[rel]
         if digest != expected["sha256"] or size != expected["bytes"]:
-            problems.append(f"changed: {rel} (sha256 {digest[:12]}…, {size} bytes; indexed "
-                            f"{expected['sha256'][:12]}…, {expected['bytes']} bytes)")
+            problems.append(
+                f"changed: {rel} (sha256 {digest[:12]}…, {size} bytes; indexed "
+                f"{expected['sha256'][:12]}…, {expected['bytes']} bytes)"
+            )
     for rel in sorted(set(entries) - set(present)):
         problems.append(f"missing: {rel}")
     for rel in sorted(set(files) - set(entries)):

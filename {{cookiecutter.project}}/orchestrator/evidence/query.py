@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator import textsafe
-from orchestrator.phases import NAMES as PHASES
 from orchestrator.evidence.index import KINDS, verify_run
 from orchestrator.evidence.store import query, query_json, run_dirs
 from orchestrator.globs import GlobError, glob_to_regex
+from orchestrator.phases import NAMES as PHASES
 
 STATUSES = ("running", "succeeded", "failed", "refused", "tripped", "aborted")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -36,8 +36,11 @@ class _BadArgs(Exception):
 
 
 def parser() -> argparse.ArgumentParser:
-    top = _Parser(prog="python -m orchestrator evidence", description=__doc__,
-                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top = _Parser(
+        prog="python -m orchestrator evidence",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
     q = sub.add_parser("query", help="list artifacts across all runs")
     q.add_argument("--task", help="task id")
@@ -45,11 +48,15 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--phase", choices=PHASES, help="phase that produced the artifact")
     q.add_argument("--kind", choices=KINDS, help="artifact kind")
     q.add_argument("--status", choices=STATUSES, help="the run's status")
-    q.add_argument("--path", dest="path_glob", metavar="GLOB", help="run-relative path glob, e.g. 'logs/*.log'")
+    q.add_argument(
+        "--path", dest="path_glob", metavar="GLOB", help="run-relative path glob, e.g. 'logs/*.log'"
+    )
     q.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
     v = sub.add_parser("verify", help="check runs against their evidence index and attestation")
     group = v.add_mutually_exclusive_group()
-    group.add_argument("--run", dest="run_dir", metavar="DIR", help="run directory (default: every run, as --all)")
+    group.add_argument(
+        "--run", dest="run_dir", metavar="DIR", help="run directory (default: every run, as --all)"
+    )
     group.add_argument("--all", action="store_true", help="every run under runs/")
     return top
 
@@ -73,7 +80,9 @@ def cmd_verify(repo: Path, args: argparse.Namespace) -> int:
         targets = [_resolve_run(repo, args.run_dir)]
     else:
         root = repo / "runs"
-        found = {Path(p) for p in run_dirs(repo).values()} | {p.parent for p in root.glob("*/*/manifest.json")}
+        found = {Path(p) for p in run_dirs(repo).values()} | {
+            p.parent for p in root.glob("*/*/manifest.json")
+        }
         targets = sorted(p.resolve() for p in found)
         if not targets:
             print("no runs to verify under runs/", file=sys.stderr)
@@ -110,19 +119,38 @@ HEADER = ("ARTIFACT", "STATUS", "PHASE", "KIND", "BYTES", "SHA256")
 
 def table(rows: list[dict[str, Any]]) -> str:
     """The query result as aligned columns under a header row (one artifact a line)."""
-    cells = [HEADER, *((textsafe.terminal(f"{r['run_dir']}/{r['path']}"), r["status"], r["phase"] or "-", r["kind"],
-                        str(r["bytes"]), r["sha256"][:16]) for r in rows)]
+    cells = [
+        HEADER,
+        *(
+            (
+                textsafe.terminal(f"{r['run_dir']}/{r['path']}"),
+                r["status"],
+                r["phase"] or "-",
+                r["kind"],
+                str(r["bytes"]),
+                r["sha256"][:16],
+            )
+            for r in rows
+        ),
+    ]
     widths = [max(len(line[i]) for line in cells) for i in range(len(HEADER))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-                     for line in cells)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in cells
+    )
 
 
 def cmd_query(repo: Path, args: argparse.Namespace) -> int:
     run = args.run
     if run is not None and ("/" in run or os.sep in run):
         run = _shown(repo, _resolve_run(repo, run))
-    filters = {"task": args.task, "run": run, "phase": args.phase, "kind": args.kind, "status": args.status,
-               "path_glob": args.path_glob}
+    filters = {
+        "task": args.task,
+        "run": run,
+        "phase": args.phase,
+        "kind": args.kind,
+        "status": args.status,
+        "path_glob": args.path_glob,
+    }
     try:
         glob_to_regex(args.path_glob) if args.path_glob else None
     except GlobError as exc:

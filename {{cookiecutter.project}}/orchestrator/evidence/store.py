@@ -90,8 +90,10 @@ def rel_run_dir(repo: Path, run_dir: Path) -> str:
 
 
 def _rows(run_key: str, run_dir: Path, index: dict[str, Any]) -> list[tuple[Any, ...]]:
-    rows = [(run_key, e["path"], e["sha256"], e["bytes"], e["kind"], e["phase"], e["media_type"])
-            for e in index["entries"]]
+    rows = [
+        (run_key, e["path"], e["sha256"], e["bytes"], e["kind"], e["phase"], e["media_type"])
+        for e in index["entries"]
+    ]
     for name, kind in ((INDEX, "evidence-index"), (ATTESTATION, "attestation")):
         path = run_dir / name
         if path.is_file():
@@ -100,21 +102,31 @@ def _rows(run_key: str, run_dir: Path, index: dict[str, Any]) -> list[tuple[Any,
     return rows
 
 
-def _write_run(conn: sqlite3.Connection, key: str, run_dir: Path, index: dict[str, Any] | None,
-               manifest: dict[str, Any] | None) -> None:
+def _write_run(
+    conn: sqlite3.Connection,
+    key: str,
+    run_dir: Path,
+    index: dict[str, Any] | None,
+    manifest: dict[str, Any] | None,
+) -> None:
     stamp = run_stamp(run_dir)
     if index is None:
         index = read_json(run_dir / INDEX)
     if manifest is None:
         manifest = read_json(run_dir / "manifest.json")
     conn.execute("DELETE FROM artifacts WHERE run_dir = ?", (key,))
-    conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?)",
-                 (key, index["task"], index["run_id"], manifest.get("status", "unknown"), index["root_digest"], stamp))
-    conn.executemany("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)", _rows(key, run_dir, index))
+    conn.execute(
+        "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?)",
+        (key, index["task"], index["run_id"], manifest.get("status", "unknown"), index["root_digest"], stamp),
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)", _rows(key, run_dir, index)
+    )
 
 
-def upsert_run(repo: Path, run_dir: Path, index: dict[str, Any] | None = None,
-               manifest: dict[str, Any] | None = None) -> None:
+def upsert_run(
+    repo: Path, run_dir: Path, index: dict[str, Any] | None = None, manifest: dict[str, Any] | None = None
+) -> None:
     """Incremental update for one run, as it finishes (or after a refresh)."""
     with connect(repo) as conn:
         conn.execute("BEGIN IMMEDIATE")
@@ -174,15 +186,28 @@ def _glob_prefix(pattern: str) -> str:
 
 COLUMNS = ("task", "run_id", "run_dir", "status", "path", "sha256", "bytes", "kind", "phase", "media_type")
 """The fields of one query row, in order."""
-SELECT = {"task": "r.task", "run_id": "r.run_id", "run_dir": "r.run_dir", "status": "r.status", "path": "a.path",
-          "sha256": "a.sha256", "bytes": "a.bytes", "kind": "a.kind", "phase": "a.phase",
-          "media_type": "a.media_type"}
+SELECT = {
+    "task": "r.task",
+    "run_id": "r.run_id",
+    "run_dir": "r.run_dir",
+    "status": "r.status",
+    "path": "a.path",
+    "sha256": "a.sha256",
+    "bytes": "a.bytes",
+    "kind": "a.kind",
+    "phase": "a.phase",
+    "media_type": "a.media_type",
+}
 
 
 def _where(run: str | None, path_glob: str | None, **equal: str | None) -> tuple[str, list[Any]]:
     where, args = [], []
-    for column, value in (("r.task", equal["task"]), ("a.phase", equal["phase"]), ("a.kind", equal["kind"]),
-                          ("r.status", equal["status"])):
+    for column, value in (
+        ("r.task", equal["task"]),
+        ("a.phase", equal["phase"]),
+        ("a.kind", equal["kind"]),
+        ("r.status", equal["status"]),
+    ):
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
@@ -200,8 +225,17 @@ def _where(run: str | None, path_glob: str | None, **equal: str | None) -> tuple
 RUN_FIELDS = ("task", "run_id", "run_dir", "status")
 
 
-def _select(repo: Path, what: str, *, task: str | None, run: str | None, phase: str | None, kind: str | None,
-            status: str | None, path_glob: str | None) -> Iterator[tuple[Any, ...]]:
+def _select(
+    repo: Path,
+    what: str,
+    *,
+    task: str | None,
+    run: str | None,
+    phase: str | None,
+    kind: str | None,
+    status: str | None,
+    path_glob: str | None,
+) -> Iterator[tuple[Any, ...]]:
     """(path, run_dir, *what) rows matching every filter, in (run directory, path) order, as SQLite yields them.
 
     The runs table is joined only when a filter needs it: `what` may name run columns (`r.`) only then."""
@@ -216,28 +250,60 @@ def _select(repo: Path, what: str, *, task: str | None, run: str | None, phase: 
                 yield row
 
 
-def query(repo: Path, *, task: str | None = None, run: str | None = None, phase: str | None = None,
-          kind: str | None = None, status: str | None = None, path_glob: str | None = None) -> list[dict[str, Any]]:
+def query(
+    repo: Path,
+    *,
+    task: str | None = None,
+    run: str | None = None,
+    phase: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    path_glob: str | None = None,
+) -> list[dict[str, Any]]:
     """Artifacts matching every given filter, sorted by run directory, then path (the table's key order).
 
     `run` is a run id or a run directory (relative to the repository); `path_glob` uses the
     scope glob syntax against run-relative paths (`logs/*.log`, `**/*.json`). Raises
     GlobError for a bad glob.
     """
-    rows = _select(repo, ", ".join(SELECT.values()), task=task, run=run, phase=phase, kind=kind, status=status,
-                   path_glob=path_glob)
+    rows = _select(
+        repo,
+        ", ".join(SELECT.values()),
+        task=task,
+        run=run,
+        phase=phase,
+        kind=kind,
+        status=status,
+        path_glob=path_glob,
+    )
     return [dict(zip(COLUMNS, row[2:], strict=True)) for row in rows]
 
 
-def query_json(repo: Path, *, task: str | None = None, run: str | None = None, phase: str | None = None,
-               kind: str | None = None, status: str | None = None, path_glob: str | None = None) -> Iterator[str]:
+def query_json(
+    repo: Path,
+    *,
+    task: str | None = None,
+    run: str | None = None,
+    phase: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    path_glob: str | None = None,
+) -> Iterator[str]:
     """The same rows as `query`, each a compact JSON object, made as SQLite yields them: for streaming out.
 
     SQLite builds each artifact's part (`json_object`); the run's part is one prefix per run."""
     prefixes = _run_prefixes(repo)
     fields = ", ".join(f"'{name}', {SELECT[name]}" for name in COLUMNS if name not in RUN_FIELDS)
-    for row in _select(repo, f"json_object({fields})", task=task, run=run, phase=phase, kind=kind, status=status,
-                       path_glob=path_glob):
+    for row in _select(
+        repo,
+        f"json_object({fields})",
+        task=task,
+        run=run,
+        phase=phase,
+        kind=kind,
+        status=status,
+        path_glob=path_glob,
+    ):
         yield prefixes[row[1]] + row[2][1:]
 
 
@@ -246,4 +312,7 @@ def _run_prefixes(repo: Path) -> dict[str, str]:
     fields = ", ".join(f"'{name}', {name}" for name in RUN_FIELDS)
     with connect(repo) as conn:
         sync(repo, conn)
-        return {run_dir: obj[:-1] + "," for run_dir, obj in conn.execute(f"SELECT run_dir, json_object({fields}) FROM runs")}
+        return {
+            run_dir: obj[:-1] + ","
+            for run_dir, obj in conn.execute(f"SELECT run_dir, json_object({fields}) FROM runs")
+        }

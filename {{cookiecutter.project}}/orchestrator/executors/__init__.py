@@ -7,9 +7,9 @@ The execute phase loops over attempts and feeds the last failure back as `feedba
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import jinja2
@@ -113,14 +113,30 @@ def _render_pack_prompt(source: str, data: dict[str, Any], file: Path) -> str:
     except jinja2.TemplateSyntaxError as exc:
         raise BadInput(
             "executor.prompt is not a valid Jinja template",
-            [Problem(str(file), line, 1, "executor.prompt", f"line {exc.lineno} of the prompt: {exc.message}",
-                     "fix the template syntax")],
+            [
+                Problem(
+                    str(file),
+                    line,
+                    1,
+                    "executor.prompt",
+                    f"line {exc.lineno} of the prompt: {exc.message}",
+                    "fix the template syntax",
+                )
+            ],
         ) from None
     except (jinja2.UndefinedError, SecurityError) as exc:
         raise BadInput(
             "executor.prompt could not be rendered",
-            [Problem(str(file), line, 1, "executor.prompt", str(exc),
-                     "use only fields of the task pack, e.g. {{ task.objective }}")],
+            [
+                Problem(
+                    str(file),
+                    line,
+                    1,
+                    "executor.prompt",
+                    str(exc),
+                    "use only fields of the task pack, e.g. {{ task.objective }}",
+                )
+            ],
         ) from None
 
 

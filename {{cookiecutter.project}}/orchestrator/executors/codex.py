@@ -40,9 +40,9 @@ from orchestrator.executors.codex_events import Usage, check_breakers, live_summ
 from orchestrator.fsio import atomic_write_text
 from orchestrator.modelproxy import DEFAULT_BASE_URL, ModelProxy, Upstream
 from orchestrator.phaselog import PhaseLog
+from orchestrator.recording import record_execution
 from orchestrator.redact import Redactor
 from orchestrator.runs import Run
-from orchestrator.recording import record_execution
 from orchestrator.sandbox import Execution, Forward
 from orchestrator.sandbox import run as sandboxed
 from orchestrator.workspace import scratch_dir, spec_for

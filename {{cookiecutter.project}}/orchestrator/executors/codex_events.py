@@ -22,8 +22,13 @@ def _count(usage: Mapping[str, Any], name: str) -> int:
     codex (a command can write to codex's output through /proc): the attempt is stopped as tampered."""
     value = usage.get(name, 0)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise Tripped("agent_events", 0, 1, f"usage.{name} = {str(value)[:40]!r} is not a token count codex writes: "
-                      "the agent's event stream was tampered with")
+        raise Tripped(
+            "agent_events",
+            0,
+            1,
+            f"usage.{name} = {str(value)[:40]!r} is not a token count codex writes: "
+            "the agent's event stream was tampered with",
+        )
     return value
 
 
@@ -66,8 +71,10 @@ class Usage:
         elif kind == "turn.completed":
             self.turn_completed = True
             usage = event.get("usage") or {}
-            counts = {name: _count(usage, name) for name in
-                      ("input_tokens", "cached_input_tokens", "output_tokens", "total_tokens")}
+            counts = {
+                name: _count(usage, name)
+                for name in ("input_tokens", "cached_input_tokens", "output_tokens", "total_tokens")
+            }
             self.input_tokens += counts["input_tokens"]
             self.cached_input_tokens += counts["cached_input_tokens"]
             self.output_tokens += counts["output_tokens"]

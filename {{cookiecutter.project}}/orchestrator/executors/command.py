@@ -21,8 +21,8 @@ import shlex
 from orchestrator.executors import AttemptResult, render_prompt
 from orchestrator.fsio import atomic_write_text, sha256_bytes
 from orchestrator.phaselog import PhaseLog
-from orchestrator.runs import Run
 from orchestrator.recording import record_execution
+from orchestrator.runs import Run
 from orchestrator.sandbox import run as sandboxed
 from orchestrator.workspace import spec_for
 

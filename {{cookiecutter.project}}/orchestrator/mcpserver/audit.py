@@ -32,7 +32,9 @@ def arguments_digest(arguments: dict[str, Any]) -> str:
 class AuditLog:
     path: Path
 
-    def record(self, tool: str, client: str, arguments: dict[str, Any], outcome: str, detail: str = "") -> None:
+    def record(
+        self, tool: str, client: str, arguments: dict[str, Any], outcome: str, detail: str = ""
+    ) -> None:
         entry = {
             "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "tool": tool,

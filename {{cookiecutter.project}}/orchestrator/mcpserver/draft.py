@@ -63,13 +63,19 @@ def strict(schema: Mapping[str, Any]) -> dict[str, Any]:
         out["type"] = "string"
     if "enum" in out and "type" not in out:
         kinds = {type(v).__name__ for v in out["enum"]}
-        out["type"] = "string" if kinds == {"str"} else sorted({"str": "string", "int": "integer"}[k] for k in kinds)
+        out["type"] = (
+            "string" if kinds == {"str"} else sorted({"str": "string", "int": "integer"}[k] for k in kinds)
+        )
     return out
 
 
 def _nullable(node: dict[str, Any]) -> dict[str, Any]:
     if "enum" in node:
-        return {**node, "enum": [*node["enum"], None], "type": [*_as_list(node.get("type", "string")), "null"]}
+        return {
+            **node,
+            "enum": [*node["enum"], None],
+            "type": [*_as_list(node.get("type", "string")), "null"],
+        }
     if "type" in node:
         return {**node, "type": [*_as_list(node["type"]), "null"]}
     return {"anyOf": [node, {"type": "null"}]}
@@ -82,11 +88,16 @@ def _as_list(value: Any) -> list[Any]:
 def draft_schema() -> dict[str, Any]:
     """The strict-mode schema of a draft: taskpack/v1's drafted fields, every one required."""
     full = load_schema("taskpack.v1.json")
-    subset = {"type": "object", "properties": {k: full["properties"][k] for k in DRAFTED},
-              "required": [k for k in full.get("required", []) if k in DRAFTED]}
+    subset = {
+        "type": "object",
+        "properties": {k: full["properties"][k] for k in DRAFTED},
+        "required": [k for k in full.get("required", []) if k in DRAFTED],
+    }
     out = strict(subset)
     executor = out["properties"]["executor"]
-    executor["properties"] = {k: v for k, v in executor["properties"].items() if k in ("kind", "commands", "prompt")}
+    executor["properties"] = {
+        k: v for k, v in executor["properties"].items() if k in ("kind", "commands", "prompt")
+    }
     executor["required"] = sorted(executor["properties"])
     return out
 
@@ -103,11 +114,16 @@ def request_body(objective: str, model: str) -> dict[str, Any]:
     return {
         "model": model,
         "input": [
-            {"role": "system", "content": "You write task packs (taskpack/v1) for Codex Orchestrator. "
-                                          + GUIDE.read_text(encoding="utf-8")},
+            {
+                "role": "system",
+                "content": "You write task packs (taskpack/v1) for Codex Orchestrator. "
+                + GUIDE.read_text(encoding="utf-8"),
+            },
             {"role": "user", "content": f"Objective:\n{objective}"},
         ],
-        "text": {"format": {"type": "json_schema", "name": "taskpack", "strict": True, "schema": draft_schema()}},
+        "text": {
+            "format": {"type": "json_schema", "name": "taskpack", "strict": True, "schema": draft_schema()}
+        },
     }
 
 
@@ -118,7 +134,9 @@ def ask(objective: str, environ: Mapping[str, str]) -> dict[str, Any]:
     base = environ.get("ORCH_DRAFT_BASE_URL", DEFAULT_BASE_URL).rstrip("/")
     model = environ.get("ORCH_DRAFT_MODEL", DEFAULT_MODEL)
     request = urllib.request.Request(
-        f"{base}/responses", data=json.dumps(request_body(objective, model)).encode("utf-8"), method="POST",
+        f"{base}/responses",
+        data=json.dumps(request_body(objective, model)).encode("utf-8"),
+        method="POST",
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
     )
     try:

@@ -49,17 +49,32 @@ class Jobs:
         with self.lock:
             live = [job for job in self.jobs.values() if job.alive]
             if len(live) >= max_concurrent:
-                raise Refused(f"{len(live)} run(s) already going (policy max_concurrent_runs = {max_concurrent}); "
-                              "wait for one to finish (get_run) or cancel one (cancel_run)")
+                raise Refused(
+                    f"{len(live)} run(s) already going (policy max_concurrent_runs = {max_concurrent}); "
+                    "wait for one to finish (get_run) or cancel one (cancel_run)"
+                )
             run_id = new_run_id()
             log_dir = self.state_dir / LOGS
             log_dir.mkdir(parents=True, exist_ok=True)
             with open(log_dir / f"{run_id}.log", "wb") as log:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "orchestrator", "run", task_id, "--run-id", run_id, "--started-by",
-                     client],
-                    cwd=self.repo, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True, env={**os.environ, "NO_COLOR": "1"},
+                    [
+                        sys.executable,
+                        "-m",
+                        "orchestrator",
+                        "run",
+                        task_id,
+                        "--run-id",
+                        run_id,
+                        "--started-by",
+                        client,
+                    ],
+                    cwd=self.repo,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env={**os.environ, "NO_COLOR": "1"},
                 )
             job = Job(run_id, task_id, client, process)
             self.jobs[run_id] = job
@@ -70,8 +85,10 @@ class Jobs:
         with self.lock:
             job = self.jobs.get(run_id)
         if job is None:
-            raise BadInput(f"run {run_id!r} was not started by this server; only its own runs can be cancelled "
-                           "(the global kill switch stops every run)")
+            raise BadInput(
+                f"run {run_id!r} was not started by this server; only its own runs can be cancelled "
+                "(the global kill switch stops every run)"
+            )
         if not job.alive:
             return False
         try:

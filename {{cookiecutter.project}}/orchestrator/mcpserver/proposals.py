@@ -41,7 +41,7 @@ class Checked:
 def _id_of(text: str) -> str | None:
     try:
         data = parse_yaml(text).data
-    except Exception:  # noqa: BLE001 - any YAML defect is reported by the full check below
+    except Exception:
         return None
     value = data.get("id") if isinstance(data, dict) else None
     return value if isinstance(value, str) else None
@@ -51,15 +51,29 @@ def _context_path(task_id: str, name: str) -> PurePosixPath:
     """A context file's place inside `taskpacks/<id>/`: plain, printable, never git metadata or task.yml."""
     path = PurePosixPath(name)
     bad = (
-        path.is_absolute() or not path.parts or ".." in path.parts or path.name == TASK_FILE or "\\" in name
+        path.is_absolute()
+        or not path.parts
+        or ".." in path.parts
+        or path.name == TASK_FILE
+        or "\\" in name
         or any(not ch.isprintable() for ch in name)
         or any(part.casefold().startswith(".git") for part in path.parts)
     )
     if bad:
-        raise BadInput(f"context file {name!r}: must be a plain relative name inside taskpacks/{task_id}/", [
-            Problem(name, 1, 1, "(context file)",
+        raise BadInput(
+            f"context file {name!r}: must be a plain relative name inside taskpacks/{task_id}/",
+            [
+                Problem(
+                    name,
+                    1,
+                    1,
+                    "(context file)",
                     "is absolute, climbs with '..', names git metadata (.git*), holds control characters, "
-                    "or replaces task.yml", "name it like notes.md or docs/spec.md")])
+                    "or replaces task.yml",
+                    "name it like notes.md or docs/spec.md",
+                )
+            ],
+        )
     return path
 
 
@@ -79,8 +93,19 @@ def _check_sizes(files: Mapping[str, str]) -> None:
 def check_text(repo: Path, text: str, files: Mapping[str, str] | None = None) -> Checked:
     """Every problem of a pack given as text, located as if it were `taskpacks/<id>/task.yml`."""
     if len(text.encode("utf-8")) > MAX_BYTES:
-        return Checked(None, [Problem("task.yml", 1, 1, "(file)", f"more than {MAX_BYTES} bytes",
-                                      "move long material into context files")])
+        return Checked(
+            None,
+            [
+                Problem(
+                    "task.yml",
+                    1,
+                    1,
+                    "(file)",
+                    f"more than {MAX_BYTES} bytes",
+                    "move long material into context files",
+                )
+            ],
+        )
     task_id = _id_of(text)
     folder = task_id if task_id and SLUG.fullmatch(task_id) else "unnamed"
     files = dict(files or {})
@@ -104,12 +129,22 @@ def check_text(repo: Path, text: str, files: Mapping[str, str] | None = None) ->
         found, problems = check_file(root, pack / TASK_FILE)
         if found is not None:
             display = f"{TASKPACKS}/{folder}/{TASK_FILE}"
-            problems = ceilings.check_file(pack / TASK_FILE, display, found.data, ceilings.of_repository(repo))
+            problems = ceilings.check_file(
+                pack / TASK_FILE, display, found.data, ceilings.of_repository(repo)
+            )
     if task_id is not None and not SLUG.fullmatch(task_id):
         problems = [p for p in problems if not (p.field == "id" and "directory name" in p.message)]
-        problems = [Problem(f"{TASKPACKS}/{folder}/{TASK_FILE}", 1, 1, "id",
-                            f"{task_id!r} is not a task id (lowercase letters, digits and '-')",
-                            "use a slug such as fix-login"), *problems]
+        problems = [
+            Problem(
+                f"{TASKPACKS}/{folder}/{TASK_FILE}",
+                1,
+                1,
+                "id",
+                f"{task_id!r} is not a task id (lowercase letters, digits and '-')",
+                "use a slug such as fix-login",
+            ),
+            *problems,
+        ]
     return Checked(task_id if task_id and SLUG.fullmatch(task_id) else None, sorted(set(problems)))
 
 
@@ -117,7 +152,7 @@ def _repo_context(repo: Path, text: str) -> list[PurePosixPath]:
     """Context entries that name files already in the repository (copied into the scratch check)."""
     try:
         data = parse_yaml(text).data
-    except Exception:  # noqa: BLE001
+    except Exception:
         return []
     entries = data.get("context", []) if isinstance(data, dict) else []
     root = repo.resolve()
@@ -145,14 +180,18 @@ def commit_pack(repo: Path, task_id: str, message: str, trailers: Mapping[str, s
     settings = load_settings(repo)
     current = gitops.git(repo, "symbolic-ref", "--quiet", "--short", "HEAD").strip()
     if current != settings.base_branch:
-        raise Refused(f"the checkout is on {current!r}; task packs are committed on the base branch "
-                      f"{settings.base_branch!r}: switch to it (git switch {settings.base_branch}) and retry")
+        raise Refused(
+            f"the checkout is on {current!r}; task packs are committed on the base branch "
+            f"{settings.base_branch!r}: switch to it (git switch {settings.base_branch}) and retry"
+        )
     body = "\n".join(f"{key}: {value}" for key, value in trailers.items())
     pathspec = f"{TASKPACKS}/{task_id}"
     env = gitops.identity(repo)
     gitops.git(repo, "add", "--", pathspec, env=env)
     staged = gitops.git(repo, "ls-files", "--stage", "-z", "--", pathspec).split("\0")
-    odd = [entry.split("\t", 1)[-1] for entry in staged if entry and entry.split(" ", 1)[0] not in REGULAR_MODES]
+    odd = [
+        entry.split("\t", 1)[-1] for entry in staged if entry and entry.split(" ", 1)[0] not in REGULAR_MODES
+    ]
     if odd:  # a nested repository (gitlink) or a symlink: never committed from a proposal
         gitops.git(repo, "reset", "--quiet", "--", pathspec)
         raise Refused(f"the proposal would commit something other than regular files: {', '.join(odd[:5])}")
@@ -164,7 +203,9 @@ def commit_pack(repo: Path, task_id: str, message: str, trailers: Mapping[str, s
     return commit
 
 
-def propose(repo: Path, text: str, files: Mapping[str, str] | None, *, replace: bool, client: str) -> dict[str, object]:
+def propose(
+    repo: Path, text: str, files: Mapping[str, str] | None, *, replace: bool, client: str
+) -> dict[str, object]:
     """Checks, then commits (or holds) a proposal; returns what happened, for the client."""
     files = dict(files or {})
     checked = check_text(repo, text, files)
@@ -174,29 +215,54 @@ def propose(repo: Path, text: str, files: Mapping[str, str] | None, *, replace: 
     assert task_id is not None
     target = repo / TASKPACKS / task_id
     if target.exists() and not replace:
-        return {"ok": False, "errors": [problem_dict(Problem(
-            f"{TASKPACKS}/{task_id}/{TASK_FILE}", 1, 1, "id", f"task pack {task_id!r} already exists",
-            "choose another id, or pass replace: true to overwrite it"))]}
+        return {
+            "ok": False,
+            "errors": [
+                problem_dict(
+                    Problem(
+                        f"{TASKPACKS}/{task_id}/{TASK_FILE}",
+                        1,
+                        1,
+                        "id",
+                        f"task pack {task_id!r} already exists",
+                        "choose another id, or pass replace: true to overwrite it",
+                    )
+                )
+            ],
+        }
     if ceilings.of_repository(repo).require_approval:
         held = load_settings(repo).state_dir / PROPOSALS / task_id
         shutil.rmtree(held, ignore_errors=True)
         _write(held, text, files)
-        return {"ok": True, "task_id": task_id, "status": "awaiting approval",
-                "next": f"a person runs `nox -s approve -- {task_id}` to commit it"}
+        return {
+            "ok": True,
+            "task_id": task_id,
+            "status": "awaiting approval",
+            "next": f"a person runs `nox -s approve -- {task_id}` to commit it",
+        }
     existed = target.exists()
     if existed:
         shutil.rmtree(target)
     _write(target, text, files)
     try:
-        commit = commit_pack(repo, task_id, f"Task pack {task_id}: proposed by {client}",
-                             {"Proposed-by": client, "Control-plane": "mcp"})
+        commit = commit_pack(
+            repo,
+            task_id,
+            f"Task pack {task_id}: proposed by {client}",
+            {"Proposed-by": client, "Control-plane": "mcp"},
+        )
     except Exception:
         shutil.rmtree(target, ignore_errors=True)
         if existed:  # the pack that was replaced comes back as committed
             gitops.git(repo, "checkout", "--quiet", "HEAD", "--", f"{TASKPACKS}/{task_id}")
         raise
-    return {"ok": True, "task_id": task_id, "status": "committed", "commit": commit,
-            "path": f"{TASKPACKS}/{task_id}/{TASK_FILE}"}
+    return {
+        "ok": True,
+        "task_id": task_id,
+        "status": "committed",
+        "commit": commit,
+        "path": f"{TASKPACKS}/{task_id}/{TASK_FILE}",
+    }
 
 
 def approve(repo: Path, task_id: str, approver: str) -> str:
@@ -206,8 +272,11 @@ def approve(repo: Path, task_id: str, approver: str) -> str:
     held = load_settings(repo).state_dir / PROPOSALS / task_id
     if not (held / TASK_FILE).is_file():
         raise BadInput(f"no proposal {task_id!r} waits for approval (looked in {held.relative_to(repo)})")
-    files = {p.relative_to(held).as_posix(): p.read_text(encoding="utf-8")
-             for p in sorted(held.rglob("*")) if p.is_file() and p.name != TASK_FILE}
+    files = {
+        p.relative_to(held).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(held.rglob("*"))
+        if p.is_file() and p.name != TASK_FILE
+    }
     text = (held / TASK_FILE).read_text(encoding="utf-8")
     checked = check_text(repo, text, files)
     if not checked.ok:
@@ -216,12 +285,22 @@ def approve(repo: Path, task_id: str, approver: str) -> str:
     if target.exists():
         shutil.rmtree(target)
     _write(target, text, files)
-    commit = commit_pack(repo, task_id, f"Task pack {task_id}: approved", {"Approved-by": approver,
-                                                                            "Control-plane": "proposal"})
+    commit = commit_pack(
+        repo,
+        task_id,
+        f"Task pack {task_id}: approved",
+        {"Approved-by": approver, "Control-plane": "proposal"},
+    )
     shutil.rmtree(held)
     return commit
 
 
 def problem_dict(problem: Problem) -> dict[str, object]:
-    return {"file": problem.file, "line": problem.line, "column": problem.column, "field": problem.field,
-            "message": problem.message, "fix": problem.hint}
+    return {
+        "file": problem.file,
+        "line": problem.line,
+        "column": problem.column,
+        "field": problem.field,
+        "message": problem.message,
+        "fix": problem.hint,
+    }

@@ -58,8 +58,9 @@ def build(repo: Path, transport: str, rate_per_minute: int = 60) -> tuple[MCPSer
     limiter = RateLimiter(rate_per_minute)
     server = MCPServer("codex-orchestrator", version=__version__, instructions=INSTRUCTIONS)
 
-    def call(tool: str, ctx: Context | None, arguments: dict[str, Any], fn: Callable[[str], dict[str, Any]]
-             ) -> dict[str, Any]:
+    def call(
+        tool: str, ctx: Context | None, arguments: dict[str, Any], fn: Callable[[str], dict[str, Any]]
+    ) -> dict[str, Any]:
         client = _client_name(ctx, transport)
         if (wait := limiter.check(transport)) is not None:
             audit.record(tool, client, arguments, "refused", "rate limit")
@@ -70,9 +71,11 @@ def build(repo: Path, transport: str, rate_per_minute: int = 60) -> tuple[MCPSer
             message = plane.clean(str(exc))
             audit.record(tool, client, arguments, "error", message)
             raise ToolError(message) from None  # an anticipated refusal: its text reaches the client
-        except Exception as exc:  # noqa: BLE001 - a crash is recorded and answered, never a traceback to the client
+        except Exception as exc:
             audit.record(tool, client, arguments, "crash", plane.clean(f"{type(exc).__name__}: {exc}"))
-            raise ToolError(f"{tool} failed: {type(exc).__name__}; see .orchestrator/control-plane.jsonl") from None
+            raise ToolError(
+                f"{tool} failed: {type(exc).__name__}; see .orchestrator/control-plane.jsonl"
+            ) from None
         audit.record(tool, client, arguments, "ok", json.dumps(result, default=str)[:200])
         return result
 
@@ -88,22 +91,30 @@ def build(repo: Path, transport: str, rate_per_minute: int = 60) -> tuple[MCPSer
         return call("list_taskpacks", ctx, {}, lambda _c: plane.list_taskpacks())
 
     @server.tool()
-    def validate_taskpack(yaml_text: str, ctx: Context, context_files: dict[str, str] | None = None
-                          ) -> dict[str, Any]:
+    def validate_taskpack(
+        yaml_text: str, ctx: Context, context_files: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         """Check a task pack given as YAML text (and optional context files by name) without writing
         anything. Returns ok, or every error with its line, column, field, message and fix."""
         args = {"yaml_text": yaml_text, "context_files": context_files}
-        return call("validate_taskpack", ctx, args, lambda _c: plane.validate_taskpack(yaml_text, context_files))
+        return call(
+            "validate_taskpack", ctx, args, lambda _c: plane.validate_taskpack(yaml_text, context_files)
+        )
 
     @server.tool()
-    def propose_taskpack(yaml_text: str, ctx: Context, context_files: dict[str, str] | None = None,
-                         replace: bool = False) -> dict[str, Any]:
+    def propose_taskpack(
+        yaml_text: str, ctx: Context, context_files: dict[str, str] | None = None, replace: bool = False
+    ) -> dict[str, Any]:
         """Validate a task pack, check it against the policy ceilings, and write it to taskpacks/<id>/,
         committed on the base branch (or held for a person's approval when the policy requires it).
         An existing id is refused unless replace is true."""
         args = {"yaml_text": yaml_text, "context_files": context_files, "replace": replace}
-        return call("propose_taskpack", ctx, args,
-                    lambda client: plane.propose_taskpack(yaml_text, context_files, replace, client))
+        return call(
+            "propose_taskpack",
+            ctx,
+            args,
+            lambda client: plane.propose_taskpack(yaml_text, context_files, replace, client),
+        )
 
     @server.tool()
     def start_run(task_id: str, ctx: Context) -> dict[str, Any]:
@@ -118,20 +129,34 @@ def build(repo: Path, transport: str, rate_per_minute: int = 60) -> tuple[MCPSer
         return call("get_run", ctx, {"run_id": run_id}, lambda _c: plane.get_run(run_id))
 
     @server.tool()
-    def list_runs(ctx: Context, task_id: str | None = None, status: str | None = None, limit: int = 20
-                  ) -> dict[str, Any]:
+    def list_runs(
+        ctx: Context, task_id: str | None = None, status: str | None = None, limit: int = 20
+    ) -> dict[str, Any]:
         """Recent runs, newest first, optionally only one task's or only those with a status
         (running, succeeded, failed, refused, tripped, aborted)."""
         args = {"task_id": task_id, "status": status, "limit": limit}
         return call("list_runs", ctx, args, lambda _c: plane.list_runs(task_id, status, limit))
 
     @server.tool()
-    def query_evidence(ctx: Context, task: str | None = None, run: str | None = None, phase: str | None = None,
-                       kind: str | None = None, status: str | None = None, path_glob: str | None = None
-                       ) -> dict[str, Any]:
+    def query_evidence(
+        ctx: Context,
+        task: str | None = None,
+        run: str | None = None,
+        phase: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        path_glob: str | None = None,
+    ) -> dict[str, Any]:
         """The evidence index across runs (each artifact with sha256, size, kind, phase), with the same
         filters as `python -m orchestrator evidence query`."""
-        args = {"task": task, "run": run, "phase": phase, "kind": kind, "status": status, "path_glob": path_glob}
+        args = {
+            "task": task,
+            "run": run,
+            "phase": phase,
+            "kind": kind,
+            "status": status,
+            "path_glob": path_glob,
+        }
         return call("query_evidence", ctx, args, lambda _c: plane.query_evidence(**args))
 
     @server.tool()
@@ -151,7 +176,7 @@ class TokenGate:
     def _path_token(self, path: str) -> tuple[bool, str]:
         if not path.startswith(MCP_PATH + "/"):
             return False, path
-        candidate, _, rest = path[len(MCP_PATH) + 1:].partition("/")
+        candidate, _, rest = path[len(MCP_PATH) + 1 :].partition("/")
         if hmac.compare_digest(candidate.encode("utf-8"), self.token):
             return True, MCP_PATH + (f"/{rest}" if rest else "")
         return False, path
@@ -168,8 +193,13 @@ class TokenGate:
             scope = {**scope, "path": path, "raw_path": path.encode("utf-8")}
         if not (ok or by_path):
             body = b'{"error": "unauthorized: send Authorization: Bearer <ORCH_MCP_TOKEN>"}'
-            await send({"type": "http.response.start", "status": 401,
-                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)
@@ -200,8 +230,10 @@ def serve(repo: Path, http: str | None, environ: dict[str, str]) -> int:
         return 0
     token = environ.get(TOKEN_VAR, "")
     if len(token) < 16:
-        raise BadInput(f"HTTP needs a token: set {TOKEN_VAR} to a random string of 16 characters or more "
-                       "(e.g. `export ORCH_MCP_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')`)")
+        raise BadInput(
+            f"HTTP needs a token: set {TOKEN_VAR} to a random string of 16 characters or more "
+            "(e.g. `export ORCH_MCP_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')`)"
+        )
     host, port = parse_address(http)
     import uvicorn
 

@@ -48,8 +48,18 @@ class Phase:
 PHASES: tuple[Phase, ...] = (
     Phase("validate", Role.DECISIVE, ("task pack",), ()),
     Phase("safety", Role.DECISIVE, ("task pack", "policy", "checkout"), ("safety",)),
-    Phase("prepare", Role.DECISIVE, ("task pack", "cache"), ("environment", "safety"), ),
-    Phase("execute", Role.DECISIVE, ("task pack", "environment"), ("executor", "changes", "safety", "diff.patch")),
+    Phase(
+        "prepare",
+        Role.DECISIVE,
+        ("task pack", "cache"),
+        ("environment", "safety"),
+    ),
+    Phase(
+        "execute",
+        Role.DECISIVE,
+        ("task pack", "environment"),
+        ("executor", "changes", "safety", "diff.patch"),
+    ),
     Phase("verify", Role.DECISIVE, ("changes",), ("acceptance", "changes", "safety")),
     Phase("plugin", Role.DECISIVE, ("changes",), ("plugin", "plugin_result.json")),
     Phase("review", Role.DECISIVE, ("manifest", "diff.patch"), ("review", "review_report.json", "REVIEW.md")),

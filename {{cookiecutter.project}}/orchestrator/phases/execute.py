@@ -7,20 +7,23 @@ stops an executor that keeps failing the same way.
 
 from __future__ import annotations
 
+from orchestrator.acceptance import failure_text, run_checks
 from orchestrator.breakers import FailureTracker, check_diff, diff_stat_of, raise_if
 from orchestrator.errors import Tripped
 from orchestrator.executors import AttemptResult, executor
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.scope import check_workspace
-from orchestrator.acceptance import failure_text, run_checks
 from orchestrator.workspace import DIFF, create, record_changes
+
 
 def _trip(result: AttemptResult) -> Tripped:
     return Tripped(result.breaker or "unknown", result.limit, result.measured, result.reason)
 
 
-def _next_feedback(run: Run, log: PhaseLog, result: AttemptResult) -> tuple[tuple[str, int | None, str], str] | None:
+def _next_feedback(
+    run: Run, log: PhaseLog, result: AttemptResult
+) -> tuple[tuple[str, int | None, str], str] | None:
     """None when the attempt passed; else the failure's identity and what to tell the executor."""
     if not result.ok:
         key = result.failure_key or (result.reason, result.exit_code, "")
@@ -61,4 +64,6 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     outputs = [run.dir / DIFF, *result.outputs]
     if not result.ok:
         return PhaseResult("failed", result.reason, 1, outputs)
-    return PhaseResult("passed", f"executor {run.task.executor['kind']} finished in {attempt} attempt(s)", 0, outputs)
+    return PhaseResult(
+        "passed", f"executor {run.task.executor['kind']} finished in {attempt} attempt(s)", 0, outputs
+    )

@@ -109,7 +109,9 @@ def parse_descriptor(data: Any, plugin_dir: Path, expected_name: str) -> Descrip
         raise PluginProblem(f"{where}: version: must be a non-empty string")
     entry = data.get("entry")
     if not isinstance(entry, list) or not entry or not all(isinstance(a, str) and a for a in entry):
-        raise PluginProblem(f"{where}: entry: must be a non-empty list of strings, e.g. [\"python\", \"plugin.py\"]")
+        raise PluginProblem(
+            f'{where}: entry: must be a non-empty list of strings, e.g. ["python", "plugin.py"]'
+        )
     description = data.get("description", "")
     if not isinstance(description, str):
         raise PluginProblem(f"{where}: description: must be a string")
@@ -162,7 +164,9 @@ def extract_result(output: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PluginProblem(f"result is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise PluginProblem(
+            f"result is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
     if not isinstance(value, dict):
         raise PluginProblem("result is not a JSON object")
     return value
@@ -231,7 +235,9 @@ def load_descriptor(plugin_dir: Path, name: str) -> Descriptor:
     try:
         data = json.loads((plugin_dir / DESCRIPTOR).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise PluginProblem(f"solutions/{name}/{DESCRIPTOR}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+        raise PluginProblem(
+            f"solutions/{name}/{DESCRIPTOR}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PluginProblem(f"solutions/{name}/{DESCRIPTOR}: cannot be read: {exc}") from None
     return parse_descriptor(data, plugin_dir, name)
@@ -240,7 +246,11 @@ def load_descriptor(plugin_dir: Path, name: str) -> Descriptor:
 def build_request(run: Run, descriptor: Descriptor, changed: list[str], deleted: list[str]) -> dict[str, Any]:
     return {
         "schema": "plugin_request/v1",
-        "plugin": {"name": descriptor.name, "version": descriptor.version, "dir": str(descriptor.dir.resolve())},
+        "plugin": {
+            "name": descriptor.name,
+            "version": descriptor.version,
+            "dir": str(descriptor.dir.resolve()),
+        },
         "run": {"id": run.id, "dir": str(run.dir.resolve())},
         "task": {"id": run.task.id, "data": run.task.data},
         "workspace": str(run.workspace.resolve()),
@@ -277,10 +287,18 @@ def sandbox_spec(run: Run, descriptor: Descriptor, where: Path | None = None) ->
     shutil.rmtree(scratch, ignore_errors=True)
     out_dir(scratch).mkdir(parents=True)
     tools = tools_dir(run)
-    env = {"ORCH_PLUGIN_DIR": str(descriptor.dir.resolve()), "PYTHONNOUSERSITE": "1",
-           OUT_ENV: str(out_dir(scratch).resolve()), TOOLS_ENV: str(tools)}
+    env = {
+        "ORCH_PLUGIN_DIR": str(descriptor.dir.resolve()),
+        "PYTHONNOUSERSITE": "1",
+        OUT_ENV: str(out_dir(scratch).resolve()),
+        TOOLS_ENV: str(tools),
+    }
     spec = spec_for(run, env, where)
-    own = {"wall_name": "timeout_seconds", "wall_spent": 0.0} if descriptor.timeout_seconds < spec.wall_seconds else {}
+    own = (
+        {"wall_name": "timeout_seconds", "wall_spent": 0.0}
+        if descriptor.timeout_seconds < spec.wall_seconds
+        else {}
+    )
     return replace(
         spec,
         scratch=scratch,
@@ -299,26 +317,46 @@ def execute(run: Run, log: PhaseLog, descriptor: Descriptor) -> Outcome:
     """
     workspace = fresh_checkout(run)  # the tree publish commits, never the raw workspace
     try:
-        changed, deleted = changed_files(workspace, str(run.manifest["git"]["base"]), run.manifest["changes"]["tree"])
+        changed, deleted = changed_files(
+            workspace, str(run.manifest["git"]["base"]), run.manifest["changes"]["tree"]
+        )
         request = {**build_request(run, descriptor, changed, deleted), "workspace": str(workspace.resolve())}
         argv = resolve_argv(descriptor.entry, descriptor.dir)
         spec = sandbox_spec(run, descriptor, workspace)
-        log.note(f"plugin {descriptor.name} {descriptor.version}: {len(changed)} changed, {len(deleted)} deleted file(s)")
+        log.note(
+            f"plugin {descriptor.name} {descriptor.version}: {len(changed)} changed, {len(deleted)} deleted file(s)"
+        )
         stdin = json.dumps(request, sort_keys=True, default=str).encode("utf-8")
         execution = sandbox_run(argv, spec, cwd=workspace, stdin=stdin)
         record_tested(run, workspace, "plugin")
     finally:
         remove_checkout(run)
-    note = f"breaker {execution.breaker}: limit {execution.limit}, measured {execution.measured}" if execution.breaker else ""
-    log.command(shlex.join(argv), execution.exit_code, execution.duration, execution.output, execution.output_bytes, note=note)
+    note = (
+        f"breaker {execution.breaker}: limit {execution.limit}, measured {execution.measured}"
+        if execution.breaker
+        else ""
+    )
+    log.command(
+        shlex.join(argv),
+        execution.exit_code,
+        execution.duration,
+        execution.output,
+        execution.output_bytes,
+        note=note,
+    )
     crashed = f"plugin {descriptor.name} {descriptor.version} crashed"
     if execution.breaker == "timeout_seconds":
-        return Outcome("crashed", f"{crashed}: still running after timeout_seconds={descriptor.timeout_seconds:g}",
-                       descriptor.version)
+        return Outcome(
+            "crashed",
+            f"{crashed}: still running after timeout_seconds={descriptor.timeout_seconds:g}",
+            descriptor.version,
+        )
     if execution.breaker:
         reason = f"{crashed}: breaker {execution.breaker} tripped (limit {execution.limit:g})"
-        raise PluginTripped(Outcome("crashed", reason, descriptor.version),
-                            Tripped(execution.breaker, execution.limit, execution.measured, f"plugin {descriptor.name}"))
+        raise PluginTripped(
+            Outcome("crashed", reason, descriptor.version),
+            Tripped(execution.breaker, execution.limit, execution.measured, f"plugin {descriptor.name}"),
+        )
     if execution.exit_code != 0:
         last = next((ln.strip() for ln in reversed(execution.output.splitlines()) if ln.strip()), "no output")
         return Outcome("crashed", f"{crashed}: exit {execution.exit_code}: {last[:300]}", descriptor.version)
@@ -357,7 +395,12 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     if not run.settings.plugins_enabled:
         reason = f"plugin {name} not run: plugins are disabled ({ENABLE_HINT})"
         run.manifest["plugin"] = {
-            "name": name, "version": "", "status": "skipped", "sha256": None, "strict": strict, "reason": reason,
+            "name": name,
+            "version": "",
+            "status": "skipped",
+            "sha256": None,
+            "strict": strict,
+            "reason": reason,
         }
         log.note(reason)
         return PhaseResult("skipped", reason)
@@ -365,9 +408,13 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     plugin_dir = run.repo / "solutions" / name
     outputs: list[Path] = []
     if not NAME.match(name):
-        outcome = Outcome("missing", f"plugin {name!r} is missing: not a valid name (lowercase letters, digits and -)")
+        outcome = Outcome(
+            "missing", f"plugin {name!r} is missing: not a valid name (lowercase letters, digits and -)"
+        )
     elif not (plugin_dir / DESCRIPTOR).is_file():
-        outcome = Outcome("missing", f"plugin {name} is missing: no solutions/{name}/{DESCRIPTOR} in the repository")
+        outcome = Outcome(
+            "missing", f"plugin {name} is missing: no solutions/{name}/{DESCRIPTOR} in the repository"
+        )
     else:
         try:
             descriptor = load_descriptor(plugin_dir, name)

@@ -22,8 +22,8 @@ from orchestrator.environment import tolerated_link
 from orchestrator.errors import Refused, Tripped
 from orchestrator.fsio import atomic_write_text
 from orchestrator.phaselog import PhaseLog
-from orchestrator.runs import PhaseResult, Run
 from orchestrator.recording import record_execution
+from orchestrator.runs import PhaseResult, Run
 from orchestrator.sandbox import escaping_symlinks
 from orchestrator.sandbox import run as sandboxed
 from orchestrator.workspace import create, scratch_dir, spec_for
@@ -34,7 +34,9 @@ INVENTORY = "environment"
 
 def prepared_paths(workspace: Path) -> tuple[list[str], list[str]]:
     """(ignored paths present, other changes) in the workspace, from git's own view."""
-    raw = gitops.git(workspace, "status", "--porcelain=v1", "-z", "--ignored=matching", "--untracked-files=all")
+    raw = gitops.git(
+        workspace, "status", "--porcelain=v1", "-z", "--ignored=matching", "--untracked-files=all"
+    )
     ignored, other = [], []
     for entry in filter(None, raw.split("\0")):
         code, path = entry[:2], entry[3:]
@@ -45,10 +47,16 @@ def prepared_paths(workspace: Path) -> tuple[list[str], list[str]]:
 def unsafe_outputs(workspace: Path, paths: list[str]) -> list[str]:
     """Prepared paths that are links themselves, and links inside them that are not ordinary setup output."""
     top = [f"{p} is a symbolic link" for p in paths if (workspace / p).is_symlink()]
-    top += [f"{p} is not a regular file (a FIFO, socket or device)" for p in envcache.special_files(workspace, paths)]
-    links = [link for link in escaping_symlinks(workspace)
-             if any(link.startswith((p + "/", p + " ")) for p in paths)
-             and not tolerated_link(workspace, paths, link)]
+    top += [
+        f"{p} is not a regular file (a FIFO, socket or device)"
+        for p in envcache.special_files(workspace, paths)
+    ]
+    links = [
+        link
+        for link in escaping_symlinks(workspace)
+        if any(link.startswith((p + "/", p + " ")) for p in paths)
+        and not tolerated_link(workspace, paths, link)
+    ]
     return [*top, *links]
 
 
@@ -105,15 +113,21 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     if restored is not None:
         record.update(cache="hit", paths=restored)
         snapshot(run, restored, root, key)
-        log.note(f"environment restored from the cache ({key}): {', '.join(restored)}; setup not run, no network")
+        log.note(
+            f"environment restored from the cache ({key}): {', '.join(restored)}; setup not run, no network"
+        )
         listed = sorted((run.dir / INVENTORY).glob("*")) if (run.dir / INVENTORY).is_dir() else []
-        return PhaseResult("passed", f"environment restored from the cache ({len(restored)} path(s))", 0, listed)
+        return PhaseResult(
+            "passed", f"environment restored from the cache ({len(restored)} path(s))", 0, listed
+        )
     record["cache"] = "miss"
     hosts = tuple(env.expanded_hosts)
     for command in env.setup:
         spec = replace(spec_for(run), network_hosts=hosts)
         result = sandboxed(["/bin/sh", "-c", command], spec, cwd=run.workspace)
-        log.command(command, result.exit_code, result.duration, result.output, result.output_bytes, note="setup")
+        log.command(
+            command, result.exit_code, result.duration, result.output, result.output_bytes, note="setup"
+        )
         record["paths"] = prepared_paths(run.workspace)[0]  # links inside these are judged as setup output
         record_execution(run, log, "prepare", result)
         if result.breaker:
@@ -122,12 +136,16 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
             return PhaseResult("failed", f"setup command failed (exit {result.exit_code}): {command}", 1)
     paths, other = prepared_paths(run.workspace)
     if other:
-        raise Refused("setup changed files git does not ignore (setup may only write ignored paths such as "
-                      f".venv/ or node_modules/): {', '.join(other[:10])}")
+        raise Refused(
+            "setup changed files git does not ignore (setup may only write ignored paths such as "
+            f".venv/ or node_modules/): {', '.join(other[:10])}"
+        )
     record["paths"] = paths
     if problems := unsafe_outputs(run.workspace, paths):
-        raise Refused("setup left links out of the workspace or special files, which are never cached or used: "
-                      + "; ".join(problems[:10]))
+        raise Refused(
+            "setup left links out of the workspace or special files, which are never cached or used: "
+            + "; ".join(problems[:10])
+        )
     listed = inventory(run, log)
     log.note(envcache.save(root, key, run.workspace, paths, cap, listed))
     snapshot(run, paths, root, key)

@@ -67,9 +67,14 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     if publish_change:
         tested.check_published(repo, change_tree, manifest["changes"].get("tested_tree"))
         head = gitops.commit_tree(
-            repo, start_tree=change_tree, keep_from=None, keep_prefix=keep, add={}, parents=[base],
+            repo,
+            start_tree=change_tree,
+            keep_from=None,
+            keep_prefix=keep,
+            add={},
+            parents=[base],
             message=f"{run.task.id}: {run.task.data.get('title', '')}\n\nChange made by run {run.id} "
-                    f"({manifest['executor']['kind']} executor).\nTask-Id: {run.task.id}\nRun-Id: {run.id}\n",
+            f"({manifest['executor']['kind']} executor).\nTask-Id: {run.task.id}\nRun-Id: {run.id}\n",
             identity=ident,
         )
         parent, start_tree = head, change_tree
@@ -82,10 +87,14 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     run.seal(f"committed to {branch}")
     files, _ = evidence_files(run)
     evidence_commit = gitops.commit_tree(
-        repo, start_tree=start_tree, keep_from=old, keep_prefix=keep, add=files,
+        repo,
+        start_tree=start_tree,
+        keep_from=old,
+        keep_prefix=keep,
+        add=files,
         parents=gitops.branch_parents(repo, parent, old),
         message=f"{run.task.id}: evidence of run {run.id} ({status})\n\n{reason}\n\n"
-                f"Task-Id: {run.task.id}\nRun-Id: {run.id}\nRun-Status: {status}\n",
+        f"Task-Id: {run.task.id}\nRun-Id: {run.id}\nRun-Status: {status}\n",
         identity=ident,
     )
     gitops.update_branch(repo, branch, evidence_commit, old)
@@ -99,10 +108,20 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
 
 def push(run: Run, log: PhaseLog, branch: str) -> None:
     gitops.require_remote(run.repo, REMOTE)
-    proc = subprocess.run(["git", "push", REMOTE, f"refs/heads/{branch}:refs/heads/{branch}"],
-                          cwd=run.repo, capture_output=True, text=True, check=False)
-    log.command(f"git push {REMOTE} {branch}", proc.returncode, 0.0, proc.stdout + proc.stderr,
-                len(proc.stdout) + len(proc.stderr))
+    proc = subprocess.run(
+        ["git", "push", REMOTE, f"refs/heads/{branch}:refs/heads/{branch}"],
+        cwd=run.repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    log.command(
+        f"git push {REMOTE} {branch}",
+        proc.returncode,
+        0.0,
+        proc.stdout + proc.stderr,
+        len(proc.stdout) + len(proc.stderr),
+    )
     if proc.returncode != 0:
         raise Refused(f"push of {branch} to {REMOTE!r} failed: {log.redactor.redact(proc.stderr.strip())}")
     run.manifest["git"]["pushed"] = True

@@ -16,7 +16,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-
 from orchestrator import __version__, render, review_secrets, textsafe, unidiff
 from orchestrator.controlplane import is_control_plane, is_dependency_manifest
 from orchestrator.egress import parse_allowlist, split_target
@@ -36,13 +35,24 @@ PLUGIN_RESULT = "plugin_result.json"
 """Files the execution plane may never change, whatever the task pack's scope says."""
 
 SAFETY_CHECKS = ("control-plane", "secrets", "permissions")
-CHECK_ORDER = ("acceptance", "scope", "control-plane", "secrets", "size", "breakers", "plugin", "executor",
-               "permissions")
+CHECK_ORDER = (
+    "acceptance",
+    "scope",
+    "control-plane",
+    "secrets",
+    "size",
+    "breakers",
+    "plugin",
+    "executor",
+    "permissions",
+)
 TITLES = {
     "acceptance": "Every acceptance check of the task pack passed",
     "scope": "Changed paths are inside scope.allowed_paths and outside scope.forbidden_paths",
-    "control-plane": ("No control-plane file is touched, no path holds control characters and no symlink leads "
-                      "out of the workspace"),
+    "control-plane": (
+        "No control-plane file is touched, no path holds control characters and no symlink leads "
+        "out of the workspace"
+    ),
     "secrets": "No secret is added by the diff",
     "size": "The change is within limits.max_changed_files and limits.max_diff_lines",
     "breakers": "No circuit breaker tripped",
@@ -93,7 +103,9 @@ def _sorted(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(unique.values(), key=lambda f: (f["file"], f["line"], f["rule"], f["message"], f["level"]))
 
 
-def check(check_id: str, findings: list[dict[str, Any]], summary: str, status: str | None = None) -> dict[str, Any]:
+def check(
+    check_id: str, findings: list[dict[str, Any]], summary: str, status: str | None = None
+) -> dict[str, Any]:
     """A check record; its status follows from its findings unless given (skip, or a pass with notes)."""
     if status is None:
         levels = {f["level"] for f in findings}
@@ -139,8 +151,10 @@ def review_manifest_view(manifest: dict[str, Any]) -> dict[str, Any]:
         "base": (manifest.get("git") or {}).get("base"),
         "executor": {k: executor.get(k) for k in ("kind", "version", "attempts", "usage", "health")},
         "execute_status": ((manifest.get("phases") or {}).get("execute") or {}).get("status"),
-        "acceptance": [{k: v for k, v in item.items() if k != "duration_seconds"}
-                       for item in manifest.get("acceptance", [])],
+        "acceptance": [
+            {k: v for k, v in item.items() if k != "duration_seconds"}
+            for item in manifest.get("acceptance", [])
+        ],
         "safety": manifest.get("safety"),
         "breakers": manifest.get("breakers"),
         "plugin": manifest.get("plugin"),
@@ -159,14 +173,24 @@ def check_acceptance(inputs: ReviewInputs) -> dict[str, Any]:
         line = line_of(inputs.task_text, rf"^\s*-?\s*id:\s*['\"]?{re.escape(check_id)}['\"]?\s*(#.*)?$")
         result = results.get(check_id)
         if result is None:
-            findings.append(finding(inputs.task_path, line, "acceptance/not-run",
-                                    f"acceptance check `{check_id}` has no result; run the verify phase"))
+            findings.append(
+                finding(
+                    inputs.task_path,
+                    line,
+                    "acceptance/not-run",
+                    f"acceptance check `{check_id}` has no result; run the verify phase",
+                )
+            )
         elif result["status"] != "passed":
-            findings.append(finding(
-                inputs.task_path, line, f"acceptance/{result['status']}",
-                f"acceptance check `{check_id}` {result['status']}: exit {result.get('exit_code')}, "
-                f"expected {result.get('expect_exit', 0)}",
-            ))
+            findings.append(
+                finding(
+                    inputs.task_path,
+                    line,
+                    f"acceptance/{result['status']}",
+                    f"acceptance check `{check_id}` {result['status']}: exit {result.get('exit_code')}, "
+                    f"expected {result.get('expect_exit', 0)}",
+                )
+            )
     if not declared:
         return check("acceptance", [], "the task pack declares no acceptance check", "skip")
     passed = len(declared) - len(findings)
@@ -175,9 +199,18 @@ def check_acceptance(inputs: ReviewInputs) -> dict[str, Any]:
 
 def check_scope(inputs: ReviewInputs, paths: list[str]) -> dict[str, Any]:
     if inputs.diff is None:
-        return check("scope", [finding(DIFF, 0, "scope/no-diff",
-                                       "the run has no diff.patch, so the change cannot be reviewed; "
-                                       "run the execute phase")], "no diff.patch")
+        return check(
+            "scope",
+            [
+                finding(
+                    DIFF,
+                    0,
+                    "scope/no-diff",
+                    "the run has no diff.patch, so the change cannot be reviewed; run the execute phase",
+                )
+            ],
+            "no diff.patch",
+        )
     scope = inputs.task.get("scope", {})
     allowed, forbidden = list(scope.get("allowed_paths", [])), list(scope.get("forbidden_paths", []))
     findings = []
@@ -185,14 +218,28 @@ def check_scope(inputs: ReviewInputs, paths: list[str]) -> dict[str, Any]:
         if match_any(forbidden, path):
             findings.append(finding(path, 0, "scope/forbidden", "path matches scope.forbidden_paths"))
         elif not match_any(allowed, path):
-            findings.append(finding(path, 0, "scope/outside-allowed",
-                                    "path is outside scope.allowed_paths; revert it or widen the scope in the pack"))
+            findings.append(
+                finding(
+                    path,
+                    0,
+                    "scope/outside-allowed",
+                    "path is outside scope.allowed_paths; revert it or widen the scope in the pack",
+                )
+            )
     out_of_scope = len(findings)
     for path in paths:
-        if (rule := is_dependency_manifest(path)) is not None and not is_control_plane(path, _extra_rules(inputs)):
-            findings.append(finding(path, 0, "scope/dependency-manifest",
-                                    f"dependency change: a dependency manifest ({rule}) changed; check what it "
-                                    "installs", "note"))
+        if (rule := is_dependency_manifest(path)) is not None and not is_control_plane(
+            path, _extra_rules(inputs)
+        ):
+            findings.append(
+                finding(
+                    path,
+                    0,
+                    "scope/dependency-manifest",
+                    f"dependency change: a dependency manifest ({rule}) changed; check what it installs",
+                    "note",
+                )
+            )
     return check("scope", findings, f"{len(paths)} changed path(s), {out_of_scope} out of scope")
 
 
@@ -208,22 +255,44 @@ def _escapes(path: str, target: str) -> bool:
     return joined == ".." or joined.startswith("../")
 
 
-def check_control_plane(inputs: ReviewInputs, files: list[unidiff.FileDiff], paths: list[str]) -> dict[str, Any]:
+def check_control_plane(
+    inputs: ReviewInputs, files: list[unidiff.FileDiff], paths: list[str]
+) -> dict[str, Any]:
     if inputs.diff is None:
         return check("control-plane", [], "no diff.patch", "skip")
     extra = _extra_rules(inputs)
-    findings = [finding(p, 0, "control-plane/touched",
-                        f"control-plane file changed by the execution plane (rule {rule}); only the control plane "
-                        "may edit it")
-                for p in paths if (rule := is_control_plane(p, extra)) is not None]
-    findings.extend(finding(textsafe.escape(p), 0, "control-plane/control-characters",
-                            "the path holds control characters (terminal escapes, line breaks or bidi overrides) "
-                            "that can forge what a person reads; rename the file")
-                    for p in paths if textsafe.CONTROL.search(p))
+    findings = [
+        finding(
+            p,
+            0,
+            "control-plane/touched",
+            f"control-plane file changed by the execution plane (rule {rule}); only the control plane "
+            "may edit it",
+        )
+        for p in paths
+        if (rule := is_control_plane(p, extra)) is not None
+    ]
+    findings.extend(
+        finding(
+            textsafe.escape(p),
+            0,
+            "control-plane/control-characters",
+            "the path holds control characters (terminal escapes, line breaks or bidi overrides) "
+            "that can forge what a person reads; rename the file",
+        )
+        for p in paths
+        if textsafe.CONTROL.search(p)
+    )
     for item in files:
         if item.symlink and item.new_path and item.added and _escapes(item.new_path, item.added[0][1]):
-            findings.append(finding(item.new_path, 0, "control-plane/symlink-escape",
-                                    "symlink points outside the workspace; replace it with a file or a relative link"))
+            findings.append(
+                finding(
+                    item.new_path,
+                    0,
+                    "control-plane/symlink-escape",
+                    "symlink points outside the workspace; replace it with a file or a relative link",
+                )
+            )
     return check("control-plane", findings, f"{len(findings)} protected path(s) touched")
 
 
@@ -237,12 +306,19 @@ def check_secrets(inputs: ReviewInputs, files: list[unidiff.FileDiff]) -> dict[s
             added.setdefault(item.new_path, []).extend(item.added)
     named = sorted({f.new_path for f in files if f.new_path and f.new_path != f.old_path})
     binaries = sorted({f.new_path for f in files if f.binary and f.new_path})
-    hits = [*review_secrets.line_hits(added), *review_secrets.path_hits(named),
-            *review_secrets.binary_hits(inputs.binaries, binaries)]
+    hits = [
+        *review_secrets.line_hits(added),
+        *review_secrets.path_hits(named),
+        *review_secrets.binary_hits(inputs.binaries, binaries),
+    ]
     findings = [finding(*hit) for hit in hits]
     scanned = sum(len(lines) for lines in added.values())
-    return check("secrets", findings, f"{scanned} added line(s), {len(named)} new path(s) and {len(binaries)} binary "
-                                      f"file(s) scanned, {len(findings)} finding(s)")
+    return check(
+        "secrets",
+        findings,
+        f"{scanned} added line(s), {len(named)} new path(s) and {len(binaries)} binary "
+        f"file(s) scanned, {len(findings)} finding(s)",
+    )
 
 
 def check_size(inputs: ReviewInputs, files: list[unidiff.FileDiff]) -> dict[str, Any]:
@@ -253,19 +329,35 @@ def check_size(inputs: ReviewInputs, files: list[unidiff.FileDiff]) -> dict[str,
     lines = sum(len(f.added) + len(f.removed) for f in files)
     findings = []
     if changed > max_files:
-        findings.append(finding(DIFF, 0, "size/max-changed-files",
-                                f"{changed} files changed, limit {max_files} (limits.max_changed_files)"))
+        findings.append(
+            finding(
+                DIFF,
+                0,
+                "size/max-changed-files",
+                f"{changed} files changed, limit {max_files} (limits.max_changed_files)",
+            )
+        )
     if lines > max_lines:
-        findings.append(finding(DIFF, 0, "size/max-diff-lines",
-                                f"{lines} lines changed, limit {max_lines} (limits.max_diff_lines)"))
+        findings.append(
+            finding(
+                DIFF,
+                0,
+                "size/max-diff-lines",
+                f"{lines} lines changed, limit {max_lines} (limits.max_diff_lines)",
+            )
+        )
     return check("size", findings, f"{changed}/{max_files} files, {lines}/{max_lines} lines")
 
 
 def check_breakers(inputs: ReviewInputs) -> dict[str, Any]:
     findings = [
-        finding("manifest.json", 0, f"breakers/{b['name']}",
-                f"breaker {b['name']} tripped{' in ' + b['phase'] if b.get('phase') else ''}: "
-                f"measured {b['measured']} > limit {b['limit']}")
+        finding(
+            "manifest.json",
+            0,
+            f"breakers/{b['name']}",
+            f"breaker {b['name']} tripped{' in ' + b['phase'] if b.get('phase') else ''}: "
+            f"measured {b['measured']} > limit {b['limit']}",
+        )
         for b in inputs.manifest.get("breakers", [])
     ]
     return check("breakers", findings, f"{len(findings)} breaker(s) tripped")
@@ -283,17 +375,41 @@ def check_plugin(inputs: ReviewInputs) -> dict[str, Any]:
     findings = []
     recorded = entry.get("sha256")
     if recorded is not None and recorded != inputs.plugin_result_sha256:
-        findings.append(finding(PLUGIN_RESULT, 0, "plugin/result-mismatch",
-                                "plugin_result.json is missing or differs from the digest the manifest recorded"))
+        findings.append(
+            finding(
+                PLUGIN_RESULT,
+                0,
+                "plugin/result-mismatch",
+                "plugin_result.json is missing or differs from the digest the manifest recorded",
+            )
+        )
     level = "note" if status == "passed" else "error" if strict and status != "warning" else "warning"
     if status != "passed":
-        findings.append(finding(PLUGIN_RESULT, 0, f"plugin/{status}",
-                                f"plugin {name} {status}{': ' + entry['reason'] if entry.get('reason') else ''}"
-                                f" ({'strict' if strict else 'not strict: a warning'})", level))
+        findings.append(
+            finding(
+                PLUGIN_RESULT,
+                0,
+                f"plugin/{status}",
+                f"plugin {name} {status}{': ' + entry['reason'] if entry.get('reason') else ''}"
+                f" ({'strict' if strict else 'not strict: a warning'})",
+                level,
+            )
+        )
     for item in (inputs.plugin_result or {}).get("findings", []):
-        item_level = "note" if level == "note" else {"error": level, "warning": "warning"}.get(item["severity"], "note")
-        findings.append(finding(item["file"], int(item.get("line", 0)), f"plugin/{name}/{item['rule']}",
-                                f"[{item['severity']}] {item['message']}", item_level))
+        item_level = (
+            "note"
+            if level == "note"
+            else {"error": level, "warning": "warning"}.get(item["severity"], "note")
+        )
+        findings.append(
+            finding(
+                item["file"],
+                int(item.get("line", 0)),
+                f"plugin/{name}/{item['rule']}",
+                f"[{item['severity']}] {item['message']}",
+                item_level,
+            )
+        )
     summary = f"plugin {name} {status} ({'strict' if strict else 'not strict'})"
     return check("plugin", findings, summary)
 
@@ -305,20 +421,34 @@ def check_executor(inputs: ReviewInputs) -> dict[str, Any]:
     findings = []
     execute = ((inputs.manifest.get("phases") or {}).get("execute") or {}).get("status")
     if execute is not None and execute not in OK_PHASE:
-        findings.append(finding("manifest.json", 0, f"executor/phase-{execute}",
-                                f"the execute phase ended {execute}"))
+        findings.append(
+            finding("manifest.json", 0, f"executor/phase-{execute}", f"the execute phase ended {execute}")
+        )
     if kind == "codex":
         if not health.get("turn_completed"):
-            findings.append(finding("manifest.json", 0, "executor/no-turn-completed",
-                                    "codex exec never reported turn.completed; its work is unfinished"))
+            findings.append(
+                finding(
+                    "manifest.json",
+                    0,
+                    "executor/no-turn-completed",
+                    "codex exec never reported turn.completed; its work is unfinished",
+                )
+            )
         if not health.get("last_message"):
-            findings.append(finding("manifest.json", 0, "executor/no-last-message",
-                                    "codex exec left no last message"))
+            findings.append(
+                finding("manifest.json", 0, "executor/no-last-message", "codex exec left no last message")
+            )
     usage = executor.get("usage") or {}
     used = ", ".join(f"{k} {usage[k]}" for k in sorted(usage))
-    summary = f"{kind}: " + ("no agent, health signals do not apply" if kind == "shell" else
-                             "turn.completed seen" if health.get("turn_completed") else "health recorded"
-                             if health else "no health recorded")
+    summary = f"{kind}: " + (
+        "no agent, health signals do not apply"
+        if kind == "shell"
+        else "turn.completed seen"
+        if health.get("turn_completed")
+        else "health recorded"
+        if health
+        else "no health recorded"
+    )
     return check("executor", findings, summary + (f"; usage: {used}" if used else ""))
 
 
@@ -345,30 +475,62 @@ def check_permissions(inputs: ReviewInputs) -> dict[str, Any]:
         used.setdefault(item["kind"], set()).add(item["target"])
     findings = []
     if inputs.manifest.get("unsafe"):
-        findings.append(finding("manifest.json", 0, "permissions/unsafe-run",
-                                "the run was NOT isolated (ORCH_UNSAFE_NO_ISOLATION=1); nothing it did was contained"))
+        findings.append(
+            finding(
+                "manifest.json",
+                0,
+                "permissions/unsafe-run",
+                "the run was NOT isolated (ORCH_UNSAFE_NO_ISOLATION=1); nothing it did was contained",
+            )
+        )
     for item in safety.get("denied", []):
         where = f" in {item['phase']}" if item.get("phase") else ""
-        findings.append(finding("manifest.json", 0, f"permissions/denied-{item['kind']}",
-                                f"{item['kind']} access to {item['target']} was denied{where}: it is not declared"))
+        findings.append(
+            finding(
+                "manifest.json",
+                0,
+                f"permissions/denied-{item['kind']}",
+                f"{item['kind']} access to {item['target']} was denied{where}: it is not declared",
+            )
+        )
     for decision in safety.get("decisions", []):
         if decision["decision"] in ("refuse", "unsafe"):
-            findings.append(finding("manifest.json", 0, f"permissions/{decision['decision']}",
-                                    f"safety decision {decision['id']}: {decision['reason']}"))
+            findings.append(
+                finding(
+                    "manifest.json",
+                    0,
+                    f"permissions/{decision['decision']}",
+                    f"safety decision {decision['id']}: {decision['reason']}",
+                )
+            )
     for kind in ("network", "cloud"):
         covers = _network_covers if kind == "network" else _same
         for target in sorted(used.get(kind, set())):
             if not any(covers(rule, target) for rule in declared[kind]):
-                findings.append(finding("manifest.json", 0, f"permissions/undeclared-{kind}",
-                                        f"{kind} {target} was used but is not declared"))
+                findings.append(
+                    finding(
+                        "manifest.json",
+                        0,
+                        f"permissions/undeclared-{kind}",
+                        f"{kind} {target} was used but is not declared",
+                    )
+                )
         for rule in declared[kind]:
             if not any(covers(rule, target) for target in used.get(kind, set())):
-                findings.append(finding(inputs.task_path, 0, f"permissions/over-declared-{kind}",
-                                        f"{kind} {rule} is declared but was not used; drop it from the pack",
-                                        "warning"))
-    summary = (f"network declared {len(declared['network'])}, used {len(used['network'])}, "
-               f"cloud declared {len(declared['cloud'])}, denied {len(safety.get('denied', []))}"
-               + ("; UNSAFE run" if inputs.manifest.get("unsafe") else ""))
+                findings.append(
+                    finding(
+                        inputs.task_path,
+                        0,
+                        f"permissions/over-declared-{kind}",
+                        f"{kind} {rule} is declared but was not used; drop it from the pack",
+                        "warning",
+                    )
+                )
+    summary = (
+        f"network declared {len(declared['network'])}, used {len(used['network'])}, "
+        f"cloud declared {len(declared['cloud'])}, denied {len(safety.get('denied', []))}"
+        + ("; UNSAFE run" if inputs.manifest.get("unsafe") else "")
+    )
     return check("permissions", findings, summary)
 
 
@@ -395,7 +557,10 @@ def verdict(checks: list[dict[str, Any]]) -> tuple[str, str]:
     warned = [c["id"] for c in checks if c["status"] == "warn"]
     if safety:
         return "reject", f"safety check(s) failed: {', '.join(safety)}" + (
-            f"; also failed: {', '.join(c for c in failed if c not in safety)}" if len(failed) > len(safety) else "")
+            f"; also failed: {', '.join(c for c in failed if c not in safety)}"
+            if len(failed) > len(safety)
+            else ""
+        )
     if failed:
         return "request_changes", f"check(s) failed: {', '.join(failed)}"
     return "approve", "every check passed" + (f" (warnings: {', '.join(warned)})" if warned else "")
@@ -421,8 +586,11 @@ def review(inputs: ReviewInputs) -> dict[str, Any]:
     return {
         "schema": "review_report/v1",
         "reviewer": {"name": "codex-orchestrator", "version": __version__},
-        "task": {"id": inputs.task.get("id", manifest["task"]["id"]), "path": inputs.task_path,
-                 "sha256": inputs.task_sha256},
+        "task": {
+            "id": inputs.task.get("id", manifest["task"]["id"]),
+            "path": inputs.task_path,
+            "sha256": inputs.task_sha256,
+        },
         "run_id": manifest["run_id"],
         "base": (manifest.get("git") or {}).get("base"),
         "executor": (manifest.get("executor") or {}).get("kind"),
@@ -432,8 +600,10 @@ def review(inputs: ReviewInputs) -> dict[str, Any]:
         "checks": checks,
         "changes": {
             "files": sorted(
-                ({"path": f.path, "added": len(f.added), "removed": len(f.removed), "binary": f.binary}
-                 for f in files),
+                (
+                    {"path": f.path, "added": len(f.added), "removed": len(f.removed), "binary": f.binary}
+                    for f in files
+                ),
                 key=lambda f: f["path"],
             ),
             "files_changed": len({f.path for f in files}),
@@ -442,7 +612,9 @@ def review(inputs: ReviewInputs) -> dict[str, Any]:
         },
         "inputs": {
             "task.yml": inputs.task_sha256,
-            DIFF: None if inputs.diff is None else inputs.diff_sha256 or sha256_bytes(inputs.diff.encode("utf-8")),
+            DIFF: None
+            if inputs.diff is None
+            else inputs.diff_sha256 or sha256_bytes(inputs.diff.encode("utf-8")),
             PLUGIN_RESULT: inputs.plugin_result_sha256,
             MANIFEST_DIGEST: sha256_bytes(canonical_json(review_manifest_view(manifest)).encode("utf-8")),
         },
@@ -452,9 +624,15 @@ def review(inputs: ReviewInputs) -> dict[str, Any]:
 # --- I/O at the edges ----------------------------------------------------------------------
 
 
-def load_inputs(run_dir: Path, task: dict[str, Any], task_path: str, task_bytes: bytes,
-                manifest: dict[str, Any] | None = None, repo: Path | None = None,
-                redactor: Redactor | None = None) -> ReviewInputs:
+def load_inputs(
+    run_dir: Path,
+    task: dict[str, Any],
+    task_path: str,
+    task_bytes: bytes,
+    manifest: dict[str, Any] | None = None,
+    repo: Path | None = None,
+    redactor: Redactor | None = None,
+) -> ReviewInputs:
     """Reads the run's files; bytes are decoded as UTF-8 with replacement, never by locale.
 
     With `repo`, the binary files of the change are read from the recorded tree (`changes.tree`)
@@ -511,8 +689,17 @@ def review_run_dir(run_dir: Path, task: dict[str, Any], task_path: str, task_byt
 
 def run(run: Run, log: PhaseLog) -> PhaseResult:
     task_bytes = run.task.file.read_bytes()
-    report = review(load_inputs(run.dir, run.task.data, run.manifest["task"]["path"], task_bytes, run.manifest,
-                                run.repo, log.redactor))
+    report = review(
+        load_inputs(
+            run.dir,
+            run.task.data,
+            run.manifest["task"]["path"],
+            task_bytes,
+            run.manifest,
+            run.repo,
+            log.redactor,
+        )
+    )
     outputs = write_outputs(run.dir, report, log.redactor)
     for item in report["checks"]:
         log.note(f"check {item['id']}: {item['status']} - {item['summary']}")
@@ -520,8 +707,11 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
             log.note(f"  {f['level']} {f['file']}:{f['line']} {f['rule']}: {f['message']}")
     log.note(f"verdict {report['verdict']}: {report['reason']}")
     failed = [c["id"] for c in report["checks"] if c["status"] == "fail"]
-    run.manifest["review"] = {"verdict": report["verdict"], "failed": failed,
-                              "warnings": [c["id"] for c in report["checks"] if c["status"] == "warn"]}
+    run.manifest["review"] = {
+        "verdict": report["verdict"],
+        "failed": failed,
+        "warnings": [c["id"] for c in report["checks"] if c["status"] == "warn"],
+    }
     if report["verdict"] == "approve":
         return PhaseResult("passed", f"review approved: {report['reason']}", 0, outputs)
     return PhaseResult("failed", f"review {report['verdict']}: {report['reason']}", 1, outputs)

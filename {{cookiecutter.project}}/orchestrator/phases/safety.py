@@ -24,10 +24,10 @@ from orchestrator import ceilings, gitops
 from orchestrator.errors import Refused
 from orchestrator.phaselog import PhaseLog
 from orchestrator.recording import decide
-from orchestrator.scope import worktree_git_dir
 from orchestrator.redact import scan_text_for_secrets
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.sandbox import isolation_available
+from orchestrator.scope import worktree_git_dir
 
 IGNORED_DIRTY = ("runs/", ".orchestrator/")
 SCAN_LIMIT_BYTES = 2 * 1024 * 1024
@@ -49,10 +49,26 @@ def check_policy(run: Run) -> list[dict[str, str]]:
     hosts, providers = _declarations(run)
     policy = run.settings.policy
     rules = (
-        ("network", hosts, policy.allow_network, "network hosts", "safety.network.hosts", "allow_network",
-         "no network declared: the sandbox has none", "declared hosts only, through the egress proxy"),
-        ("cloud", providers, policy.allow_cloud, "cloud providers", "safety.cloud.providers", "allow_cloud",
-         "no cloud provider declared: cloud CLIs refuse, no credentials", "declared providers"),
+        (
+            "network",
+            hosts,
+            policy.allow_network,
+            "network hosts",
+            "safety.network.hosts",
+            "allow_network",
+            "no network declared: the sandbox has none",
+            "declared hosts only, through the egress proxy",
+        ),
+        (
+            "cloud",
+            providers,
+            policy.allow_cloud,
+            "cloud providers",
+            "safety.cloud.providers",
+            "allow_cloud",
+            "no cloud provider declared: cloud CLIs refuse, no credentials",
+            "declared providers",
+        ),
     )
     out = []
     for kind, declared, allowed, what, field_, switch, none_text, allow_text in rules:
@@ -60,9 +76,15 @@ def check_policy(run: Run) -> list[dict[str, str]]:
         if not declared:
             out.append(decide(run, kind, "allow", none_text))
         elif not allowed:
-            out.append(decide(run, kind, "refuse",
-                              f"the pack declares {what} ({listed}) but pyproject.toml [tool.orchestrator.policy] "
-                              f"{switch} = false; remove {field_} or change the repository policy"))
+            out.append(
+                decide(
+                    run,
+                    kind,
+                    "refuse",
+                    f"the pack declares {what} ({listed}) but pyproject.toml [tool.orchestrator.policy] "
+                    f"{switch} = false; remove {field_} or change the repository policy",
+                )
+            )
         else:
             out.append(decide(run, kind, "allow", f"{allow_text}: {listed}"))
     return out
@@ -70,11 +92,16 @@ def check_policy(run: Run) -> list[dict[str, str]]:
 
 def check_ceilings(run: Run) -> dict[str, str]:
     """The pack against the repository's policy ceilings (hosts, providers, executors, limits, scope)."""
-    found = ceilings.check_file(run.task.file, run.manifest["task"]["path"], run.task.data,
-                                ceilings.of_repository(run.repo))
+    found = ceilings.check_file(
+        run.task.file, run.manifest["task"]["path"], run.task.data, ceilings.of_repository(run.repo)
+    )
     if found:
-        return decide(run, "ceilings", "refuse", "over the repository's policy ceilings: "
-                      + "; ".join(str(p) for p in found))
+        return decide(
+            run,
+            "ceilings",
+            "refuse",
+            "over the repository's policy ceilings: " + "; ".join(str(p) for p in found),
+        )
     return decide(run, "ceilings", "allow", "within the repository's policy ceilings")
 
 
@@ -103,10 +130,14 @@ def check_pack_secrets(run: Run) -> dict[str, str]:
         findings.extend(f"{rel}:{line}: {kind}" for line, kind in scan_text_for_secrets(text, path.name))
     if findings:
         shown = "; ".join(findings[:10]) + (f"; and {len(findings) - 10} more" if len(findings) > 10 else "")
-        return decide(run, "secrets", "refuse",
-                      f"the task pack holds what looks like a secret ({shown}); secrets are forbidden to the "
-                      "execution plane: remove it (reference a variable name instead), or mark a false positive "
-                      "with a `pragma: allowlist secret` comment")
+        return decide(
+            run,
+            "secrets",
+            "refuse",
+            f"the task pack holds what looks like a secret ({shown}); secrets are forbidden to the "
+            "execution plane: remove it (reference a variable name instead), or mark a false positive "
+            "with a `pragma: allowlist secret` comment",
+        )
     note = f" (not scanned, too large: {', '.join(skipped)})" if skipped else ""
     return decide(run, "secrets", "allow", f"no secret found in the task pack or its context files{note}")
 
@@ -114,9 +145,13 @@ def check_pack_secrets(run: Run) -> dict[str, str]:
 def check_isolation(run: Run) -> dict[str, str]:
     if run.settings.unsafe_no_isolation:
         run.manifest["unsafe"] = True
-        return decide(run, "isolation", "unsafe",
-                      "ORCH_UNSAFE_NO_ISOLATION=1: processes run WITHOUT namespaces (no network, filesystem or "
-                      "process isolation); this run is UNSAFE")
+        return decide(
+            run,
+            "isolation",
+            "unsafe",
+            "ORCH_UNSAFE_NO_ISOLATION=1: processes run WITHOUT namespaces (no network, filesystem or "
+            "process isolation); this run is UNSAFE",
+        )
     ok, why = isolation_available()
     if ok:
         return decide(run, "isolation", "allow", why)
@@ -131,9 +166,13 @@ def check_clean(run: Run) -> dict[str, str]:
     paths = dirty(run.repo)
     if paths:
         shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
-        return decide(run, "worktree", "refuse",
-                      f"the working tree has uncommitted changes ({shown}); commit or stash them "
-                      "(git stash --include-untracked) and start the run again")
+        return decide(
+            run,
+            "worktree",
+            "refuse",
+            f"the working tree has uncommitted changes ({shown}); commit or stash them "
+            "(git stash --include-untracked) and start the run again",
+        )
     return decide(run, "worktree", "allow", "the working tree is clean")
 
 
@@ -150,9 +189,13 @@ def git_control_digest(repo: Path, workspace: Path | None = None) -> str:
     if workspace is not None:
         private = worktree_git_dir(workspace)
         if private is not None and private.is_dir():
-            paths.extend(sorted(p for p in private.iterdir() if p.name in ("config", "config.worktree", "hooks")))
+            paths.extend(
+                sorted(p for p in private.iterdir() if p.name in ("config", "config.worktree", "hooks"))
+            )
     for path in paths:
-        digest.update(os.fsencode(path.relative_to(git_dir) if path.is_relative_to(git_dir) else path.name) + b"\0")
+        digest.update(
+            os.fsencode(path.relative_to(git_dir) if path.is_relative_to(git_dir) else path.name) + b"\0"
+        )
         if path.is_symlink():
             digest.update(b"link:" + os.fsencode(os.readlink(path)))
         elif path.is_file():
@@ -165,8 +208,13 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     """Takes every decision (all are recorded, so a refusal lists every reason at once)."""
     run.manifest.setdefault("safety", {})["decisions"] = []
     run.manifest["safety"].setdefault("denied", [])
-    decisions = [*check_policy(run), check_ceilings(run), check_pack_secrets(run), check_isolation(run),
-                 check_clean(run)]
+    decisions = [
+        *check_policy(run),
+        check_ceilings(run),
+        check_pack_secrets(run),
+        check_isolation(run),
+        check_clean(run),
+    ]
     run.manifest["safety"]["git_control_sha256"] = git_control_digest(run.repo)
     if run.settings.policy.control_plane:
         run.manifest["safety"]["control_plane"] = list(run.settings.policy.control_plane)

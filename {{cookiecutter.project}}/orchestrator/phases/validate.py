@@ -24,7 +24,10 @@ def main(repo: Path, refs: list[str]) -> int:
     """Checks `refs` (default: every pack under taskpacks/); prints OK lines or problems; 0 or 2."""
     targets = list(refs) or find_task_ids(repo)
     if not targets:
-        print(f"validate: no task packs under {TASKPACKS}/ (create one with `nox -s new -- <task-id>`)", file=sys.stderr)
+        print(
+            f"validate: no task packs under {TASKPACKS}/ (create one with `nox -s new -- <task-id>`)",
+            file=sys.stderr,
+        )
         return EXIT_OK
     checked = check_refs(repo, targets)
     for pack in checked.packs:
@@ -33,8 +36,11 @@ def main(repo: Path, refs: list[str]) -> int:
     if problems:
         for problem in sorted(problems):
             print(problem, file=sys.stderr)
-        print(f"validate: {bad} of {len(targets)} task pack(s) invalid, {len(problems)} problem(s); "
-              "fix them and run validate again", file=sys.stderr)
+        print(
+            f"validate: {bad} of {len(targets)} task pack(s) invalid, {len(problems)} problem(s); "
+            "fix them and run validate again",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     print(f"validate: {len(checked.packs)} task pack(s) valid")
     return EXIT_OK
@@ -51,8 +57,10 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
             log.note(str(problem))
         return PhaseResult("failed", f"task pack invalid: {problems[0]}", EXIT_BAD_INPUT)
     if pack.sha256 != run.task.sha256:
-        reason = f"{display_path(file, run.repo)} changed since the run started (sha256 {pack.sha256[:12]}, " \
-                 f"expected {run.task.sha256[:12]})"
+        reason = (
+            f"{display_path(file, run.repo)} changed since the run started (sha256 {pack.sha256[:12]}, "
+            f"expected {run.task.sha256[:12]})"
+        )
         log.note(reason)
         return PhaseResult("failed", reason, EXIT_BAD_INPUT)
     log.note(f"{display_path(file, run.repo)} valid against taskpack/v1 (sha256 {pack.sha256})")

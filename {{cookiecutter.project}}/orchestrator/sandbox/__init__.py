@@ -14,6 +14,7 @@ caller sets `isolate=False` (ORCH_UNSAFE_NO_ISOLATION=1), which the manifest rec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -145,18 +146,12 @@ def _children(pid: int) -> list[int]:
 def kill_group(proc: subprocess.Popen[bytes], cgroup: Cgroups | None = None) -> None:
     """Kills a host process (not a jail), its children and its process group, and waits for it."""
     for child in _children(proc.pid):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     if cgroup is not None:
         cgroup.kill_all()
 
@@ -311,8 +306,6 @@ def run(
         if cgroups is not None:
             cgroups.remove()
         for fd in fds:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         shutil.rmtree(host_dir, ignore_errors=True)

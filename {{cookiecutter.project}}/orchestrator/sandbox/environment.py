@@ -45,8 +45,14 @@ def home_dir(spec: SandboxSpec) -> Path:
 
 def sandbox_path(spec: SandboxSpec) -> str:
     return os.pathsep.join(
-        [str(shim_dir(spec)), *map(str, spec.path_prefix), str(Path(sys.executable).parent), "/usr/local/bin",
-         "/usr/bin", "/bin"]
+        [
+            str(shim_dir(spec)),
+            *map(str, spec.path_prefix),
+            str(Path(sys.executable).parent),
+            "/usr/local/bin",
+            "/usr/bin",
+            "/bin",
+        ]
     )
 
 

@@ -14,6 +14,7 @@ and loaded the seccomp filter, with the same rights as the command.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -40,10 +41,8 @@ def relay(listeners: list[tuple[socket.socket, str]]) -> None:
             if each is None:
                 continue
             peers.pop(each, None)
-            try:
+            with contextlib.suppress(KeyError, ValueError):
                 selector.unregister(each)
-            except (KeyError, ValueError):
-                pass
             each.close()
 
     while True:

@@ -9,6 +9,7 @@ RLIMIT_AS is never used: it breaks V8, the JVM and Chromium.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import secrets
@@ -92,10 +93,8 @@ class Cgroups:
         end = time.monotonic() + deadline
         while time.monotonic() < end and (pids := self.pids()):
             for pid in pids:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             time.sleep(0.002)
 
     def remove(self) -> None:
@@ -148,15 +147,11 @@ def make_cgroups(max_memory_mb: int, max_tasks: int) -> Cgroups | None:
             required, *optional = settings(max_memory_mb, max_tasks)
             (directory / required[0]).write_text(required[1], encoding="ascii")
             for file, value in optional:
-                try:
+                with contextlib.suppress(OSError):
                     (directory / file).write_text(value, encoding="ascii")
-                except OSError:
-                    pass
         except OSError:
-            try:
+            with contextlib.suppress(OSError):
                 directory.rmdir()
-            except OSError:
-                pass
             if controller == "memory":
                 break
             continue

@@ -9,6 +9,7 @@ namespace. When the command ends it counts the processes still alive in the jail
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -69,10 +70,8 @@ class Channels:
             elif line == "ready":
                 self.ready = True
             elif line.startswith("exit ") and self.exit_code is None and self.ready:
-                try:
+                with contextlib.suppress(ValueError):
                     self.exit_code = int(line.split()[1])
-                except ValueError:
-                    pass
             elif line.startswith("error: "):
                 self.setup_error = line.removeprefix("error: ")[:400]
 
@@ -80,18 +79,12 @@ class Channels:
 def kill_jail(proc: subprocess.Popen[bytes], pid1: int | None, cgroups: Cgroups | None) -> None:
     """SIGKILL to the jail's PID 1 makes the kernel kill every process in its namespace."""
     if pid1 is not None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid1, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
     if cgroups is not None:
         cgroups.kill_all()
 
@@ -103,10 +96,8 @@ def _feed_stdin(pipe: IO[bytes], data: bytes) -> None:
     except (BrokenPipeError, OSError, ValueError):
         pass
     finally:
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             pipe.close()
-        except (BrokenPipeError, OSError):
-            pass
 
 
 @dataclass

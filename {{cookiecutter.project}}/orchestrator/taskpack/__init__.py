@@ -160,15 +160,27 @@ def _scalar(event: Any, where: tuple[int, int], path: Path_) -> Any:
     build = _PLAIN_TAGS.get(tag)
     if build is None:
         if tag == "tag:yaml.org,2002:merge":
-            raise _Refuse(*where, field_path(path), "YAML merge keys (<<) are not supported in task packs",
-                          "write the keys out in full")
-        raise _Refuse(*where, field_path(path), f"unsupported YAML tag {tag}",
-                      "remove the tag; task packs hold plain strings, numbers, booleans, lists and mappings")
+            raise _Refuse(
+                *where,
+                field_path(path),
+                "YAML merge keys (<<) are not supported in task packs",
+                "write the keys out in full",
+            )
+        raise _Refuse(
+            *where,
+            field_path(path),
+            f"unsupported YAML tag {tag}",
+            "remove the tag; task packs hold plain strings, numbers, booleans, lists and mappings",
+        )
     try:
         return build(yaml.ScalarNode(tag, event.value))
     except (ValueError, yaml.YAMLError) as exc:
-        raise _Refuse(*where, field_path(path), f"cannot read {event.value!r} as {tag.rsplit(':', 1)[-1]}: {exc}",
-                      "quote the value or correct it") from None
+        raise _Refuse(
+            *where,
+            field_path(path),
+            f"cannot read {event.value!r} as {tag.rsplit(':', 1)[-1]}: {exc}",
+            "quote the value or correct it",
+        ) from None
 
 
 def _yaml_hint(text: str, line: int, problem: str) -> str:
@@ -237,17 +249,29 @@ def _build(text: str) -> Document:
             return (*parent, len(container) - 1)
         if frame[2] is _NO_KEY:
             if isinstance(value, (dict, list)):
-                raise _Refuse(*where, field_path(parent), "a mapping or list cannot be a key",
-                              "use a plain string as the key")
+                raise _Refuse(
+                    *where,
+                    field_path(parent),
+                    "a mapping or list cannot be a key",
+                    "use a plain string as the key",
+                )
             if not isinstance(value, str):
-                raise _Refuse(*where, field_path(parent), f"key {value!r} is not a string",
-                              f"quote it: '{value}' (YAML reads unquoted yes/no/on/off/numbers as other types)"
-                              if value is not None else "give the key a name")
+                raise _Refuse(
+                    *where,
+                    field_path(parent),
+                    f"key {value!r} is not a string",
+                    f"quote it: '{value}' (YAML reads unquoted yes/no/on/off/numbers as other types)"
+                    if value is not None
+                    else "give the key a name",
+                )
             if value in container:
                 first = key_marks.get((*parent, value), where)
-                raise _Refuse(*where, field_path((*parent, value)),
-                              f"duplicate key '{value}' (first defined at line {first[0]})",
-                              "keep one of the two entries")
+                raise _Refuse(
+                    *where,
+                    field_path((*parent, value)),
+                    f"duplicate key '{value}' (first defined at line {first[0]})",
+                    "keep one of the two entries",
+                )
             frame[2], frame[3] = value, where
             key_marks[(*parent, value)] = where
             return (*parent, value)
@@ -270,17 +294,24 @@ def _build(text: str) -> Document:
             nodes += 1
             where = _pos(event.start_mark)
             if nodes > MAX_NODES:
-                raise _Refuse(*where, "(yaml)", f"more than {MAX_NODES} YAML nodes (after alias expansion)",
-                              "a task pack is small; remove repeated aliases or split the work into several packs")
+                raise _Refuse(
+                    *where,
+                    "(yaml)",
+                    f"more than {MAX_NODES} YAML nodes (after alias expansion)",
+                    "a task pack is small; remove repeated aliases or split the work into several packs",
+                )
         if kind is yaml.ScalarEvent:
             path = next_path()
             is_key = bool(stack) and isinstance(stack[-1][0], dict) and stack[-1][2] is _NO_KEY
             value = _scalar(event, where, path)
             if is_key and value is not None and not isinstance(value, str):
-                raise _Refuse(*where, field_path((*path, event.value)),
-                              f"key '{event.value}' is read as {_type_name(value)}, not a string",
-                              f"quote it: '{event.value}' (YAML 1.1 reads unquoted yes/no/on/off and numbers "
-                              "as other types)")
+                raise _Refuse(
+                    *where,
+                    field_path((*path, event.value)),
+                    f"key '{event.value}' is read as {_type_name(value)}, not a string",
+                    f"quote it: '{event.value}' (YAML 1.1 reads unquoted yes/no/on/off and numbers "
+                    "as other types)",
+                )
             path = place(value, where)
             if not is_key:
                 marks[path] = where
@@ -289,11 +320,19 @@ def _build(text: str) -> Document:
         elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
             is_map = kind is yaml.MappingStartEvent
             if event.tag not in (_MAP_TAGS if is_map else _SEQ_TAGS):
-                raise _Refuse(*where, field_path(next_path()), f"unsupported YAML tag {event.tag}",
-                              "remove the tag; task packs hold plain lists and mappings")
+                raise _Refuse(
+                    *where,
+                    field_path(next_path()),
+                    f"unsupported YAML tag {event.tag}",
+                    "remove the tag; task packs hold plain lists and mappings",
+                )
             if len(stack) >= MAX_DEPTH:
-                raise _Refuse(*where, field_path(next_path()[:4]) + "...", f"nested deeper than {MAX_DEPTH} levels",
-                              "flatten the structure")
+                raise _Refuse(
+                    *where,
+                    field_path(next_path()[:4]) + "...",
+                    f"nested deeper than {MAX_DEPTH} levels",
+                    "flatten the structure",
+                )
             container: dict[str, Any] | list[Any] = {} if is_map else []
             path = place(container, where)
             marks[path] = where
@@ -307,17 +346,28 @@ def _build(text: str) -> Document:
             aliases += 1
             path = next_path()
             if aliases > MAX_ALIASES:
-                raise _Refuse(*where, field_path(path), f"more than {MAX_ALIASES} YAML aliases; refused before expansion",
-                              "write the values out, or use far fewer anchors and aliases")
+                raise _Refuse(
+                    *where,
+                    field_path(path),
+                    f"more than {MAX_ALIASES} YAML aliases; refused before expansion",
+                    "write the values out, or use far fewer anchors and aliases",
+                )
             if event.anchor not in anchors:
-                raise _Refuse(*where, field_path(path), f"alias *{event.anchor} refers to no finished anchor",
-                              f"define &{event.anchor} before this line (an anchor cannot contain its own alias)")
+                raise _Refuse(
+                    *where,
+                    field_path(path),
+                    f"alias *{event.anchor} refers to no finished anchor",
+                    f"define &{event.anchor} before this line (an anchor cannot contain its own alias)",
+                )
             value, size = anchors[event.anchor]
             nodes += size
             if nodes > MAX_NODES:
-                raise _Refuse(*where, field_path(path),
-                              f"alias *{event.anchor} would expand to more than {MAX_NODES} YAML nodes; refused before expansion",
-                              "remove the nested aliases (this is the shape of an alias bomb)")
+                raise _Refuse(
+                    *where,
+                    field_path(path),
+                    f"alias *{event.anchor} would expand to more than {MAX_NODES} YAML nodes; refused before expansion",
+                    "remove the nested aliases (this is the shape of an alias bomb)",
+                )
             is_key = bool(stack) and isinstance(stack[-1][0], dict) and stack[-1][2] is _NO_KEY
             path = place(value, where)
             if not is_key:
@@ -325,8 +375,12 @@ def _build(text: str) -> Document:
         elif kind is yaml.DocumentStartEvent:
             documents += 1
             if documents > 1:
-                raise _Refuse(*_pos(event.start_mark), "(yaml)", "more than one YAML document in the file",
-                              "keep one document: remove the second '---' and what follows it")
+                raise _Refuse(
+                    *_pos(event.start_mark),
+                    "(yaml)",
+                    "more than one YAML document in the file",
+                    "keep one document: remove the second '---' and what follows it",
+                )
     return Document(root[0] if root else None, marks, key_marks)
 
 
@@ -391,8 +445,14 @@ def _at(value: Any, path: Path_) -> Any:
 def _type_name(value: Any) -> str:
     if value is None:
         return "null (empty)"
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-            dict: "a mapping"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }.get(type(value), type(value).__name__)
 
 
 _TYPE_HINTS = {
@@ -402,11 +462,21 @@ _TYPE_HINTS = {
     "object": "write a mapping of 'key: value' lines",
 }
 _PATTERNS = {
-    SLUG.pattern: ("is not a slug", "use lowercase letters, digits and '-', starting with a letter or digit (e.g. add-slugify)"),
+    SLUG.pattern: (
+        "is not a slug",
+        "use lowercase letters, digits and '-', starting with a letter or digit (e.g. add-slugify)",
+    ),
     "^(@[a-z][a-z0-9-]{0,30}|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?)$": (
-        "is not a host name", ("write the bare host, optionally with a port (pypi.org, example.com:8443), or a preset "
-        "such as @python")),
-    "^[A-Z_][A-Z0-9_]*$": ("is not an environment variable name", "write the variable's NAME (e.g. LOCAL_API_KEY)"),
+        "is not a host name",
+        (
+            "write the bare host, optionally with a port (pypi.org, example.com:8443), or a preset "
+            "such as @python"
+        ),
+    ),
+    "^[A-Z_][A-Z0-9_]*$": (
+        "is not an environment variable name",
+        "write the variable's NAME (e.g. LOCAL_API_KEY)",
+    ),
     "^https?://[^\\s]+$": ("is not an http(s) URL", "write e.g. http://127.0.0.1:8080/v1"),
     "^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$": ("is not a valid name", "use letters, digits, '_' and '-'"),
 }
@@ -446,13 +516,20 @@ def _problems_from_error(error: ValidationError, doc: Document, display: str) ->
             return [problem(path, (line, column), error.message, "remove it")]
         kind = parent.get("kind")
         what = f"is not used by executor kind '{kind}'" if path == ("executor",) else "is not allowed here"
-        return [problem((*path, key), doc.key_mark((*path, key)), what, "remove it, or change executor.kind")
-                for key, sub in props.items() if sub is False and key in parent]
+        return [
+            problem((*path, key), doc.key_mark((*path, key)), what, "remove it, or change executor.kind")
+            for key, sub in props.items()
+            if sub is False and key in parent
+        ]
     if keyword == "type":
         expected = error.validator_value
         names = expected if isinstance(expected, list) else [expected]
-        shown = " or ".join({"array": "a list", "object": "a mapping", "integer": "an integer",
-                             "string": "a string"}.get(n, n) for n in names)
+        shown = " or ".join(
+            {"array": "a list", "object": "a mapping", "integer": "an integer", "string": "a string"}.get(
+                n, n
+            )
+            for n in names
+        )
         hint = _TYPE_HINTS.get(names[0], f"write {shown}") if len(names) == 1 else f"write {shown}"
         if path == ("plugin",):
             hint = "write a solution name (plugin: security) or a mapping {name: security, options: {...}}"
@@ -464,23 +541,51 @@ def _problems_from_error(error: ValidationError, doc: Document, display: str) ->
         return [problem(path, (line, column), f"{value!r} is not an allowed value", hint)]
     if keyword == "const":
         const = error.validator_value
-        return [problem(path, (line, column), f"must be '{const}', not {value!r}", f"write {field_path(path)}: {const}")]
+        return [
+            problem(
+                path,
+                (line, column),
+                f"must be '{const}', not {value!r}",
+                f"write {field_path(path)}: {const}",
+            )
+        ]
     if keyword == "pattern":
         what, hint = _PATTERNS.get(error.validator_value, ("is not valid", f"match {error.validator_value}"))
         return [problem(path, (line, column), f"{value!r} {what}", hint)]
     if keyword in ("minimum", "maximum"):
         word = "at least" if keyword == "minimum" else "at most"
-        return [problem(path, (line, column), f"must be {word} {error.validator_value}, not {value!r}",
-                        f"use a whole number {word} {error.validator_value}")]
+        return [
+            problem(
+                path,
+                (line, column),
+                f"must be {word} {error.validator_value}, not {value!r}",
+                f"use a whole number {word} {error.validator_value}",
+            )
+        ]
     if keyword == "minItems":
         n = error.validator_value
         desc = _describe(path)
-        return [problem(path, (line, column), f"must have at least {n} item{'s' if n != 1 else ''}, has {len(value)}",
-                        f"add an entry ({desc})" if desc else "add an entry")]
+        return [
+            problem(
+                path,
+                (line, column),
+                f"must have at least {n} item{'s' if n != 1 else ''}, has {len(value)}",
+                f"add an entry ({desc})" if desc else "add an entry",
+            )
+        ]
     if keyword == "minLength":
-        return [problem(path, (line, column), "must not be empty", "write a value, or remove the key if it is optional")]
+        return [
+            problem(
+                path,
+                (line, column),
+                "must not be empty",
+                "write a value, or remove the key if it is optional",
+            )
+        ]
     if keyword == "maxLength":
-        return [problem(path, (line, column), f"is longer than {error.validator_value} characters", "shorten it")]
+        return [
+            problem(path, (line, column), f"is longer than {error.validator_value} characters", "shorten it")
+        ]
     if keyword == "uniqueItems":
         return [problem(path, (line, column), "has duplicate entries", "list each entry once")]
     return [problem(path, (line, column), error.message, "see orchestrator/schemas/taskpack.v1.md")]
@@ -489,7 +594,9 @@ def _problems_from_error(error: ValidationError, doc: Document, display: str) ->
 # --------------------------------------------------------------------------- semantics
 
 
-def _semantic_problems(data: dict[str, Any], doc: Document, display: str, file: Path, repo: Path) -> list[Problem]:
+def _semantic_problems(
+    data: dict[str, Any], doc: Document, display: str, file: Path, repo: Path
+) -> list[Problem]:
     out: list[Problem] = []
 
     def add(path: Path_, message: str, hint: str, *, key: bool = False) -> None:
@@ -501,11 +608,17 @@ def _semantic_problems(data: dict[str, Any], doc: Document, display: str, file: 
 
     task_id = data.get("id")
     if isinstance(task_id, str) and SLUG.match(task_id) and not SLUG.fullmatch(task_id):  # "id\n" passes `$`
-        add(("id",), f"{task_id!r} is not a slug (a line break or other character after it)",
-            "use lowercase letters, digits and '-' only")
+        add(
+            ("id",),
+            f"{task_id!r} is not a slug (a line break or other character after it)",
+            "use lowercase letters, digits and '-' only",
+        )
     elif isinstance(task_id, str) and task_id != file.parent.name:
-        add(("id",), f"'{task_id}' differs from the pack's directory name '{file.parent.name}'",
-            f"set id: {file.parent.name}, or rename the directory to {task_id}/")
+        add(
+            ("id",),
+            f"'{task_id}' differs from the pack's directory name '{file.parent.name}'",
+            f"set id: {file.parent.name}, or rename the directory to {task_id}/",
+        )
 
     acceptance = data.get("acceptance")
     if isinstance(acceptance, list):
@@ -515,8 +628,11 @@ def _semantic_problems(data: dict[str, Any], doc: Document, display: str, file: 
             if not isinstance(check_id, str):
                 continue
             if check_id in seen:
-                add(("acceptance", index, "id"), f"duplicate acceptance id '{check_id}' (also acceptance[{seen[check_id]}])",
-                    "give every acceptance check its own id")
+                add(
+                    ("acceptance", index, "id"),
+                    f"duplicate acceptance id '{check_id}' (also acceptance[{seen[check_id]}])",
+                    "give every acceptance check its own id",
+                )
             else:
                 seen[check_id] = index
 
@@ -549,12 +665,18 @@ def _semantic_problems(data: dict[str, Any], doc: Document, display: str, file: 
                 continue
             target = root / entry
             if not target.resolve().is_relative_to(root):
-                add(("context", index), f"path {entry!r} leads outside the repository (through a symlink)",
-                    "point to a file inside the repository")
+                add(
+                    ("context", index),
+                    f"path {entry!r} leads outside the repository (through a symlink)",
+                    "point to a file inside the repository",
+                )
             elif not target.is_file():
-                add(("context", index), f"file {entry!r} does not exist",
+                add(
+                    ("context", index),
+                    f"file {entry!r} does not exist",
                     f"create it, or fix the path (context paths are relative to the repository root, "
-                    f"e.g. {TASKPACKS}/{file.parent.name}/notes.md)")
+                    f"e.g. {TASKPACKS}/{file.parent.name}/notes.md)",
+                )
 
     for section in ("safety", "environment"):
         block = data.get(section)
@@ -565,11 +687,19 @@ def _semantic_problems(data: dict[str, Any], doc: Document, display: str, file: 
                 continue
             if entry.startswith("@"):
                 if entry[1:] not in presets():
-                    add((section, "network", "hosts", index), f"unknown preset {entry!r}",
-                        "use one of " + ", ".join(f"@{name}" for name in sorted(presets())))
-            elif "/" not in entry and (why := host_problem(entry)):  # a URL already fails the schema's pattern
-                add((section, "network", "hosts", index), why,
-                    "declare a host name (pypi.org), or an address as a canonical dotted quad (127.0.0.1:8080)")
+                    add(
+                        (section, "network", "hosts", index),
+                        f"unknown preset {entry!r}",
+                        "use one of " + ", ".join(f"@{name}" for name in sorted(presets())),
+                    )
+            elif "/" not in entry and (
+                why := host_problem(entry)
+            ):  # a URL already fails the schema's pattern
+                add(
+                    (section, "network", "hosts", index),
+                    why,
+                    "declare a host name (pypi.org), or an address as a canonical dotted quad (127.0.0.1:8080)",
+                )
 
     executor = data.get("executor")
     if isinstance(executor, dict):
@@ -580,13 +710,22 @@ def _semantic_problems(data: dict[str, Any], doc: Document, display: str, file: 
             try:
                 Environment().parse(prompt)
             except TemplateSyntaxError as exc:
-                add(("executor", "prompt"), f"prompt template error on its line {exc.lineno}: {exc.message}",
-                    "fix the Jinja syntax ({{ task.objective }}, {% if ... %}...{% endif %})")
+                add(
+                    ("executor", "prompt"),
+                    f"prompt template error on its line {exc.lineno}: {exc.message}",
+                    "fix the Jinja syntax ({{ task.objective }}, {% if ... %}...{% endif %})",
+                )
         argv = executor.get("argv")
-        if (executor.get("prompt_via") == "arg" and isinstance(argv, list)
-                and not any(isinstance(a, str) and "{prompt}" in a for a in argv)):
-            add(("executor", "prompt_via"), "is 'arg' but no argv entry contains {prompt}",
-                "put {prompt} where the prompt belongs in argv, or use prompt_via: stdin")
+        if (
+            executor.get("prompt_via") == "arg"
+            and isinstance(argv, list)
+            and not any(isinstance(a, str) and "{prompt}" in a for a in argv)
+        ):
+            add(
+                ("executor", "prompt_via"),
+                "is 'arg' but no argv entry contains {prompt}",
+                "put {prompt} where the prompt belongs in argv, or use prompt_via: stdin",
+            )
     return out
 
 
@@ -676,18 +815,30 @@ def check_file(repo: Path, file: Path) -> tuple[TaskPack | None, list[Problem]]:
     try:
         size = file.stat().st_size
     except OSError as exc:
-        return fail(1, 1, "(file)", f"cannot read the file: {exc.strerror}", "check the path and its permissions")
+        return fail(
+            1, 1, "(file)", f"cannot read the file: {exc.strerror}", "check the path and its permissions"
+        )
     if size > MAX_BYTES:
-        return fail(1, 1, "(file)", f"file is {size} bytes; task packs are limited to {MAX_BYTES} bytes",
-                    "move long material into context files and cite them under context:")
+        return fail(
+            1,
+            1,
+            "(file)",
+            f"file is {size} bytes; task packs are limited to {MAX_BYTES} bytes",
+            "move long material into context files and cite them under context:",
+        )
     raw = file.read_bytes()[: MAX_BYTES + 1]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return fail(line, column, "(file)", f"not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded",
-                    "save the file as UTF-8")
+        return fail(
+            line,
+            column,
+            "(file)",
+            f"not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded",
+            "save the file as UTF-8",
+        )
     text = text.removeprefix("\ufeff")
     try:
         doc = parse_yaml(text)
@@ -695,11 +846,20 @@ def check_file(repo: Path, file: Path) -> tuple[TaskPack | None, list[Problem]]:
         return fail(*exc.where, exc.field, exc.message, exc.hint)
     data = doc.data
     if data is None:
-        return fail(1, 1, "(root)", "the file is empty (no YAML document)",
-                    "start from `python -m orchestrator new <id>`, or see orchestrator/schemas/taskpack.v1.md")
+        return fail(
+            1,
+            1,
+            "(root)",
+            "the file is empty (no YAML document)",
+            "start from `python -m orchestrator new <id>`, or see orchestrator/schemas/taskpack.v1.md",
+        )
     if not isinstance(data, dict):
-        return fail(*doc.mark(()), "(root)", f"the task pack must be a mapping of keys, not {_type_name(data)}",
-                    "write 'schema: taskpack/v1', 'id: ...' and the other keys at the top level, without '- '")
+        return fail(
+            *doc.mark(()),
+            "(root)",
+            f"the task pack must be a mapping of keys, not {_type_name(data)}",
+            "write 'schema: taskpack/v1', 'id: ...' and the other keys at the top level, without '- '",
+        )
 
     problems: set[Problem] = set()
     for error in validator(SCHEMA).iter_errors(data):
@@ -734,10 +894,23 @@ def resolve_ref(repo: Path, ref: str) -> Path:
             return path.resolve()
     known = find_task_ids(repo)
     close = difflib.get_close_matches(ref, known, n=1)
-    hint = f"did you mean '{close[0]}'?" if close else (
-        f"known task ids: {', '.join(known)}" if known else "create one with `python -m orchestrator new <id>`")
-    raise BadInput(f"no task pack {ref!r}", [Problem(ref, 1, 1, "(argument)",
-                                                     "is neither a task id under taskpacks/ nor a task pack path", hint)])
+    hint = (
+        f"did you mean '{close[0]}'?"
+        if close
+        else (
+            f"known task ids: {', '.join(known)}"
+            if known
+            else "create one with `python -m orchestrator new <id>`"
+        )
+    )
+    raise BadInput(
+        f"no task pack {ref!r}",
+        [
+            Problem(
+                ref, 1, 1, "(argument)", "is neither a task id under taskpacks/ nor a task pack path", hint
+            )
+        ],
+    )
 
 
 def load_taskpack(repo: Path, ref: str) -> TaskPack:
@@ -745,7 +918,9 @@ def load_taskpack(repo: Path, ref: str) -> TaskPack:
     file = resolve_ref(repo, ref)
     pack, problems = check_file(repo, file)
     if pack is None:
-        raise BadInput(f"{display_path(file, repo)}: invalid task pack ({len(problems)} problem(s))", problems)
+        raise BadInput(
+            f"{display_path(file, repo)}: invalid task pack ({len(problems)} problem(s))", problems
+        )
     return pack
 
 

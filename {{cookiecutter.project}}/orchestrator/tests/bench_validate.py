@@ -37,19 +37,30 @@ def main(count: int = 1000) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
         files = make_packs(repo, count)
-        check_file(repo, files[0])  # compile the schema once, outside the timing (as a long-lived CLI would not)
+        check_file(
+            repo, files[0]
+        )  # compile the schema once, outside the timing (as a long-lived CLI would not)
         start = time.perf_counter()
         ids = find_task_ids(repo)
-        bad = [f for f in (repo / "taskpacks" / i / "task.yml" for i in ids) if check_file(repo, f)[0] is None]
+        bad = [
+            f for f in (repo / "taskpacks" / i / "task.yml" for i in ids) if check_file(repo, f)[0] is None
+        ]
         validate_s = time.perf_counter() - start
         assert not bad, bad[:3]
         start = time.perf_counter()
         for path in files:
             yaml.safe_load(path.read_text(encoding="utf-8"))
         safe_load_s = time.perf_counter() - start
-    result = {"packs": count, "validate_s": validate_s, "safe_load_s": safe_load_s, "ratio": validate_s / safe_load_s}
-    print(f"validate {count} packs: {validate_s:.3f} s; yaml.safe_load of the same files: {safe_load_s:.3f} s; "
-          f"ratio {result['ratio']:.2f}")
+    result = {
+        "packs": count,
+        "validate_s": validate_s,
+        "safe_load_s": safe_load_s,
+        "ratio": validate_s / safe_load_s,
+    }
+    print(
+        f"validate {count} packs: {validate_s:.3f} s; yaml.safe_load of the same files: {safe_load_s:.3f} s; "
+        f"ratio {result['ratio']:.2f}"
+    )
     return result
 
 

@@ -22,18 +22,32 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SKIP = {".git", ".nox", ".venv", ".tools", "runs", ".orchestrator", "__pycache__", ".pytest_cache", ".ruff_cache", "build"}
+SKIP = {
+    ".git",
+    ".nox",
+    ".venv",
+    ".tools",
+    "runs",
+    ".orchestrator",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    "build",
+}
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@localhost",
-    "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@localhost",
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@localhost",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@localhost",
 }
 
 sys.path.insert(0, str(ROOT))
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True,
-                          env={**os.environ, **GIT_ENV}).stdout
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True, env={**os.environ, **GIT_ENV}
+    ).stdout
 
 
 def base_branch() -> str:
@@ -64,12 +78,20 @@ def repo(_pristine: Path, tmp_path: Path) -> Path:
     return dest
 
 
-def orchestrator(repo: Path, *args: str, env: dict[str, str] | None = None,
-                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def orchestrator(
+    repo: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """`python -m orchestrator ...` in repo, as a user would run it."""
     full_env = {**os.environ, **GIT_ENV, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=repo, env=full_env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args],
+        cwd=repo,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def write_pack(repo: Path, task_id: str, commit: bool = True, **fields: Any) -> Path:

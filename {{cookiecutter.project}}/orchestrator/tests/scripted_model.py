@@ -163,7 +163,9 @@ class ScriptedModel:
                 if step.kind == "truncated":
                     self.wfile.flush()
                     return
-                self._event({"type": "response.completed", "response": {"id": rid, "usage": _usage(step.usage)}})
+                self._event(
+                    {"type": "response.completed", "response": {"id": rid, "usage": _usage(step.usage)}}
+                )
                 self.wfile.flush()
 
             def _event(self, payload: dict[str, Any]) -> None:
@@ -202,7 +204,13 @@ def _item(step: Step, index: int) -> dict[str, Any]:
             "arguments": json.dumps({"cmd": step.text}),
         }
     if step.kind == "patch":
-        return {"type": "custom_tool_call", "id": f"ctc_{index}", "call_id": call_id, "name": "apply_patch", "input": step.text}
+        return {
+            "type": "custom_tool_call",
+            "id": f"ctc_{index}",
+            "call_id": call_id,
+            "name": "apply_patch",
+            "input": step.text,
+        }
     text = step.text or "partial answer"
     return {
         "type": "message",

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from orchestrator.phases import NAMES as PHASES
 from orchestrator.config import load_settings
 from orchestrator.fsio import write_json
+from orchestrator.phases import NAMES as PHASES
 from orchestrator.runs import Run, new_manifest
 from orchestrator.taskpack import TaskPack, load_taskpack
 
@@ -91,8 +91,15 @@ def make_run(root: Path, *, diff: str | None = DIFF, run_id: str = RUN_ID, **fie
     for name in PHASES[: PHASES.index("review")]:
         manifest["phases"][name].update(status="passed", started_at=TIME, ended_at=TIME, exit_code=0)
     manifest["acceptance"] = [
-        {"id": c["id"], "run": c["run"], "status": "passed", "exit_code": 0, "expect_exit": 0,
-         "duration_seconds": 0.25, "excerpt": ""}
+        {
+            "id": c["id"],
+            "run": c["run"],
+            "status": "passed",
+            "exit_code": 0,
+            "expect_exit": 0,
+            "duration_seconds": 0.25,
+            "excerpt": "",
+        }
         for c in task.acceptance
     ]
     run_dir = repo / "runs" / task.id / run_id

@@ -9,16 +9,23 @@ from orchestrator.acceptance import Report, judge, parse_report, runs_pytest
 
 SCOPE = {"allowed_paths": ["src/**"]}
 CHECK = "python -m pytest -q -p no:cacheprovider src/tests/test_planted.py"
-HIJACK = ("printf 'import atexit, os\\natexit.register(os._exit, 0)\\n' > src/hijack.py && "
-          "printf 'import sys\\nsys.path.insert(0, \"src\")\\nimport hijack\\n\\n\\ndef test_it():\\n    assert False\\n'"
-          " > src/tests/test_planted.py")
+HIJACK = (
+    "printf 'import atexit, os\\natexit.register(os._exit, 0)\\n' > src/hijack.py && "
+    "printf 'import sys\\nsys.path.insert(0, \"src\")\\nimport hijack\\n\\n\\ndef test_it():\\n    assert False\\n'"
+    " > src/tests/test_planted.py"
+)
 PASSING = "printf 'def test_it():\\n    assert True\\n' > src/tests/test_planted.py"
 FAILING = "printf 'def test_it():\\n    assert False\\n' > src/tests/test_planted.py"
 
 
 def run_with(repo, task_id: str, command: str, check: str = CHECK, expect: int = 0):
-    write_pack(repo, task_id, executor={"kind": "shell", "commands": [command]}, scope=SCOPE,
-               acceptance=[{"id": "tests", "run": check, "expect_exit": expect}])
+    write_pack(
+        repo,
+        task_id,
+        executor={"kind": "shell", "commands": [command]},
+        scope=SCOPE,
+        acceptance=[{"id": "tests", "run": check, "expect_exit": expect}],
+    )
     proc = orchestrator(repo, "run", task_id)
     data = manifest(runs_of(repo, task_id)[-1])
     return proc, data, data.get("acceptance", [{}])[0]
@@ -50,17 +57,20 @@ def test_other_commands_keep_the_exit_code(repo) -> None:
     assert check["status"] == "passed" and "report" not in check
 
 
-@pytest.mark.parametrize(("command", "expected"), [
-    ("pytest -q", True),
-    ("python -m pytest -q tests/x.py", True),
-    ("python3.11 -m pytest", True),
-    ("PYTHONHASHSEED=0 py.test", True),
-    ("/usr/bin/pytest -k 'a or b'", True),
-    ("cd src && python -m pytest", False),
-    ("python -m pytest; true", False),
-    ("python -c 'import pytest'", False),
-    ("make test", False),
-])
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("pytest -q", True),
+        ("python -m pytest -q tests/x.py", True),
+        ("python3.11 -m pytest", True),
+        ("PYTHONHASHSEED=0 py.test", True),
+        ("/usr/bin/pytest -k 'a or b'", True),
+        ("cd src && python -m pytest", False),
+        ("python -m pytest; true", False),
+        ("python -c 'import pytest'", False),
+        ("make test", False),
+    ],
+)
 def test_a_pytest_command_is_recognised_only_as_a_plain_command(command: str, expected: bool) -> None:
     assert runs_pytest(command) is expected
 

@@ -10,10 +10,10 @@ import pytest
 from synthetic_run import make_run, read
 
 from orchestrator import __version__
-from orchestrator.phases import NAMES as PHASES
 from orchestrator.evidence import attestation
 from orchestrator.evidence import index as evidence
 from orchestrator.fsio import sha256_file, write_json
+from orchestrator.phases import NAMES as PHASES
 from orchestrator.schemas import validator
 
 # The Statement layer, written from the spec text (in-toto/attestation spec/v1/statement.md and
@@ -25,14 +25,18 @@ STATEMENT_V1 = {
     "properties": {
         "_type": {"const": "https://in-toto.io/Statement/v1"},
         "subject": {
-            "type": "array", "minItems": 1,
+            "type": "array",
+            "minItems": 1,
             "items": {
                 "type": "object",
                 "required": ["digest"],
                 "properties": {
                     "name": {"type": "string"},
-                    "digest": {"type": "object", "minProperties": 1,
-                               "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]+$"}},
+                    "digest": {
+                        "type": "object",
+                        "minProperties": 1,
+                        "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]+$"},
+                    },
                     "mediaType": {"type": "string"},
                 },
             },
@@ -63,7 +67,9 @@ def test_statement_follows_in_toto_statement_v1(attested: tuple[Path, dict, dict
     assert all(re.fullmatch(r"[a-z0-9]+", alg) for s in statement["subject"] for alg in s["digest"])
 
 
-def test_subject_digests_match_the_files_and_include_diff_and_index(attested: tuple[Path, dict, dict]) -> None:
+def test_subject_digests_match_the_files_and_include_diff_and_index(
+    attested: tuple[Path, dict, dict],
+) -> None:
     run_dir, statement, _ = attested
     subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
     assert {"diff.patch", "manifest.json", "evidence_index.json", "logs/execute.log"} <= set(subjects)
@@ -91,7 +97,8 @@ def test_verify_catches_a_subject_digest_that_does_not_match(attested: tuple[Pat
             subject["digest"]["sha256"] = "0" * 64
     write_json(run_dir / attestation.FILE, statement)
     assert evidence.verify_run(run_dir) == [
-        "changed: attestation.intoto.json or diff.patch (subject digest of diff.patch does not match)"]
+        "changed: attestation.intoto.json or diff.patch (subject digest of diff.patch does not match)"
+    ]
 
 
 def test_verify_reports_a_missing_attestation(attested: tuple[Path, dict, dict]) -> None:

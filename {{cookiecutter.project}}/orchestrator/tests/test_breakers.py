@@ -10,7 +10,13 @@ from orchestrator import breakers
 from orchestrator.breakers import DiffStat, FailureTracker, Trip
 from orchestrator.errors import Tripped
 
-LIMITS = {"max_changed_files": 3, "max_diff_lines": 100, "max_turns": 2, "max_commands": 5, "max_tokens": 1000}
+LIMITS = {
+    "max_changed_files": 3,
+    "max_diff_lines": 100,
+    "max_turns": 2,
+    "max_commands": 5,
+    "max_tokens": 1000,
+}
 
 
 def test_a_trip_becomes_a_tripped_error_naming_breaker_limit_and_measured() -> None:
@@ -21,8 +27,12 @@ def test_a_trip_becomes_a_tripped_error_naming_breaker_limit_and_measured() -> N
 
 
 def test_a_trip_record_fits_the_manifest_breakers_entry() -> None:
-    assert Trip("wall_seconds", 5, 5.2).record("execute") == {"name": "wall_seconds", "limit": 5, "measured": 5.2,
-                                                             "phase": "execute"}
+    assert Trip("wall_seconds", 5, 5.2).record("execute") == {
+        "name": "wall_seconds",
+        "limit": 5,
+        "measured": 5.2,
+        "phase": "execute",
+    }
 
 
 def test_the_kill_switch_variable_trips() -> None:
@@ -63,12 +73,16 @@ def test_diff_size_trips_on_files_then_lines() -> None:
     assert breakers.check_diff(DiffStat(4, 10), LIMITS) == Trip("max_changed_files", 3, 4)
     assert breakers.check_diff(DiffStat(1, 101), LIMITS) == Trip("max_diff_lines", 100, 101)
 
+
 @pytest.mark.parametrize(
     ("usage", "expected"),
     [
         ({"turns": 3, "commands": 0, "total_tokens": 0}, Trip("max_turns", 2, 3)),
         ({"turns": 1, "commands": 6, "total_tokens": 0}, Trip("max_commands", 5, 6)),
-        ({"turns": 1, "commands": 1, "input_tokens": 900, "output_tokens": 200}, Trip("max_tokens", 1000, 1100)),
+        (
+            {"turns": 1, "commands": 1, "input_tokens": 900, "output_tokens": 200},
+            Trip("max_tokens", 1000, 1100),
+        ),
         ({"turns": 2, "commands": 5, "total_tokens": 1000}, None),
     ],
 )
@@ -76,8 +90,9 @@ def test_agent_limits_trip_on_turns_commands_or_tokens(usage: dict[str, int], ex
     assert breakers.check_agent(usage, LIMITS) == expected
 
 
-
 def test_raise_if_raises_only_for_a_trip() -> None:
     breakers.raise_if(None)
     with pytest.raises(Tripped, match="max_changed_files"):
-        breakers.raise_if(breakers.check_diff(DiffStat(60, 1), {"max_changed_files": 50, "max_diff_lines": 2000}))
+        breakers.raise_if(
+            breakers.check_diff(DiffStat(60, 1), {"max_changed_files": 50, "max_diff_lines": 2000})
+        )

@@ -19,17 +19,21 @@ def judged(hosts: str = "", paths: str = "'src/**'", **ceiling: object) -> list[
     return [p.message for p in problems(doc.data, Ceilings(**ceiling), doc, "task.yml")]  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("declared", "allowed", "ok"), [
-    ("pypi.org", ("pypi.org",), True),
-    ("pypi.org:443", ("pypi.org",), True),
-    ("pypi.org:22", ("pypi.org",), False),
-    ("evil.example.com", ("pypi.org",), False),
-    ("'@python'", ("pypi.org", "files.pythonhosted.org"), True),
-    ("pypi.org", ("@python",), True),
-    ("'@node'", ("@python",), False),
-])
-def test_a_declared_host_must_open_nothing_the_ceiling_does_not(declared: str, allowed: tuple[str, ...],
-                                                                 ok: bool) -> None:
+@pytest.mark.parametrize(
+    ("declared", "allowed", "ok"),
+    [
+        ("pypi.org", ("pypi.org",), True),
+        ("pypi.org:443", ("pypi.org",), True),
+        ("pypi.org:22", ("pypi.org",), False),
+        ("evil.example.com", ("pypi.org",), False),
+        ("'@python'", ("pypi.org", "files.pythonhosted.org"), True),
+        ("pypi.org", ("@python",), True),
+        ("'@node'", ("@python",), False),
+    ],
+)
+def test_a_declared_host_must_open_nothing_the_ceiling_does_not(
+    declared: str, allowed: tuple[str, ...], ok: bool
+) -> None:
     assert (judged(hosts=declared, allowed_hosts=allowed) == []) is ok
 
 
@@ -40,13 +44,20 @@ def test_a_port_beyond_the_ceiling_is_named() -> None:
 
 def test_never_in_scope_holds_for_the_changed_paths_whatever_the_globs(repo: Path) -> None:
     pyproject = repo / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text(encoding="utf-8").replace(
-        "[tool.orchestrator.policy]\n", '[tool.orchestrator.policy]\nnever_in_scope = ["deploy/**"]\n', 1),
-        encoding="utf-8")
+    pyproject.write_text(
+        pyproject.read_text(encoding="utf-8").replace(
+            "[tool.orchestrator.policy]\n", '[tool.orchestrator.policy]\nnever_in_scope = ["deploy/**"]\n', 1
+        ),
+        encoding="utf-8",
+    )
     git(repo, "commit", "-qam", "policy")
-    write_pack(repo, "sneaky-deploy", scope={"allowed_paths": ["**/*.yml"]},
-               executor={"kind": "shell", "commands": ["mkdir -p deploy && echo x: 1 > deploy/prod.yml"]},
-               acceptance=[{"id": "made", "run": "test -f deploy/prod.yml"}])
+    write_pack(
+        repo,
+        "sneaky-deploy",
+        scope={"allowed_paths": ["**/*.yml"]},
+        executor={"kind": "shell", "commands": ["mkdir -p deploy && echo x: 1 > deploy/prod.yml"]},
+        acceptance=[{"id": "made", "run": "test -f deploy/prod.yml"}],
+    )
     result = orchestrator(repo, "run", "sneaky-deploy")
     assert result.returncode == 3, result.stdout + result.stderr
     assert "never_in_scope" in manifest(runs_of(repo, "sneaky-deploy")[-1])["reason"]

@@ -33,11 +33,11 @@ from scripted_model import (
 
 from conftest import ROOT, manifest, write_pack
 from orchestrator import pipeline
-from orchestrator.phases import execute
 from orchestrator.config import load_settings
 from orchestrator.errors import BadInput
 from orchestrator.executors import AttemptResult, codex, command, render_prompt
 from orchestrator.phaselog import PhaseLog
+from orchestrator.phases import execute
 from orchestrator.redact import Redactor
 from orchestrator.runs import Run
 from orchestrator.sandbox import Execution

@@ -7,21 +7,51 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import controlplane
-from orchestrator import scope
+from orchestrator import controlplane, scope
 from orchestrator.config import load_settings
 from orchestrator.errors import BadInput
 
 PROTECTED = [
-    "GNUmakefile", "makefile", "Makefile", "requirements.txt", "requirements-dev.txt", "conftest.py",
-    "src/conftest.py", "src/tests/deep/conftest.py", "pytest.ini", "src/.pytest.ini", "tox.ini", "setup.cfg",
-    ".gitignore", "src/.gitignore", ".gitattributes", "src/tests/.gitattributes", ".gitmodules", "AGENTS.md",
-    "AGENTS.override.md", "src/AGENTS.md", ".codex/config.toml", "src/.codex/prompts/x.md",
-    "orchestrator/tests/test_x.py", "noxfile.py", "pyproject.toml", ".github/workflows/x.yml",
-    "taskpacks/x/task.yml", "solutions/web/plugin.py", "runs/x/y/manifest.json",
+    "GNUmakefile",
+    "makefile",
+    "Makefile",
+    "requirements.txt",
+    "requirements-dev.txt",
+    "conftest.py",
+    "src/conftest.py",
+    "src/tests/deep/conftest.py",
+    "pytest.ini",
+    "src/.pytest.ini",
+    "tox.ini",
+    "setup.cfg",
+    ".gitignore",
+    "src/.gitignore",
+    ".gitattributes",
+    "src/tests/.gitattributes",
+    ".gitmodules",
+    "AGENTS.md",
+    "AGENTS.override.md",
+    "src/AGENTS.md",
+    ".codex/config.toml",
+    "src/.codex/prompts/x.md",
+    "orchestrator/tests/test_x.py",
+    "noxfile.py",
+    "pyproject.toml",
+    ".github/workflows/x.yml",
+    "taskpacks/x/task.yml",
+    "solutions/web/plugin.py",
+    "runs/x/y/manifest.json",
 ]
-CHANGEABLE = ["src/app.py", "src/requirements.txt", "services/api/requirements.txt", "site/package.json",
-              "src/tests/test_app.py", "docs/agents.txt", "src/pyproject.toml", "README.md"]
+CHANGEABLE = [
+    "src/app.py",
+    "src/requirements.txt",
+    "services/api/requirements.txt",
+    "site/package.json",
+    "src/tests/test_app.py",
+    "docs/agents.txt",
+    "src/pyproject.toml",
+    "README.md",
+]
 
 
 @pytest.mark.parametrize("path", PROTECTED)
@@ -29,8 +59,19 @@ def test_each_file_host_tooling_runs_or_reads_is_control_plane(path: str) -> Non
     assert controlplane.is_control_plane(path) is not None
 
 
-@pytest.mark.parametrize("path", ["Noxfile.py", "NOXFILE.PY", ".GITHUB/workflows/x.yml", "TASKPACKS/x/task.yml",
-                                  "ORCHESTRATOR/review.py", "Conftest.py", "src/AGENTS.Override.MD", ".GitIgnore"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "Noxfile.py",
+        "NOXFILE.PY",
+        ".GITHUB/workflows/x.yml",
+        "TASKPACKS/x/task.yml",
+        "ORCHESTRATOR/review.py",
+        "Conftest.py",
+        "src/AGENTS.Override.MD",
+        ".GitIgnore",
+    ],
+)
 def test_matching_ignores_case(path: str) -> None:
     assert controlplane.is_control_plane(path) is not None
 
@@ -51,14 +92,17 @@ def test_the_matched_rule_is_named() -> None:
     assert controlplane.is_control_plane("GNUmakefile") == "GNUmakefile"
 
 
-@pytest.mark.parametrize("path", ["services/api/requirements.txt", "site/package.json", "go.mod", "src/pyproject.toml"])
+@pytest.mark.parametrize(
+    "path", ["services/api/requirements.txt", "site/package.json", "go.mod", "src/pyproject.toml"]
+)
 def test_dependency_manifests_are_recognised(path: str) -> None:
     assert controlplane.is_dependency_manifest(path) is not None
 
 
 def test_the_guard_uses_the_repository_additions() -> None:
-    control, outside, _ = scope.scope_violations(["deploy/prod.yml", "src/a.py"], {"allowed_paths": ["**"]},
-                                                  ("deploy/**",))
+    control, outside, _ = scope.scope_violations(
+        ["deploy/prod.yml", "src/a.py"], {"allowed_paths": ["**"]}, ("deploy/**",)
+    )
     assert (control, outside) == (["deploy/prod.yml"], [])
 
 

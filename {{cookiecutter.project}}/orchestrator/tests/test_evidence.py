@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from synthetic_run import Synthetic, make_run, read
 
-from orchestrator.phases import evidence as evidence_phase
-from orchestrator.phases import review
 from orchestrator.evidence import index as evidence
 from orchestrator.evidence import query as evidence_cli
 from orchestrator.evidence import store as evidence_db
 from orchestrator.fsio import sha256_file
+from orchestrator.phases import evidence as evidence_phase
+from orchestrator.phases import review
 from orchestrator.runs import record_outputs
 from orchestrator.schemas import validator
 
@@ -55,8 +55,13 @@ def test_index_lists_every_artifact_with_digest_size_kind_phase_and_media_type(t
     index = read(s.run_dir / evidence.INDEX)
     assert not list(validator("evidence_index.v1.json").iter_errors(index))
     entries = by_path(s.run_dir)
-    assert set(entries) == {"manifest.json", "diff.patch", "review_report.json", "REVIEW.md",
-                            *(f"logs/{p}.log" for p in ("validate", "safety", "prepare", "execute", "verify", "plugin"))}
+    assert set(entries) == {
+        "manifest.json",
+        "diff.patch",
+        "review_report.json",
+        "REVIEW.md",
+        *(f"logs/{p}.log" for p in ("validate", "safety", "prepare", "execute", "verify", "plugin")),
+    }
     log = entries["logs/execute.log"]
     assert (log["kind"], log["phase"], log["media_type"]) == ("log", "execute", "text/plain")
     assert log["sha256"] == sha256_file(s.run_dir / "logs/execute.log")
@@ -102,8 +107,9 @@ def test_verify_passes_on_an_intact_run(tmp_path: Path, capsys: pytest.CaptureFi
     assert out.startswith("ok: runs/add-slug/")
 
 
-def test_one_changed_byte_in_a_log_fails_verify_naming_the_log(tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_changed_byte_in_a_log_fails_verify_naming_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     s = finished_run(tmp_path)
     log = s.run_dir / "logs/verify.log"
     data = bytearray(log.read_bytes())
@@ -244,8 +250,9 @@ def query_json(repo: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> li
     return json.loads(capsys.readouterr().out)
 
 
-def test_query_by_task_lists_that_run_and_its_artifacts(two_runs: tuple[Synthetic, Synthetic],
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_query_by_task_lists_that_run_and_its_artifacts(
+    two_runs: tuple[Synthetic, Synthetic], capsys: pytest.CaptureFixture[str]
+) -> None:
     first, _ = two_runs
     rows = query_json(first.repo, "--task", "add-slug", capsys=capsys)
     assert {r["run_id"] for r in rows} == {first.manifest["run_id"]}
@@ -253,29 +260,45 @@ def test_query_by_task_lists_that_run_and_its_artifacts(two_runs: tuple[Syntheti
     assert rows[0]["run_dir"] == f"runs/add-slug/{first.manifest['run_id']}"
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["--kind", "diff"], {("add-slug", "diff.patch"), ("fix-bug", "diff.patch")}),
-    (["--phase", "review", "--status", "failed"], {("fix-bug", "REVIEW.md"), ("fix-bug", "review_report.json")}),
-    (["--run", "20250102T000000Z-def456", "--path", "logs/v*.log"],
-     {("fix-bug", "logs/validate.log"), ("fix-bug", "logs/verify.log")}),
-    (["--run", "runs/add-slug/20250101T000000Z-abc123", "--path", "*.md"], {("add-slug", "REVIEW.md")}),
-])
-def test_query_filters(two_runs: tuple[Synthetic, Synthetic], capsys: pytest.CaptureFixture[str],
-                       args: list[str], expected: set[tuple[str, str]]) -> None:
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--kind", "diff"], {("add-slug", "diff.patch"), ("fix-bug", "diff.patch")}),
+        (
+            ["--phase", "review", "--status", "failed"],
+            {("fix-bug", "REVIEW.md"), ("fix-bug", "review_report.json")},
+        ),
+        (
+            ["--run", "20250102T000000Z-def456", "--path", "logs/v*.log"],
+            {("fix-bug", "logs/validate.log"), ("fix-bug", "logs/verify.log")},
+        ),
+        (["--run", "runs/add-slug/20250101T000000Z-abc123", "--path", "*.md"], {("add-slug", "REVIEW.md")}),
+    ],
+)
+def test_query_filters(
+    two_runs: tuple[Synthetic, Synthetic],
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    expected: set[tuple[str, str]],
+) -> None:
     rows = query_json(two_runs[0].repo, *args, capsys=capsys)
     assert {(r["task"], r["path"]) for r in rows} == expected
 
 
-def test_query_table_output_names_each_artifact(two_runs: tuple[Synthetic, Synthetic],
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_query_table_output_names_each_artifact(
+    two_runs: tuple[Synthetic, Synthetic], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert evidence_cli.main(two_runs[0].repo, ["query", "--kind", "diff"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in out[1:]] == ["runs/add-slug/20250101T000000Z-abc123/diff.patch",
-                                                     "runs/fix-bug/20250102T000000Z-def456/diff.patch"]
+    assert [line.split()[0] for line in out[1:]] == [
+        "runs/add-slug/20250101T000000Z-abc123/diff.patch",
+        "runs/fix-bug/20250102T000000Z-def456/diff.patch",
+    ]
 
 
 def test_query_table_output_starts_with_a_header_row_its_columns_align_under(
-        two_runs: tuple[Synthetic, Synthetic], capsys: pytest.CaptureFixture[str]) -> None:
+    two_runs: tuple[Synthetic, Synthetic], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert evidence_cli.main(two_runs[0].repo, ["query", "--kind", "diff"]) == 0
     header, *rows = capsys.readouterr().out.splitlines()
     assert header.split() == ["ARTIFACT", "STATUS", "PHASE", "KIND", "BYTES", "SHA256"]
@@ -284,10 +307,18 @@ def test_query_table_output_starts_with_a_header_row_its_columns_align_under(
         assert row.split()[3] == "diff"
 
 
-@pytest.mark.parametrize("args", [["query", "--kind", "bogus"], ["query", "--path", "/etc/*"],
-                                  ["verify", "--run", "nowhere"], ["frobnicate"]])
-def test_bad_arguments_exit_2_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                              args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["query", "--kind", "bogus"],
+        ["query", "--path", "/etc/*"],
+        ["verify", "--run", "nowhere"],
+        ["frobnicate"],
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
     assert evidence_cli.main(tmp_path, args) == 2
     assert capsys.readouterr().err.startswith("error: ")
 
@@ -325,13 +356,18 @@ def test_repo_index_follows_runs_incrementally(two_runs: tuple[Synthetic, Synthe
 def test_the_streamed_json_query_gives_exactly_the_rows_of_the_query(tmp_path: Path) -> None:
     import io
 
-    from tools import bench
     from orchestrator.evidence import store as evidence_db
     from orchestrator.evidence.query import write_json_array
+    from tools import bench
 
     bench._synthetic_runs(tmp_path, 12, 9)
-    for filters in ({}, {"task": "task-07"}, {"kind": "diff", "status": "failed"},
-                    {"phase": "execute", "path_glob": "logs/*.log"}, {"task": "no-such-task"}):
+    for filters in (
+        {},
+        {"task": "task-07"},
+        {"kind": "diff", "status": "failed"},
+        {"phase": "execute", "path_glob": "logs/*.log"},
+        {"task": "no-such-task"},
+    ):
         out = io.StringIO()
         write_json_array(evidence_db.query_json(tmp_path, **filters), out)
         assert json.loads(out.getvalue()) == evidence_db.query(tmp_path, **filters), filters

@@ -23,8 +23,15 @@ def python_env() -> dict[str, str]:
 
 
 def sh(workspace: Path, command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(shlex.split(command), check=False, cwd=workspace, env=python_env(),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        shlex.split(command),
+        check=False,
+        cwd=workspace,
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def results(pack: TaskPack, workspace: Path) -> dict[str, bool]:
@@ -96,8 +103,15 @@ def make_demo(repo: Path) -> subprocess.CompletedProcess[str]:
     if shutil.which("make") is None or not nox.exists():
         pytest.skip("make, or nox next to this interpreter, is not installed")
     env = {**os.environ, **GIT_ENV}
-    return subprocess.run(["make", "-o", "bootstrap", "demo", f"NOX={nox}"], cwd=repo, env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        ["make", "-o", "bootstrap", "demo", f"NOX={nox}"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def test_make_demo_succeeds_when_every_example_ends_as_it_is_meant_to(repo: Path) -> None:

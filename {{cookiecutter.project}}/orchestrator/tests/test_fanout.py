@@ -26,8 +26,12 @@ FAIL = {"acceptance": [{"id": "never", "run": "false"}]}
 
 def test_several_packs_run_at_once_and_the_exit_code_is_the_worst(repo: Path) -> None:
     for name in ("a", "b", "c"):
-        write_pack(repo, name, executor={"kind": "shell", "commands": [f"echo {name} > {name}.txt"]},
-                   acceptance=[{"id": "made", "run": f"test -f {name}.txt"}])
+        write_pack(
+            repo,
+            name,
+            executor={"kind": "shell", "commands": [f"echo {name} > {name}.txt"]},
+            acceptance=[{"id": "made", "run": f"test -f {name}.txt"}],
+        )
     write_pack(repo, "d", **FAIL)
     result = orchestrator(repo, "run", "a", "b", "c", "d", "-j", "2", timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr
@@ -35,7 +39,7 @@ def test_several_packs_run_at_once_and_the_exit_code_is_the_worst(repo: Path) ->
     assert statuses == {"a": "succeeded", "b": "succeeded", "c": "succeeded", "d": "failed"}
     for name in "abcd":
         assert git(repo, "rev-parse", "--verify", f"codex/{name}").strip()
-    table = result.stdout[result.stdout.index("pack  "):]
+    table = result.stdout[result.stdout.index("pack  ") :]
     assert all(f"\n{name} " in table for name in "abcd")
     rows = json.loads(orchestrator(repo, "evidence", "query", "--kind", "manifest", "--json").stdout)
     assert {row["task"] for row in rows} == set("abcd")
@@ -54,8 +58,14 @@ def test_all_runs_every_pack(repo: Path) -> None:
 def test_an_interrupt_reaches_every_run_and_each_still_finalizes(repo: Path) -> None:
     for name in ("s1", "s2"):
         write_pack(repo, name, executor={"kind": "shell", "commands": ["sleep 60"]})
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "s1", "s2", "-j", "2"], cwd=repo,
-                            env={**os.environ, **GIT_ENV}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "run", "s1", "s2", "-j", "2"],
+        cwd=repo,
+        env={**os.environ, **GIT_ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not all(runs_of(repo, n) and (repo / ".orchestrator" / "worktrees").exists() for n in ("s1", "s2")):
         assert time.monotonic() < deadline
@@ -84,8 +94,12 @@ def test_the_matrix_names_each_pack_with_its_executor(repo: Path) -> None:
     write_pack(repo, "agent", executor={"kind": "codex", "prompt": "{{ task.objective }}"})
     result = orchestrator(repo, "matrix", "agent,add-slugify")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"include": [{"task_id": "agent", "executor": "codex"},
-                                                     {"task_id": "add-slugify", "executor": "shell"}]}
+    assert json.loads(result.stdout) == {
+        "include": [
+            {"task_id": "agent", "executor": "codex"},
+            {"task_id": "add-slugify", "executor": "shell"},
+        ]
+    }
 
 
 def test_the_matrix_of_changed_packs_names_only_those_changed_since(repo: Path) -> None:
@@ -122,8 +136,12 @@ def fake_github() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         def _record(self) -> dict[str, Any]:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length)) if length else None
-            entry = {"method": self.command, "path": self.path, "auth": self.headers.get("Authorization"),
-                     "body": body}
+            entry = {
+                "method": self.command,
+                "path": self.path,
+                "auth": self.headers.get("Authorization"),
+                "body": body,
+            }
             requests.append(entry)
             return entry
 
@@ -133,7 +151,12 @@ def fake_github() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
         def do_POST(self) -> None:
             body = self._record()["body"]
-            pull = {"number": len(pulls) + 1, "state": "open", "html_url": "http://example.invalid/pull/1", **body}
+            pull = {
+                "number": len(pulls) + 1,
+                "state": "open",
+                "html_url": "http://example.invalid/pull/1",
+                **body,
+            }
             pulls.append(pull)
             self._answer(201, pull)
 
@@ -161,8 +184,12 @@ def test_pr_creates_one_draft_pull_request_then_updates_it(repo: Path, fake_gith
     second = orchestrator(repo, "pr", "greet", env=env)
     assert second.returncode == 0, second.stderr
     methods = [(r["method"], r["path"].split("?")[0]) for r in requests]
-    assert methods == [("GET", "/repos/acme/shop/pulls"), ("POST", "/repos/acme/shop/pulls"),
-                       ("GET", "/repos/acme/shop/pulls"), ("PATCH", "/repos/acme/shop/pulls/1")]
+    assert methods == [
+        ("GET", "/repos/acme/shop/pulls"),
+        ("POST", "/repos/acme/shop/pulls"),
+        ("GET", "/repos/acme/shop/pulls"),
+        ("PATCH", "/repos/acme/shop/pulls/1"),
+    ]
     assert "head=acme%3Acodex%2Fgreet" in requests[0]["path"]
     create = requests[1]["body"]
     summary = (runs_of(repo, "greet")[-1] / "SUMMARY.md").read_text(encoding="utf-8")
@@ -177,8 +204,15 @@ def test_pr_without_a_token_or_repository_is_a_clear_error(repo: Path, missing: 
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
     env.update({"GITHUB_REPOSITORY": "acme/shop", "GITHUB_TOKEN": "t"})
     del env[missing]
-    result = subprocess.run([sys.executable, "-m", "orchestrator", "pr", "add-slugify"], cwd=repo, env=env,
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "pr", "add-slugify"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert missing in result.stderr and "Traceback" not in result.stderr
 
@@ -194,14 +228,25 @@ def test_outcomes_tabulate_each_packs_latest_run_for_a_job_summary(repo: Path) -
     assert lines[3].startswith("| never-ran | no run |")
 
 
-@pytest.mark.skipif(not (Path(sys.executable).parent / "nox").exists(), reason="nox is not installed next to this interpreter")
+@pytest.mark.skipif(
+    not (Path(sys.executable).parent / "nox").exists(), reason="nox is not installed next to this interpreter"
+)
 def test_nox_run_takes_several_packs_and_a_job_count(repo: Path) -> None:
     for name in ("na", "nb"):
         write_pack(repo, name)
     nox = str(Path(sys.executable).parent / "nox")
-    proc = subprocess.run([nox, "-s", "run", "--", "na", "nb", "-j", "2"], cwd=repo, capture_output=True, text=True,
-                          check=False, env={**os.environ, **GIT_ENV}, timeout=300)
+    proc = subprocess.run(
+        [nox, "-s", "run", "--", "na", "nb", "-j", "2"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **GIT_ENV},
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert {name: manifest(runs_of(repo, name)[-1])["status"] for name in ("na", "nb")} == {
-        "na": "succeeded", "nb": "succeeded"}
+        "na": "succeeded",
+        "nb": "succeeded",
+    }
     assert len(runs_of(repo, "na")) == 1, "the phase sessions must not run a pack of their own"

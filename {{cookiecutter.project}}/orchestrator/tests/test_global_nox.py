@@ -28,8 +28,9 @@ def global_nox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     proc = subprocess.run([*pip, pinned_nox()], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        pytest.skip(f"cannot install {pinned_nox()} into a separate venv (no package index?): "
-                    f"{proc.stderr[-300:]}")
+        pytest.skip(
+            f"cannot install {pinned_nox()} into a separate venv (no package index?): {proc.stderr[-300:]}"
+        )
     return venv / "bin" / "nox"
 
 
@@ -45,8 +46,15 @@ def nox_run(nox: Path | str, repo: Path, task: str) -> subprocess.CompletedProce
     env = {k: v for k, v in {**os.environ, **GIT_ENV}.items() if not k.startswith(("NOX_", "VIRTUAL_ENV"))}
     here = Path(sys.prefix) / "bin"
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != here)
-    return subprocess.run([str(nox), "-s", "run", "--", task], cwd=repo, env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        [str(nox), "-s", "run", "--", task],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_a_global_nox_runs_the_example_as_the_repo_nox_does(repo: Path, global_nox: Path) -> None:
@@ -58,11 +66,18 @@ def test_a_global_nox_runs_the_example_as_the_repo_nox_does(repo: Path, global_n
         assert NOISE not in proc.stdout + proc.stderr
         data = manifest(runs_of(repo, "add-slugify")[-1])
         outcomes.append((data["status"], [(c["id"], c["status"]) for c in data["acceptance"]]))
-    assert outcomes[0] == outcomes[1] == (
-        "succeeded", [(c, "passed") for c in ("slugify-tests", "textkit-tests")])
+    assert (
+        outcomes[0]
+        == outcomes[1]
+        == ("succeeded", [(c, "passed") for c in ("slugify-tests", "textkit-tests")])
+    )
     assert not (repo / ".nox" / "_nox_script_mode").exists()
-    assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True,
-                          check=True).stdout == ""
+    assert (
+        subprocess.run(
+            ["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout
+        == ""
+    )
 
 
 def test_a_global_nox_without_a_repo_venv_says_to_bootstrap(repo: Path, global_nox: Path) -> None:

@@ -21,8 +21,9 @@ UNSAFE = {"ORCH_UNSAFE_NO_ISOLATION": "1"}
 REPO = 'REPO=$(dirname "$(git rev-parse --path-format=absolute --git-common-dir)")'
 
 
-def escape_run(repo: Path, task_id: str, command: str, **fields: object) -> tuple[subprocess.CompletedProcess[str],
-                                                                                  dict, Path]:
+def escape_run(
+    repo: Path, task_id: str, command: str, **fields: object
+) -> tuple[subprocess.CompletedProcess[str], dict, Path]:
     write_pack(repo, task_id, executor={"kind": "shell", "commands": [f"{REPO}; {command}"]}, **fields)
     proc = orchestrator(repo, "run", task_id, env=UNSAFE)
     run_dir = runs_of(repo, task_id)[-1]
@@ -61,8 +62,12 @@ def test_an_edited_git_info_exclude_is_named_by_file(repo: Path) -> None:
 
 
 def test_a_planted_hook_and_config_are_named(repo: Path) -> None:
-    proc, data, _ = escape_run(repo, "hooks", 'printf "#!/bin/sh\\n" > "$REPO/.git/hooks/pre-commit"; '
-                                              'git -C "$REPO" config core.fsmonitor "touch /tmp/x"')
+    proc, data, _ = escape_run(
+        repo,
+        "hooks",
+        'printf "#!/bin/sh\\n" > "$REPO/.git/hooks/pre-commit"; '
+        'git -C "$REPO" config core.fsmonitor "touch /tmp/x"',
+    )
     refused_naming(proc, data, ".git/hooks:pre-commit (created)", ".git/config: (changed)")
 
 
@@ -82,7 +87,8 @@ def test_a_user_edit_to_info_exclude_between_runs_is_no_violation(repo: Path) ->
 
 
 def test_a_clean_run_that_compiles_engine_bytecode_records_an_allow_decision_per_guarded_phase(
-        repo: Path, run_pack) -> None:
+    repo: Path, run_pack
+) -> None:
     assert not list((repo / "orchestrator").rglob("__pycache__"))
     _, data, _ = run_pack("clean", env={"PYTHONDONTWRITEBYTECODE": ""})
     assert list((repo / "orchestrator" / "executors").glob("__pycache__/*.pyc"))
@@ -123,11 +129,14 @@ def test_a_published_run_names_its_evidence_commit_when_a_rerun_is_refused(repo:
     assert "Traceback" not in proc.stderr
 
 
-def test_a_pth_file_planted_in_the_interpreter_environment_is_named(repo: Path, tmp_path: Path, monkeypatch) -> None:
+def test_a_pth_file_planted_in_the_interpreter_environment_is_named(
+    repo: Path, tmp_path: Path, monkeypatch
+) -> None:
     site = tmp_path / "venv" / "lib" / "python3" / "site-packages"
     site.mkdir(parents=True)
     monkeypatch.setattr(guard, "interpreter_paths", lambda: {"venv/lib": tmp_path / "venv" / "lib"})
     before = guard.snapshot(repo)
     (site / "evil.pth").write_text("import os\n", encoding="utf-8")
     assert guard.differences(before, guard.snapshot(repo), repo) == [
-        "venv/lib:python3/site-packages/evil.pth (created)"]
+        "venv/lib:python3/site-packages/evil.pth (created)"
+    ]

@@ -21,10 +21,16 @@ SLACK = 15
 EVIDENCE_CAP = 4 << 20
 
 
-def run_timed(repo: Path, task_id: str, commands: list[str], **limits: int) -> tuple[subprocess.CompletedProcess[str],
-                                                                                     dict, Path, float]:
-    write_pack(repo, task_id, executor={"kind": "shell", "commands": commands},
-               limits={"wall_seconds": WALL, **limits}, acceptance=[{"id": "ran", "run": "true"}])
+def run_timed(
+    repo: Path, task_id: str, commands: list[str], **limits: int
+) -> tuple[subprocess.CompletedProcess[str], dict, Path, float]:
+    write_pack(
+        repo,
+        task_id,
+        executor={"kind": "shell", "commands": commands},
+        limits={"wall_seconds": WALL, **limits},
+        acceptance=[{"id": "ran", "run": "true"}],
+    )
     start = time.monotonic()
     proc = orchestrator(repo, "run", task_id, timeout=WALL + 60)
     elapsed = time.monotonic() - start
@@ -52,7 +58,9 @@ def test_a_5_gib_sparse_file_trips_the_size_breaker_before_it_is_read(repo: Path
 
 
 def test_30000_files_trip_max_changed_files_with_little_evidence(repo: Path) -> None:
-    make = "python3 -c \"import os\nos.makedirs('many')\nfor i in range(30000): open(f'many/{i}', 'w').close()\""
+    make = (
+        "python3 -c \"import os\nos.makedirs('many')\nfor i in range(30000): open(f'many/{i}', 'w').close()\""
+    )
     proc, data, run_dir, elapsed = run_timed(repo, "many", [make])
     assert proc.returncode == 3, proc.stdout + proc.stderr
     trip = data["breakers"][0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -415,10 +416,8 @@ def _pump(source: socket.socket, dest: socket.socket) -> None:
         pass
     finally:
         for sock in (source, dest):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @pytest.mark.skipif(not os.access("/opt", os.W_OK), reason="needs a writable /opt")

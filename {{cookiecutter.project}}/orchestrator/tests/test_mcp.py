@@ -24,8 +24,17 @@ from mcp.client.streamable_http import streamable_http_client
 from conftest import GIT_ENV, git, manifest, write_pack
 from orchestrator.mcpserver.server import build
 
-TOOLS = {"get_taskpack_schema", "list_taskpacks", "validate_taskpack", "propose_taskpack", "start_run", "get_run",
-         "list_runs", "query_evidence", "cancel_run"}
+TOOLS = {
+    "get_taskpack_schema",
+    "list_taskpacks",
+    "validate_taskpack",
+    "propose_taskpack",
+    "start_run",
+    "get_run",
+    "list_runs",
+    "query_evidence",
+    "cancel_run",
+}
 GOOD_PACK = {
     "schema": "taskpack/v1",
     "id": "greet",
@@ -51,8 +60,10 @@ def pack_text(**changes: Any) -> str:
 def set_policy(repo: Path, lines: str) -> None:
     pyproject = repo / "pyproject.toml"
     text = pyproject.read_text(encoding="utf-8")
-    pyproject.write_text(text.replace("[tool.orchestrator.policy]\n", f"[tool.orchestrator.policy]\n{lines}\n", 1),
-                         encoding="utf-8")
+    pyproject.write_text(
+        text.replace("[tool.orchestrator.policy]\n", f"[tool.orchestrator.policy]\n{lines}\n", 1),
+        encoding="utf-8",
+    )
     git(repo, "commit", "-qam", "policy")
 
 
@@ -89,8 +100,12 @@ async def wait_done(client: Client, run_id: str, timeout: float = 120) -> dict[s
 
 
 def test_over_stdio_a_client_lists_every_tool(repo: Path) -> None:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "orchestrator", "mcp"], cwd=str(repo),
-                                   env={**GIT_ENV, "PYTHONPATH": str(repo)})
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "orchestrator", "mcp"],
+        cwd=str(repo),
+        env={**GIT_ENV, "PYTHONPATH": str(repo)},
+    )
 
     async def go() -> set[str]:
         async with Client(params) as client:
@@ -108,9 +123,13 @@ def free_port() -> int:
 @pytest.fixture
 def http_server(repo: Path) -> Iterator[str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "mcp", "--http", f"127.0.0.1:{port}"], cwd=repo,
-                            env={**os.environ, **GIT_ENV, "ORCH_MCP_TOKEN": TOKEN}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "mcp", "--http", f"127.0.0.1:{port}"],
+        cwd=repo,
+        env={**os.environ, **GIT_ENV, "ORCH_MCP_TOKEN": TOKEN},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -126,7 +145,10 @@ def http_server(repo: Path) -> Iterator[str]:
 
 def list_over_http(url: str, headers: dict[str, str]) -> set[str]:
     async def go() -> set[str]:
-        async with httpx2.AsyncClient(headers=headers) as http, Client(streamable_http_client(url, http_client=http)) as c:
+        async with (
+            httpx2.AsyncClient(headers=headers) as http,
+            Client(streamable_http_client(url, http_client=http)) as c,
+        ):
             return {tool.name for tool in (await c.list_tools()).tools}
 
     return anyio.run(go)
@@ -143,8 +165,12 @@ def test_over_http_the_secret_path_lets_a_client_in_without_headers(http_server:
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-token-wrong-token"}])
 def test_over_http_a_request_without_the_token_is_rejected(http_server: str, headers: dict[str, str]) -> None:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
-    request = urllib.request.Request(f"{http_server}/mcp", data=body, method="POST",
-                                     headers={"Content-Type": "application/json", **headers})
+    request = urllib.request.Request(
+        f"{http_server}/mcp",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", **headers},
+    )
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=10)
     assert caught.value.code == 401
@@ -152,8 +178,15 @@ def test_over_http_a_request_without_the_token_is_rejected(http_server: str, hea
 
 def test_http_does_not_start_without_a_token(repo: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "ORCH_MCP_TOKEN"}
-    result = subprocess.run([sys.executable, "-m", "orchestrator", "mcp", "--http", "127.0.0.1:9"], cwd=repo,
-                            env=env, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "mcp", "--http", "127.0.0.1:9"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert "ORCH_MCP_TOKEN" in result.stderr
     assert "Traceback" not in result.stderr
@@ -166,7 +199,11 @@ def test_the_whole_loop_from_schema_to_evidence(repo: Path) -> None:
     async def steps(client: Client) -> dict[str, Any]:
         schema = data(await client.call_tool("get_taskpack_schema", {}))
         assert schema["schema"]["$id"].endswith("taskpack.v1.json") or "properties" in schema["schema"]
-        bad = data(await client.call_tool("validate_taskpack", {"yaml_text": pack_text(limits={"wall_seconds": "x"})}))
+        bad = data(
+            await client.call_tool(
+                "validate_taskpack", {"yaml_text": pack_text(limits={"wall_seconds": "x"})}
+            )
+        )
         assert not bad["ok"]
         assert bad["errors"][0]["field"] == "limits.wall_seconds" and bad["errors"][0]["line"] > 1
         proposed = data(await client.call_tool("propose_taskpack", {"yaml_text": pack_text()}))
@@ -182,7 +219,9 @@ def test_the_whole_loop_from_schema_to_evidence(repo: Path) -> None:
     assert "succeeded" in got["done"]["execution_plane_output"]["summary"]
     assert got["done"]["execution_plane_output"]["notice"].startswith("untrusted")
     assert {row["run_id"] for row in got["evidence"]["artifacts"]} == {got["started"]["run_id"]}
-    assert {p["id"]: p["last_run"]["status"] for p in got["listed"]["taskpacks"] if p["last_run"]}["greet"] == "succeeded"
+    assert {p["id"]: p["last_run"]["status"] for p in got["listed"]["taskpacks"] if p["last_run"]}[
+        "greet"
+    ] == "succeeded"
     message = git(repo, "log", "-1", "--format=%B", "--", "taskpacks/greet")
     assert "Proposed-by: stdio:" in message and "Control-plane: mcp" in message
     run_dir = repo / "runs" / "greet" / got["started"]["run_id"]
@@ -222,8 +261,9 @@ def test_a_proposed_id_that_climbs_out_of_taskpacks_is_refused(repo: Path) -> No
 
 def test_a_context_file_name_that_climbs_out_is_refused(repo: Path) -> None:
     async def steps(client: Client) -> Any:
-        return await client.call_tool("propose_taskpack", {"yaml_text": pack_text(),
-                                                           "context_files": {"../../evil.sh": "x"}})
+        return await client.call_tool(
+            "propose_taskpack", {"yaml_text": pack_text(), "context_files": {"../../evil.sh": "x"}}
+        )
 
     assert call(repo, steps).is_error
     assert not (repo / "evil.sh").exists()
@@ -233,8 +273,11 @@ def test_an_existing_id_is_refused_unless_replace_is_asked(repo: Path) -> None:
     async def steps(client: Client) -> tuple[dict[str, Any], dict[str, Any]]:
         data(await client.call_tool("propose_taskpack", {"yaml_text": pack_text()}))
         again = data(await client.call_tool("propose_taskpack", {"yaml_text": pack_text(title="Another")}))
-        replaced = data(await client.call_tool("propose_taskpack", {"yaml_text": pack_text(title="Another"),
-                                                                    "replace": True}))
+        replaced = data(
+            await client.call_tool(
+                "propose_taskpack", {"yaml_text": pack_text(title="Another"), "replace": True}
+            )
+        )
         return again, replaced
 
     again, replaced = call(repo, steps)
@@ -259,8 +302,15 @@ def test_a_host_beyond_the_policy_ceiling_is_refused_naming_the_ceiling(repo: Pa
 def test_the_safety_phase_applies_the_ceilings_to_a_pack_written_by_hand(repo: Path) -> None:
     set_policy(repo, 'allowed_executors = ["codex"]')
     write_pack(repo, "by-hand")
-    result = subprocess.run([sys.executable, "-m", "orchestrator", "run", "by-hand"], cwd=repo, capture_output=True,
-                            text=True, timeout=120, check=False, env={**os.environ, **GIT_ENV})
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "run", "by-hand"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **GIT_ENV},
+    )
     assert result.returncode == 3, result.stdout + result.stderr
     run_dir = max((repo / "runs" / "by-hand").iterdir())
     assert manifest(run_dir)["status"] == "refused"
@@ -300,8 +350,15 @@ def test_with_require_approval_a_proposal_waits_for_a_person(repo: Path) -> None
     got = call(repo, steps)
     assert got["status"] == "awaiting approval"
     assert not (repo / "taskpacks" / "greet").exists()
-    approved = subprocess.run([sys.executable, "-m", "orchestrator", "approve", "greet"], cwd=repo,
-                              capture_output=True, text=True, timeout=60, check=False, env={**os.environ, **GIT_ENV})
+    approved = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "approve", "greet"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **GIT_ENV},
+    )
     assert approved.returncode == 0, approved.stderr
     assert (repo / "taskpacks" / "greet" / "task.yml").is_file()
     assert "Approved-by:" in git(repo, "log", "-1", "--format=%B")
@@ -310,11 +367,17 @@ def test_with_require_approval_a_proposal_waits_for_a_person(repo: Path) -> None
 # --- what a hostile client tries ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [".git/config", "docs/.git/HEAD", ".gitattributes", "a\nb.md", "x\x1b[2J.md"])
-def test_a_context_file_that_names_git_metadata_or_control_characters_is_refused(repo: Path, name: str) -> None:
+@pytest.mark.parametrize(
+    "name", [".git/config", "docs/.git/HEAD", ".gitattributes", "a\nb.md", "x\x1b[2J.md"]
+)
+def test_a_context_file_that_names_git_metadata_or_control_characters_is_refused(
+    repo: Path, name: str
+) -> None:
     async def steps(client: Client) -> Any:
-        return await client.call_tool("propose_taskpack", {"yaml_text": pack_text(),
-                                                           "context_files": {name: "[core]\n\tfsmonitor = touch x\n"}})
+        return await client.call_tool(
+            "propose_taskpack",
+            {"yaml_text": pack_text(), "context_files": {name: "[core]\n\tfsmonitor = touch x\n"}},
+        )
 
     assert call(repo, steps).is_error
     assert not (repo / "taskpacks" / "greet").exists()
@@ -332,8 +395,9 @@ def test_an_id_with_a_trailing_line_break_is_refused(repo: Path) -> None:
 
 def test_oversized_context_files_are_refused_before_anything_is_written(repo: Path) -> None:
     async def steps(client: Client) -> Any:
-        return await client.call_tool("propose_taskpack", {"yaml_text": pack_text(),
-                                                           "context_files": {"big.md": "x" * (300 * 1024)}})
+        return await client.call_tool(
+            "propose_taskpack", {"yaml_text": pack_text(), "context_files": {"big.md": "x" * (300 * 1024)}}
+        )
 
     result = call(repo, steps)
     assert result.is_error and "over" in result.content[0].text

@@ -19,7 +19,9 @@ CHECK = {"id": "doubles", "run": "python -c 'import calc; assert calc.double(2) 
 
 
 def test_a_passing_pack_succeeds_and_lands_on_its_task_branch(repo: Path, run_pack) -> None:
-    proc, data, run_dir = run_pack("double", executor={"kind": "shell", "commands": [FIX]}, acceptance=[CHECK])
+    proc, data, run_dir = run_pack(
+        "double", executor={"kind": "shell", "commands": [FIX]}, acceptance=[CHECK]
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert data["status"] == "succeeded"
     assert all(data["phases"][p]["status"] in ("passed", "skipped") for p in data["phases"])
@@ -31,7 +33,9 @@ def test_a_passing_pack_succeeds_and_lands_on_its_task_branch(repo: Path, run_pa
     assert data["git"]["head"] == git(repo, "rev-parse", "codex/double~1").strip()
 
 
-def test_the_evidence_committed_on_the_task_branch_verifies_on_its_own(repo: Path, run_pack, tmp_path: Path) -> None:
+def test_the_evidence_committed_on_the_task_branch_verifies_on_its_own(
+    repo: Path, run_pack, tmp_path: Path
+) -> None:
     _, _, run_dir = run_pack("double", executor={"kind": "shell", "commands": [FIX]}, acceptance=[CHECK])
     checkout = tmp_path / "branch"
     git(repo, "worktree", "add", "-q", "--detach", str(checkout), "codex/double")
@@ -49,12 +53,18 @@ def test_the_base_branch_and_checkout_are_untouched(repo: Path, run_pack) -> Non
 
 
 def test_failing_acceptance_fails_the_run_and_names_the_check(repo: Path, run_pack) -> None:
-    proc, data, run_dir = run_pack("wrong", executor={"kind": "shell", "commands": ["echo 'def double(x): return x' > calc.py"]},
-                                   acceptance=[CHECK, {"id": "exists", "run": "test -f calc.py"}])
+    proc, data, run_dir = run_pack(
+        "wrong",
+        executor={"kind": "shell", "commands": ["echo 'def double(x): return x' > calc.py"]},
+        acceptance=[CHECK, {"id": "exists", "run": "test -f calc.py"}],
+    )
     assert proc.returncode == 1
     assert data["status"] == "failed"
     assert "doubles" in data["reason"]
-    assert [(a["id"], a["status"]) for a in data["acceptance"]] == [("doubles", "failed"), ("exists", "passed")]
+    assert [(a["id"], a["status"]) for a in data["acceptance"]] == [
+        ("doubles", "failed"),
+        ("exists", "passed"),
+    ]
     summary = (run_dir / "SUMMARY.md").read_text()
     assert summary.startswith("# ❌ FAILED") and "`doubles` | ❌ failed" in summary
     assert data["phases"]["plugin"]["status"] == "skipped"
@@ -62,7 +72,9 @@ def test_failing_acceptance_fails_the_run_and_names_the_check(repo: Path, run_pa
 
 
 def test_a_failed_run_publishes_its_evidence_but_not_its_change(repo: Path, run_pack) -> None:
-    _, _, run_dir = run_pack("wrong", executor={"kind": "shell", "commands": ["echo broken > calc.py"]}, acceptance=[CHECK])
+    _, _, run_dir = run_pack(
+        "wrong", executor={"kind": "shell", "commands": ["echo broken > calc.py"]}, acceptance=[CHECK]
+    )
     files = git(repo, "ls-tree", "-r", "--name-only", "codex/wrong").split()
     assert f"runs/wrong/{run_dir.name}/manifest.json" in files
     assert "calc.py" not in files
@@ -70,15 +82,21 @@ def test_a_failed_run_publishes_its_evidence_but_not_its_change(repo: Path, run_
 
 def test_a_retry_feeds_the_failure_back_and_then_succeeds(repo: Path, run_pack) -> None:
     command = f'if [ "$ORCH_ATTEMPT" -ge 2 ] && [ -n "$ORCH_FEEDBACK" ]; then {FIX}; else echo "def double(x): return x" > calc.py; fi'
-    proc, data, run_dir = run_pack("retry", executor={"kind": "shell", "commands": [command]}, acceptance=[CHECK],
-                                   limits={"max_attempts": 3})
+    proc, data, run_dir = run_pack(
+        "retry",
+        executor={"kind": "shell", "commands": [command]},
+        acceptance=[CHECK],
+        limits={"max_attempts": 3},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert data["executor"]["attempts"] == 2
     assert "attempt 2 of 3" in (run_dir / "logs" / "execute.log").read_text()
 
 
 def test_the_first_failing_shell_command_stops_the_executor(repo: Path, run_pack) -> None:
-    proc, data, run_dir = run_pack("stops", executor={"kind": "shell", "commands": ["false", "touch never.txt"]})
+    proc, data, run_dir = run_pack(
+        "stops", executor={"kind": "shell", "commands": ["false", "touch never.txt"]}
+    )
     assert proc.returncode == 1
     assert data["phases"]["execute"]["status"] == "failed"
     assert "`false` exited 1" in data["phases"]["execute"]["reason"]
@@ -94,7 +112,10 @@ def test_phase_logs_record_command_exit_code_and_duration(repo: Path, run_pack) 
 
 
 def test_large_output_is_capped_in_the_log_and_the_cap_recorded(repo: Path, run_pack) -> None:
-    _, _, run_dir = run_pack("chatty", executor={"kind": "shell", "commands": ["head -c 200000 /dev/zero | tr '\\0' x; touch hello.txt"]})
+    _, _, run_dir = run_pack(
+        "chatty",
+        executor={"kind": "shell", "commands": ["head -c 200000 /dev/zero | tr '\\0' x; touch hello.txt"]},
+    )
     log = (run_dir / "logs" / "execute.log").read_text()
     assert "output 200000 bytes; log keeps the last 65536 bytes (cap)" in log
     assert len(log) < 100_000
@@ -179,8 +200,14 @@ def test_the_kill_switch_starts_no_run_and_writes_no_commit(repo: Path, switch: 
 def test_the_stop_file_stops_a_running_run_which_is_finalized_as_tripped(repo: Path) -> None:
     write_pack(repo, "long", executor={"kind": "shell", "commands": ["touch started; sleep 60"]})
     env = {**os.environ, **GIT_ENV}
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "long"], cwd=repo, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "run", "long"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not list((repo / ".orchestrator").glob("worktrees/*/started")):
         time.sleep(0.05)
@@ -227,8 +254,14 @@ def test_no_push_happens_unless_asked(repo: Path, run_pack, tmp_path: Path) -> N
 def test_an_interrupted_run_is_finalized_as_aborted(repo: Path, signum: int) -> None:
     write_pack(repo, "slow", executor={"kind": "shell", "commands": ["touch started; sleep 30"]})
     env = {**os.environ, **GIT_ENV}
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "slow"], cwd=repo, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "run", "slow"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not list((repo / ".orchestrator").glob("worktrees/*/started")):
         time.sleep(0.05)
@@ -243,7 +276,9 @@ def test_an_interrupted_run_is_finalized_as_aborted(repo: Path, signum: int) -> 
     assert (run_dir / "SUMMARY.md").read_text().startswith("# ⚠️ ABORTED")
 
 
-def test_a_crash_inside_a_phase_is_recorded_with_its_type(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_inside_a_phase_is_recorded_with_its_type(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from orchestrator import pipeline
     from orchestrator.config import load_settings
 
@@ -252,8 +287,10 @@ def test_a_crash_inside_a_phase_is_recorded_with_its_type(repo: Path, monkeypatc
 
     def exploding(name: str):
         if name == "verify":
+
             def boom(run, log):
                 raise ZeroDivisionError("verify blew up")
+
             return boom
         return real(name)
 
@@ -268,27 +305,42 @@ def test_a_crash_inside_a_phase_is_recorded_with_its_type(repo: Path, monkeypatc
     assert (run.dir / "SUMMARY.md").exists()
 
 
-@pytest.mark.skipif(shutil.which("nox") is None and not (Path(sys.executable).parent / "nox").exists(),
-                    reason="nox is not installed next to this interpreter")
+@pytest.mark.skipif(
+    shutil.which("nox") is None and not (Path(sys.executable).parent / "nox").exists(),
+    reason="nox is not installed next to this interpreter",
+)
 def test_nox_run_chains_every_phase_and_keeps_contract_exit_codes(repo: Path) -> None:
     nox = str(Path(sys.executable).parent / "nox")
     write_pack(repo, "vianox")
     write_pack(repo, "vianox-fails", acceptance=[{"id": "never", "run": "false"}])
     env = {**os.environ, **GIT_ENV}
-    ok = subprocess.run([nox, "-s", "run", "--", "vianox"], cwd=repo, env=env, capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        [nox, "-s", "run", "--", "vianox"], cwd=repo, env=env, capture_output=True, text=True, check=False
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert manifest(runs_of(repo, "vianox")[-1])["status"] == "succeeded"
-    bad = subprocess.run([nox, "-s", "run", "--", "vianox-fails"], cwd=repo, env=env, capture_output=True, text=True, check=False)
+    bad = subprocess.run(
+        [nox, "-s", "run", "--", "vianox-fails"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode == 1
     data = manifest(runs_of(repo, "vianox-fails")[-1])
     assert data["status"] == "failed" and "never" in data["reason"]
 
 
-@pytest.mark.skipif(not (Path(sys.executable).parent / "nox").exists(), reason="nox is not installed next to this interpreter")
+@pytest.mark.skipif(
+    not (Path(sys.executable).parent / "nox").exists(), reason="nox is not installed next to this interpreter"
+)
 @pytest.mark.parametrize("args", [[], ["--push"]], ids=["no-task", "only-a-flag"])
 def test_nox_run_with_bad_arguments_exits_2(repo: Path, args: list[str]) -> None:
     nox = str(Path(sys.executable).parent / "nox")
-    proc = subprocess.run([nox, "-s", "run", "--", *args], cwd=repo, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [nox, "-s", "run", "--", *args], cwd=repo, capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "usage: nox -s run -- <task-id>" in proc.stdout + proc.stderr
     assert not (repo / "runs").exists()
@@ -302,8 +354,14 @@ def test_nox_run_with_the_kill_switch_exits_3_and_writes_nothing(repo: Path) -> 
     write_pack(repo, "halted")
     refs = all_refs(repo)
     env = {**os.environ, **GIT_ENV, "ORCH_KILL_SWITCH": "1"}
-    proc = subprocess.run([str(NOX), "-s", "run", "--", "halted"], cwd=repo, env=env, capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        [str(NOX), "-s", "run", "--", "halted"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "the kill switch is on (ORCH_KILL_SWITCH=1)" in proc.stderr
     assert not (repo / "runs").exists() and all_refs(repo) == refs

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from conftest import ROOT, git, manifest, orchestrator, runs_of, write_pack
-from orchestrator.phases import plugin
 from orchestrator.config import load_settings
 from orchestrator.errors import Tripped
 from orchestrator.fsio import read_json, sha256_file
 from orchestrator.phaselog import PhaseLog
+from orchestrator.phases import plugin
 from orchestrator.redact import Redactor
 from orchestrator.runs import PhaseResult, Run, derive_status, new_manifest, new_run_id
 from orchestrator.schemas import validator
@@ -32,7 +32,7 @@ NAME = "probe"
 SECURITY = ROOT / "solutions" / "security"
 NO_SECURITY = "this repository was generated without the security solution (solutions/security/ is absent)"
 
-HEADER = f'''
+HEADER = f"""
 import json, os, sys
 request = json.load(sys.stdin)
 with open("seen-request.json", "w") as handle:  # the working directory: the workspace
@@ -46,12 +46,12 @@ def emit(value):
     print({plugin.RESULT_BEGIN!r})
     print(json.dumps(value, indent=1))
     print({plugin.RESULT_END!r})
-'''
+"""
 
 BODIES = {
     "passing": "emit(result())",
     "failing": 'emit(result("failed", [{"file": request["changed_files"][0], "line": 1, "rule": "demo", '
-               '"severity": "error", "message": "demo finding"}]))',
+    '"severity": "error", "message": "demo finding"}]))',
     "crashing": 'raise RuntimeError("the probe blew up")',
     "invalid-json": f'print({plugin.RESULT_BEGIN!r}); print("{{not json"); print({plugin.RESULT_END!r})',
 }
@@ -67,13 +67,20 @@ EXPECTED = {  # kind -> manifest plugin status
 def write_plugin(repo: Path, body: str, directory_name: str = NAME, **descriptor: Any) -> Path:
     directory = repo / "solutions" / directory_name
     directory.mkdir(parents=True, exist_ok=True)
-    data = {"name": directory_name, "version": "1.2.3", "entry": ["python", "plugin.py"], "description": "a test probe"}
+    data = {
+        "name": directory_name,
+        "version": "1.2.3",
+        "entry": ["python", "plugin.py"],
+        "description": "a test probe",
+    }
     (directory / "plugin.json").write_text(json.dumps({**data, **descriptor}), encoding="utf-8")
     (directory / "plugin.py").write_text(HEADER + body + "\n", encoding="utf-8")
     return directory
 
 
-def make_run(repo: Path, *, enabled: bool = True, strict: bool = False, plugin_field: Any = NAME, **fields: Any) -> Run:
+def make_run(
+    repo: Path, *, enabled: bool = True, strict: bool = False, plugin_field: Any = NAME, **fields: Any
+) -> Run:
     """A run as the pipeline builds it, with a workspace that modifies, adds and deletes files."""
     if plugin_field is not None:
         fields["plugin"] = plugin_field
@@ -88,7 +95,12 @@ def make_run(repo: Path, *, enabled: bool = True, strict: bool = False, plugin_f
     run_id = new_run_id()
     run_dir = settings.runs_dir / task.id / run_id
     run_dir.mkdir(parents=True)
-    run = Run(settings, task, run_dir, new_manifest(settings, task, run_id, git(repo, "rev-parse", "HEAD").strip(), "t"))
+    run = Run(
+        settings,
+        task,
+        run_dir,
+        new_manifest(settings, task, run_id, git(repo, "rev-parse", "HEAD").strip(), "t"),
+    )
     ws = create(run)
     (ws / "README.md").write_text("changed\n", encoding="utf-8")
     (ws / "new.py").write_text("x = 1\n", encoding="utf-8")
@@ -143,8 +155,14 @@ def test_disabled_plugins_are_skipped_without_running(repo: Path, kind: str, str
     result = run_phase(run)
     assert (result.status, result.exit_code) == ("skipped", 0)
     assert "ORCH_ENABLE_PLUGINS=1" in result.reason
-    assert run.manifest["plugin"] == {"name": NAME, "version": "", "status": "skipped", "sha256": None,
-                                      "strict": strict, "reason": result.reason}
+    assert run.manifest["plugin"] == {
+        "name": NAME,
+        "version": "",
+        "status": "skipped",
+        "sha256": None,
+        "strict": strict,
+        "reason": result.reason,
+    }
     assert not (run.workspace / "seen-request.json").exists()
     assert not result_file(run).exists()
 
@@ -209,8 +227,10 @@ def test_the_plugin_runs_from_the_repository_not_the_workspace(repo: Path) -> No
 
 
 def test_known_secrets_are_redacted_from_the_result(repo: Path) -> None:
-    body = 'emit(result("failed", [{"file": "a", "line": 1, "rule": "r", "severity": "note", ' \
-           '"message": "found hunter2-secret here"}]))'
+    body = (
+        'emit(result("failed", [{"file": "a", "line": 1, "rule": "r", "severity": "note", '
+        '"message": "found hunter2-secret here"}]))'
+    )
     write_plugin(repo, body)
     run = make_run(repo)
     run_phase(run, secrets=("hunter2-secret",))
@@ -254,9 +274,11 @@ def test_a_rerun_that_crashes_removes_the_earlier_result(repo: Path) -> None:
         ('emit(result(name="other"))', "result name 'other' is not the plugin's name"),
         ('emit(result(status="error"))', "probe 1.2.3 error: probe says error"),
         ("print(json.dumps(result()))", "printed no result"),
-        ('emit(result()); sys.exit(3)', "exit 3"),
-        ('emit(result(findings=[{"file": "a", "line": -1, "rule": "r", "severity": "high", "message": "m"}]))',
-         "findings/0/line"),
+        ("emit(result()); sys.exit(3)", "exit 3"),
+        (
+            'emit(result(findings=[{"file": "a", "line": -1, "rule": "r", "severity": "high", "message": "m"}]))',
+            "findings/0/line",
+        ),
     ],
     ids=["bad-status", "wrong-name", "status-error", "no-markers", "non-zero-exit", "bad-finding"],
 )
@@ -280,11 +302,16 @@ def test_a_plugin_past_its_timeout_is_stopped_and_crashed(repo: Path) -> None:
 
 @pytest.mark.parametrize(
     ("descriptor", "reason"),
-    [({"entry": []}, "entry: must be a non-empty list"), ({"name": "else"}, "name: is 'else', must be 'probe'"),
-     ({"timeout_seconds": 0}, "timeout_seconds: must be a positive number")],
+    [
+        ({"entry": []}, "entry: must be a non-empty list"),
+        ({"name": "else"}, "name: is 'else', must be 'probe'"),
+        ({"timeout_seconds": 0}, "timeout_seconds: must be a positive number"),
+    ],
     ids=["empty-entry", "wrong-name", "zero-timeout"],
 )
-def test_a_broken_plugin_json_is_a_crash_that_says_what_to_fix(repo: Path, descriptor: dict, reason: str) -> None:
+def test_a_broken_plugin_json_is_a_crash_that_says_what_to_fix(
+    repo: Path, descriptor: dict, reason: str
+) -> None:
     write_plugin(repo, BODIES["passing"], **descriptor)
     run = make_run(repo)
     run_phase(run)
@@ -339,7 +366,9 @@ def test_security_plugin_flags_eval_in_the_diff(repo: Path) -> None:
     if not (repo / "solutions" / "security").is_dir():
         shutil.copytree(SECURITY, repo / "solutions" / "security")
     run = make_run(repo, strict=True, plugin_field="security")
-    (run.workspace / "calc.py").write_text("import os\n\ndef calc(text):\n    return eval(text)\n", encoding="utf-8")
+    (run.workspace / "calc.py").write_text(
+        "import os\n\ndef calc(text):\n    return eval(text)\n", encoding="utf-8"
+    )
     result = run_phase(run)
     assert (result.status, run.manifest["plugin"]["status"]) == ("failed", "failed")
     data = read_json(result_file(run))
@@ -358,6 +387,10 @@ def test_a_strict_failing_plugin_fails_the_whole_run(repo: Path) -> None:
     proc = orchestrator(repo, "run", "strict", env={"ORCH_ENABLE_PLUGINS": "1", "ORCH_PLUGINS_STRICT": "1"})
     data = manifest(runs_of(repo, "strict")[-1])
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert (data["status"], data["phases"]["plugin"]["status"], data["plugin"]["status"]) == ("failed", "failed", "failed")
+    assert (data["status"], data["phases"]["plugin"]["status"], data["plugin"]["status"]) == (
+        "failed",
+        "failed",
+        "failed",
+    )
     outputs = {o["path"]: o["sha256"] for o in data["phases"]["plugin"]["outputs"]}
     assert outputs[plugin.RESULT_FILE] == data["plugin"]["sha256"]

@@ -39,7 +39,13 @@ def test_paths_outside_the_plugins_names_or_the_run_directory_are_refused(tmp_pa
     out, run_dir = setup(tmp_path)
     (run_dir / "manifest.json").write_text("{}", encoding="utf-8")
     (out / "manifest.json").write_text('{"forged": true}', encoding="utf-8")
-    written, refused = collect(result("manifest.json", "../escape.png", "/etc/x.png", "web/../../x.png"), out, run_dir, "web", NO_SECRETS)
+    written, refused = collect(
+        result("manifest.json", "../escape.png", "/etc/x.png", "web/../../x.png"),
+        out,
+        run_dir,
+        "web",
+        NO_SECRETS,
+    )
     assert written == [] and len(refused) == 4
     assert (run_dir / "manifest.json").read_text(encoding="utf-8") == "{}"
 
@@ -50,5 +56,7 @@ def test_a_symlink_or_a_file_that_is_not_what_its_suffix_says_is_refused(tmp_pat
     secret.write_bytes(PNG)
     os.symlink(secret, out / "web" / "link.png")
     (out / "web" / "fake.png").write_text("<html>not a picture</html>", encoding="utf-8")
-    written, refused = collect(result("web/link.png", "web/fake.png", "web/unlisted.png"), out, run_dir, "web", NO_SECRETS)
+    written, refused = collect(
+        result("web/link.png", "web/fake.png", "web/unlisted.png"), out, run_dir, "web", NO_SECRETS
+    )
     assert written == [] and len(refused) == 3

@@ -26,17 +26,23 @@ def env_pack(repo: Path, task_id: str, port: int, **fields: Any) -> None:
     url = f"http://127.0.0.1:{port}/simple"
     pack = {
         "environment": {
-            "setup": ["python3 -m venv .venv", f".venv/bin/pip install --no-cache-dir --index-url {url} orchprobe"],
+            "setup": [
+                "python3 -m venv .venv",
+                f".venv/bin/pip install --no-cache-dir --index-url {url} orchprobe",
+            ],
             "network": {"hosts": [f"127.0.0.1:{port}"]},
         },
-        "acceptance": [{"id": "imports", "run": ".venv/bin/python -c 'import orchprobe; print(orchprobe.VALUE)'"},
-                       {"id": "on-path", "run": "python -c 'import orchprobe'"}],
+        "acceptance": [
+            {"id": "imports", "run": ".venv/bin/python -c 'import orchprobe; print(orchprobe.VALUE)'"},
+            {"id": "on-path", "run": "python -c 'import orchprobe'"},
+        ],
     }
     write_pack(repo, task_id, **{**pack, **fields})
 
 
 def test_setup_installs_through_its_declared_host_and_the_environment_is_no_change(
-        repo: Path, index: tuple[int, list[str]]) -> None:
+    repo: Path, index: tuple[int, list[str]]
+) -> None:
     port, seen = index
     env_pack(repo, "needs-probe", port)
     result = orchestrator(repo, "run", "needs-probe", timeout=300)
@@ -52,7 +58,8 @@ def test_setup_installs_through_its_declared_host_and_the_environment_is_no_chan
 
 
 def test_a_second_run_restores_the_environment_without_setup_or_network(
-        repo: Path, index: tuple[int, list[str]]) -> None:
+    repo: Path, index: tuple[int, list[str]]
+) -> None:
     port, seen = index
     env_pack(repo, "needs-probe", port)
     assert orchestrator(repo, "run", "needs-probe", timeout=300).returncode == 0
@@ -65,16 +72,26 @@ def test_a_second_run_restores_the_environment_without_setup_or_network(
 
 
 def test_execute_does_not_get_the_setup_hosts_and_the_denial_is_recorded(
-        repo: Path, index: tuple[int, list[str]]) -> None:
+    repo: Path, index: tuple[int, list[str]]
+) -> None:
     port, seen = index
-    fetch = (f"python3 -c \"import urllib.request as u; u.urlopen('http://127.0.0.1:{port}/simple/orchprobe/', "
-             "timeout=5)\" || echo refused > refused.txt")
-    env_pack(repo, "sneaky", port, executor={"kind": "shell", "commands": [fetch]},
-             acceptance=[{"id": "refused", "run": "test -f refused.txt"}])
+    fetch = (
+        f"python3 -c \"import urllib.request as u; u.urlopen('http://127.0.0.1:{port}/simple/orchprobe/', "
+        'timeout=5)" || echo refused > refused.txt'
+    )
+    env_pack(
+        repo,
+        "sneaky",
+        port,
+        executor={"kind": "shell", "commands": [fetch]},
+        acceptance=[{"id": "refused", "run": "test -f refused.txt"}],
+    )
     orchestrator(repo, "run", "sneaky", timeout=300)
     data = manifest(runs_of(repo, "sneaky")[-1])
-    assert any(d["kind"] == "network" and d.get("phase") == "execute" and str(port) in d["target"]
-               for d in data["safety"]["denied"]), data["safety"]["denied"]
+    assert any(
+        d["kind"] == "network" and d.get("phase") == "execute" and str(port) in d["target"]
+        for d in data["safety"]["denied"]
+    ), data["safety"]["denied"]
     assert seen.count("/simple/orchprobe/") == 1, "only setup reached the index"
     assert (runs_of(repo, "sneaky")[-1] / "logs" / "execute.log").is_file()
 
@@ -99,9 +116,12 @@ def test_a_failing_setup_fails_the_run_before_the_executor_starts(repo: Path) ->
 
 def test_repository_policy_can_forbid_setup_network(repo: Path) -> None:
     pyproject = repo / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text(encoding="utf-8").replace(
-        "[tool.orchestrator.policy]\n", '[tool.orchestrator.policy]\nsetup_network = "presets"\n', 1),
-        encoding="utf-8")
+    pyproject.write_text(
+        pyproject.read_text(encoding="utf-8").replace(
+            "[tool.orchestrator.policy]\n", '[tool.orchestrator.policy]\nsetup_network = "presets"\n', 1
+        ),
+        encoding="utf-8",
+    )
     write_pack(repo, "literal-host", environment={"setup": ["true"], "network": {"hosts": ["example.com"]}})
     result = orchestrator(repo, "run", "literal-host")
     assert result.returncode == 3
@@ -137,7 +157,9 @@ def test_relocation_rewrites_scripts_and_links_made_in_another_workspace(tmp_pat
     new.mkdir()
     envcache.snapshot_workspace(old, [".venv"], tmp_path / "snapshot")
     envcache.reset(tmp_path / "snapshot", [".venv"], new)
-    assert (new / ".venv" / "bin" / "tool").read_text(encoding="utf-8").startswith(f"#!{new}/.venv/bin/python")
+    assert (
+        (new / ".venv" / "bin" / "tool").read_text(encoding="utf-8").startswith(f"#!{new}/.venv/bin/python")
+    )
     assert os.access(new / ".venv" / "bin" / "tool", os.X_OK)
     assert os.readlink(new / ".venv" / "bin" / "self") == str(new / ".venv" / "bin" / "tool")
     assert os.readlink(new / ".venv" / "bin" / "system") == "/usr/bin/env"
@@ -171,15 +193,21 @@ def test_cache_prune_all_empties_the_cache(repo: Path, tmp_path: Path) -> None:
 
 def test_an_interpreter_the_executor_plants_never_answers_acceptance(repo: Path) -> None:
     plant = "mkdir -p .venv/bin && printf '#!/bin/sh\\necho faked\\nexit 0\\n' > .venv/bin/python && chmod +x .venv/bin/python"
-    write_pack(repo, "fake-python", executor={"kind": "shell", "commands": [plant]},
-               acceptance=[{"id": "truth", "run": "python -c 'import sys; sys.exit(1)'"}])
+    write_pack(
+        repo,
+        "fake-python",
+        executor={"kind": "shell", "commands": [plant]},
+        acceptance=[{"id": "truth", "run": "python -c 'import sys; sys.exit(1)'"}],
+    )
     result = orchestrator(repo, "run", "fake-python")
     data = manifest(runs_of(repo, "fake-python")[-1])
     assert data["status"] != "succeeded", result.stdout
     assert data["acceptance"][0]["status"] == "failed"
 
 
-def test_setup_output_linking_out_of_the_workspace_is_refused_and_never_cached(repo: Path, tmp_path: Path) -> None:
+def test_setup_output_linking_out_of_the_workspace_is_refused_and_never_cached(
+    repo: Path, tmp_path: Path
+) -> None:
     outside = tmp_path / "host-file.txt"
     outside.write_text("host data\n", encoding="utf-8")
     write_pack(repo, "poison", environment={"setup": [f"ln -s {tmp_path} .venv"]})

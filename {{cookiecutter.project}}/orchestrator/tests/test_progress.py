@@ -44,12 +44,22 @@ def arrival(seen: list[tuple[float, str]], text: str) -> float:
 
 
 def test_executor_output_reaches_nox_stdout_before_the_command_ends(repo: Path) -> None:
-    write_pack(repo, "slow", executor={"kind": "shell", "commands": [SLOW]},
-               acceptance=[{"id": "done", "run": "cat done.txt"}])
+    write_pack(
+        repo,
+        "slow",
+        executor={"kind": "shell", "commands": [SLOW]},
+        acceptance=[{"id": "done", "run": "cat done.txt"}],
+    )
     env = {**os.environ, **GIT_ENV}
     env.pop("NO_COLOR", None)
-    proc = subprocess.Popen([sys.executable, "-m", "nox", "-s", "run", "--", "slow"], cwd=repo, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nox", "-s", "run", "--", "slow"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     reader: list[list[tuple[float, str]]] = []
     thread = threading.Thread(target=lambda: reader.append(read_lines_with_times(proc)))
     thread.start()
@@ -77,14 +87,19 @@ def test_a_live_line_is_redacted_escaped_and_prefixed(tmp_path: Path) -> None:
     assert (tmp_path / "logs" / "execute.log").read_text(encoding="utf-8") == ""
 
 
-@pytest.mark.parametrize(("stream", "environ", "expected"), [
-    (FakeTerminal(), {}, True),
-    (FakeTerminal(), {"NO_COLOR": "1"}, False),
-    (FakeTerminal(), {"NO_COLOR": ""}, False),
-    (io.StringIO(), {}, False),
-], ids=["terminal", "no-color", "no-color-empty", "pipe"])
-def test_colour_only_on_a_terminal_without_no_color(stream: io.StringIO, environ: dict[str, str],
-                                                     expected: bool) -> None:
+@pytest.mark.parametrize(
+    ("stream", "environ", "expected"),
+    [
+        (FakeTerminal(), {}, True),
+        (FakeTerminal(), {"NO_COLOR": "1"}, False),
+        (FakeTerminal(), {"NO_COLOR": ""}, False),
+        (io.StringIO(), {}, False),
+    ],
+    ids=["terminal", "no-color", "no-color-empty", "pipe"],
+)
+def test_colour_only_on_a_terminal_without_no_color(
+    stream: io.StringIO, environ: dict[str, str], expected: bool
+) -> None:
     assert use_color(stream, environ) is expected
     assert ("\x1b[" in live_line("verify", "x", color=expected)) is expected
 

@@ -17,14 +17,20 @@ SCOPE = {"allowed_paths": ["src/**"]}
 FAILING_TEST = "printf 'def test_it():\\n    assert False\\n' > src/tests/test_hidden.py"
 FORGING_CONFTEST = (
     "printf 'import pytest\\n@pytest.hookimpl(hookwrapper=True)\\ndef pytest_runtest_makereport(item, call):\\n"
-    "    outcome = yield\\n    outcome.get_result().outcome = \"passed\"\\n' > src/tests/conftest.py"
+    '    outcome = yield\\n    outcome.get_result().outcome = "passed"\\n\' > src/tests/conftest.py'
 )
 
 
-def attack(repo: Path, task_id: str, commands: list[str], check: str = "true") -> tuple[subprocess.CompletedProcess[str],
-                                                                                      dict, str]:
-    write_pack(repo, task_id, executor={"kind": "shell", "commands": commands}, scope=SCOPE,
-               acceptance=[{"id": "check", "run": check}])
+def attack(
+    repo: Path, task_id: str, commands: list[str], check: str = "true"
+) -> tuple[subprocess.CompletedProcess[str], dict, str]:
+    write_pack(
+        repo,
+        task_id,
+        executor={"kind": "shell", "commands": commands},
+        scope=SCOPE,
+        acceptance=[{"id": "check", "run": check}],
+    )
     proc = orchestrator(repo, "run", task_id)
     data = manifest(runs_of(repo, task_id)[-1])
     assert data["status"] != "succeeded", data["reason"]
@@ -36,17 +42,23 @@ def branch_files(repo: Path, task_id: str) -> str:
     return git(repo, "ls-tree", "-r", "--full-tree", f"codex/{task_id}")
 
 
-def test_a_planted_gitignore_hiding_a_conftest_is_refused_and_the_conftest_never_published(repo: Path) -> None:
+def test_a_planted_gitignore_hiding_a_conftest_is_refused_and_the_conftest_never_published(
+    repo: Path,
+) -> None:
     commands = [FAILING_TEST, FORGING_CONFTEST, "printf 'conftest.py\\n' > src/tests/.gitignore"]
-    _, _, reason = attack(repo, "hidden-conftest", commands, "python -m pytest -q -p no:cacheprovider src/tests")
+    _, _, reason = attack(
+        repo, "hidden-conftest", commands, "python -m pytest -q -p no:cacheprovider src/tests"
+    )
     assert "src/tests/.gitignore" in reason
     listing = branch_files(repo, "hidden-conftest")
     assert "src/tests/conftest.py" not in listing and "test_hidden.py" not in listing
 
 
 def test_a_nested_git_repository_is_refused_and_no_gitlink_is_published(repo: Path) -> None:
-    nested = ("mkdir -p src/vendor && cd src/vendor && git init -q && echo x > f && git add f && "
-              "git -c user.name=a -c user.email=a@localhost commit -qm x")
+    nested = (
+        "mkdir -p src/vendor && cd src/vendor && git init -q && echo x > f && git add f && "
+        "git -c user.name=a -c user.email=a@localhost commit -qm x"
+    )
     _, _, reason = attack(repo, "gitlink", [nested])
     assert "src/vendor" in reason
     listing = branch_files(repo, "gitlink")
@@ -62,12 +74,21 @@ def test_a_planted_gitattributes_with_ident_is_refused(repo: Path) -> None:
 def test_in_scope_links_to_the_noxfile_and_to_git_are_refused_by_name(repo: Path) -> None:
     commands = ["ln -s ../noxfile.py src/nox.py", "ln -s ../.git src/g", "ln -s .. src/root"]
     _, _, reason = attack(repo, "links", commands)
-    assert "src/nox.py -> ../noxfile.py" in reason and "src/g -> ../.git" in reason and "src/root -> .." in reason
+    assert (
+        "src/nox.py -> ../noxfile.py" in reason
+        and "src/g -> ../.git" in reason
+        and "src/root -> .." in reason
+    )
 
 
 def test_acceptance_that_rewrites_a_tested_file_fails_verify_by_name(repo: Path) -> None:
-    write_pack(repo, "rewrites", executor={"kind": "shell", "commands": ["echo one > src/out.txt"]}, scope=SCOPE,
-               acceptance=[{"id": "check", "run": "echo two > src/out.txt"}])
+    write_pack(
+        repo,
+        "rewrites",
+        executor={"kind": "shell", "commands": ["echo one > src/out.txt"]},
+        scope=SCOPE,
+        acceptance=[{"id": "check", "run": "echo two > src/out.txt"}],
+    )
     proc = orchestrator(repo, "run", "rewrites")
     data = manifest(runs_of(repo, "rewrites")[-1])
     assert proc.returncode == 3 and data["status"] != "succeeded"
@@ -79,9 +100,16 @@ def test_acceptance_that_rewrites_a_tested_file_fails_verify_by_name(repo: Path)
 
 
 def test_acceptance_runs_on_the_change_tree_not_on_ignored_workspace_files(repo: Path) -> None:
-    write_pack(repo, "ignored", executor={"kind": "shell", "commands": ["echo hi > src/ok.txt",
-                                                                        "mkdir -p build && echo x > build/seen"]},
-               scope=SCOPE, acceptance=[{"id": "check", "run": "test -f src/ok.txt && test ! -e build/seen"}])
+    write_pack(
+        repo,
+        "ignored",
+        executor={
+            "kind": "shell",
+            "commands": ["echo hi > src/ok.txt", "mkdir -p build && echo x > build/seen"],
+        },
+        scope=SCOPE,
+        acceptance=[{"id": "check", "run": "test -f src/ok.txt && test ! -e build/seen"}],
+    )
     proc = orchestrator(repo, "run", "ignored")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = manifest(runs_of(repo, "ignored")[-1])
@@ -92,8 +120,13 @@ def test_published_blobs_are_the_tested_bytes_even_under_committed_attributes(re
     (repo / ".gitattributes").write_text("*.txt ident\n", encoding="utf-8")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "attributes")
-    write_pack(repo, "bytes", executor={"kind": "shell", "commands": ["printf '$Id: kept $\\n' > src/id.txt"]},
-               scope=SCOPE, acceptance=[{"id": "check", "run": "grep -q 'Id: kept' src/id.txt"}])
+    write_pack(
+        repo,
+        "bytes",
+        executor={"kind": "shell", "commands": ["printf '$Id: kept $\\n' > src/id.txt"]},
+        scope=SCOPE,
+        acceptance=[{"id": "check", "run": "grep -q 'Id: kept' src/id.txt"}],
+    )
     proc = orchestrator(repo, "run", "bytes")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert git(repo, "cat-file", "blob", "codex/bytes~1:src/id.txt") == "$Id: kept $\n"
@@ -112,9 +145,18 @@ def test_a_path_with_a_newline_is_refused_not_crashed(repo: Path) -> None:
 
 
 def test_a_file_replaced_by_a_directory_is_an_ordinary_change(repo: Path) -> None:
-    write_pack(repo, "redir", executor={"kind": "shell", "commands": [
-        "rm src/textkit/words.py && mkdir src/textkit/words.py && echo x > src/textkit/words.py/inner.txt"]},
-        scope=SCOPE, acceptance=[{"id": "check", "run": "test -f src/textkit/words.py/inner.txt"}])
+    write_pack(
+        repo,
+        "redir",
+        executor={
+            "kind": "shell",
+            "commands": [
+                "rm src/textkit/words.py && mkdir src/textkit/words.py && echo x > src/textkit/words.py/inner.txt"
+            ],
+        },
+        scope=SCOPE,
+        acceptance=[{"id": "check", "run": "test -f src/textkit/words.py/inner.txt"}],
+    )
     proc = orchestrator(repo, "run", "redir")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "src/textkit/words.py/inner.txt" in git(repo, "ls-tree", "-r", "--name-only", "codex/redir~1")

@@ -20,7 +20,13 @@ def test_a_secret_value_under_an_innocent_name_is_found_by_the_scanner() -> None
 
 
 def test_paths_short_values_and_plain_settings_are_not_secrets() -> None:
-    env = {"AUTH_DIR": "/tmp", "API_KEY": "1", "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin", "TERM": "xterm-256color"}
+    env = {
+        "AUTH_DIR": "/tmp",
+        "API_KEY": "1",
+        "LANG": "C.UTF-8",
+        "PATH": "/usr/bin:/bin",
+        "TERM": "xterm-256color",
+    }
     assert secret_values(env) == ()
 
 
@@ -50,7 +56,14 @@ def test_known_values_are_masked_wherever_they_appear() -> None:
 def test_scanned_secrets_are_masked_in_unknown_text(line: str) -> None:
     redacted = Redactor().redact(line)
     assert MASK in redacted
-    for secret in (GITHUB, "AKIAIOSFODNN7EXAMPLE", AWS_SECRET, "hunter2-but-longer", "abcdef123456", "pa55w0rd"):
+    for secret in (
+        GITHUB,
+        "AKIAIOSFODNN7EXAMPLE",
+        AWS_SECRET,
+        "hunter2-but-longer",
+        "abcdef123456",
+        "pa55w0rd",
+    ):
         assert secret not in redacted
 
 
@@ -82,8 +95,10 @@ def test_scan_text_reports_line_and_type_without_the_value() -> None:
 
 
 def test_scan_text_finds_nothing_in_an_ordinary_task_pack() -> None:
-    text = ("schema: taskpack/v1\nid: add-slugify\ntitle: Add a slugify helper\nobjective: Write it.\n"
-            "safety:\n  secrets: forbidden\n  password: ${DEPLOY_PASSWORD}\n")
+    text = (
+        "schema: taskpack/v1\nid: add-slugify\ntitle: Add a slugify helper\nobjective: Write it.\n"
+        "safety:\n  secrets: forbidden\n  password: ${DEPLOY_PASSWORD}\n"
+    )
     assert scan_text_for_secrets(text, "task.yml") == []
 
 
@@ -94,9 +109,15 @@ def test_scan_text_still_finds_a_keyword_with_a_real_value() -> None:
 # --- the safety log's own words, and encoded known values ----------------------------------
 
 
-@pytest.mark.parametrize("line", ["secrets: allow: no secret found in the task pack or its context files",
-                                  "secrets: refuse: the task pack holds what looks like a secret",
-                                  "password: required", "secrets: forbidden"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "secrets: allow: no secret found in the task pack or its context files",
+        "secrets: refuse: the task pack holds what looks like a secret",
+        "password: required",
+        "secrets: forbidden",
+    ],
+)
 def test_a_decision_about_secrets_is_not_itself_masked(line: str) -> None:
     assert Redactor().redact(line) == line
 
@@ -104,16 +125,23 @@ def test_a_decision_about_secrets_is_not_itself_masked(line: str) -> None:
 KNOWN = "tok0123456789abcdef0123456789abcdef"
 
 
-@pytest.mark.parametrize("encoded", [
-    KNOWN.upper(), KNOWN[::-1], "gbx0123456789nopqrs0123456789nopqrs", KNOWN.encode().hex(),
-    "dG9rMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="])
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        KNOWN.upper(),
+        KNOWN[::-1],
+        "gbx0123456789nopqrs0123456789nopqrs",
+        KNOWN.encode().hex(),
+        "dG9rMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    ],
+)
 def test_a_known_value_is_masked_in_the_encodings_an_exfiltration_uses(encoded: str) -> None:
     out = Redactor([KNOWN], scan=False).redact(f"data: {encoded} end")
     assert MASK in out and encoded not in out
 
 
 def test_a_known_value_split_across_diff_lines_is_masked_piece_by_piece() -> None:
-    text = "".join(f"+{KNOWN[i:i + 5]}\n" for i in range(0, len(KNOWN), 5))
+    text = "".join(f"+{KNOWN[i : i + 5]}\n" for i in range(0, len(KNOWN), 5))
     out = Redactor([KNOWN], scan=False).redact(text)
     assert out == f"+{MASK}\n" * 7
 

@@ -9,10 +9,10 @@ import pytest
 
 from conftest import git, write_pack
 from orchestrator import controlplane, guard, scope, workspace
-from orchestrator.phases import safety
 from orchestrator.config import load_settings
 from orchestrator.errors import Refused
 from orchestrator.phaselog import PhaseLog
+from orchestrator.phases import safety
 from orchestrator.pipeline import start_run
 from orchestrator.redact import Redactor
 from orchestrator.runs import Run
@@ -44,8 +44,14 @@ def test_a_plain_pack_is_allowed_and_every_decision_recorded(repo: Path) -> None
     run = new_run(repo)
     result = safety.run(run, log_of(run))
     assert result.status == "passed"
-    assert decisions(run) == {"network": "allow", "cloud": "allow", "ceilings": "allow", "secrets": "allow",
-                              "isolation": "allow", "worktree": "allow"}
+    assert decisions(run) == {
+        "network": "allow",
+        "cloud": "allow",
+        "ceilings": "allow",
+        "secrets": "allow",
+        "isolation": "allow",
+        "worktree": "allow",
+    }
     assert "worktree: allow" in (run.logs / "safety.log").read_text()
 
 
@@ -92,8 +98,12 @@ def test_a_secret_in_a_context_file_is_refused(repo: Path) -> None:
         safety.run(run, log_of(run))
 
 
-def test_missing_isolation_is_refused_with_the_override_named(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(safety, "isolation_available", lambda: (False, "no user namespaces; set ORCH_UNSAFE_NO_ISOLATION=1"))
+def test_missing_isolation_is_refused_with_the_override_named(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        safety, "isolation_available", lambda: (False, "no user namespaces; set ORCH_UNSAFE_NO_ISOLATION=1")
+    )
     run = new_run(repo)
     with pytest.raises(Refused, match="ORCH_UNSAFE_NO_ISOLATION=1"):
         safety.run(run, log_of(run))
@@ -143,8 +153,17 @@ def test_an_in_scope_change_passes_the_guard(guarded: Run) -> None:
     scope.check_workspace(guarded)
 
 
-@pytest.mark.parametrize("path", ["noxfile.py", "taskpacks/safe-task/task.yml", "orchestrator/sandbox.py",
-                                  ".github/workflows/x.yml", "AGENTS.md", "pyproject.toml"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "noxfile.py",
+        "taskpacks/safe-task/task.yml",
+        "orchestrator/sandbox.py",
+        ".github/workflows/x.yml",
+        "AGENTS.md",
+        "pyproject.toml",
+    ],
+)
 def test_touching_a_control_plane_file_is_refused(guarded: Run, path: str) -> None:
     target = guarded.workspace / path
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -199,5 +218,11 @@ def test_a_git_hook_planted_during_a_guarded_phase_is_refused_by_name(guarded: R
 
 
 def test_the_guard_list_is_the_one_prompts_name() -> None:
-    assert {"taskpacks/**", "orchestrator/**", "noxfile.py", ".github/**", "**/AGENTS*.md", "solutions/**"} <= set(
-        controlplane.CONTROL_PLANE)
+    assert {
+        "taskpacks/**",
+        "orchestrator/**",
+        "noxfile.py",
+        ".github/**",
+        "**/AGENTS*.md",
+        "solutions/**",
+    } <= set(controlplane.CONTROL_PLANE)

@@ -23,7 +23,9 @@ def test_new_pack_validates_as_written(tmp_path: Path, executor: str) -> None:
 def test_new_pack_explains_its_fields_in_comments() -> None:
     text = render("explained", "shell")
     for field in ("schema:", "objective:", "executor:", "scope:", "acceptance:", "safety:", "limits:"):
-        line = next(line for line in text.splitlines() if line.lstrip().startswith(field) or f"# {field}" in line)
+        line = next(
+            line for line in text.splitlines() if line.lstrip().startswith(field) or f"# {field}" in line
+        )
         assert line
     assert text.count("#") >= 10
 
@@ -74,7 +76,12 @@ def test_cli_new_refuses_a_bad_id_with_exit_2(repo: Path) -> None:
 def test_cli_new_tells_the_user_to_edit_validate_and_commit(repo: Path) -> None:
     made = orchestrator(repo, "new", "told")
     assert made.returncode == 0, made.stderr
-    steps = ("edit it", "nox -s validate -- told", "git add taskpacks/told && git commit", "nox -s run -- told")
+    steps = (
+        "edit it",
+        "nox -s validate -- told",
+        "git add taskpacks/told && git commit",
+        "nox -s run -- told",
+    )
     for step in steps:
         assert step in made.stdout
 

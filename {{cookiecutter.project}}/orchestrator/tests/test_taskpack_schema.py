@@ -10,14 +10,24 @@ from jsonschema import Draft202012Validator
 
 from conftest import ROOT, write_pack
 from orchestrator.errors import BadInput
-from tools.schemadoc import render
 from orchestrator.schemas import HERE, load
 from orchestrator.taskpack import find_task_ids, load_taskpack
+from tools.schemadoc import render
 
 LIMIT_DEFAULTS = {
-    "wall_seconds": 600, "phase_wall_seconds": 300, "max_attempts": 1, "max_repeated_failures": 2,
-    "max_changed_files": 50, "max_diff_lines": 2000, "max_change_bytes": 16777216, "max_output_bytes": 1048576,
-    "max_turns": 20, "max_commands": 100, "max_tokens": 200000, "max_processes": 256, "max_memory_mb": 4096,
+    "wall_seconds": 600,
+    "phase_wall_seconds": 300,
+    "max_attempts": 1,
+    "max_repeated_failures": 2,
+    "max_changed_files": 50,
+    "max_diff_lines": 2000,
+    "max_change_bytes": 16777216,
+    "max_output_bytes": 1048576,
+    "max_turns": 20,
+    "max_commands": 100,
+    "max_tokens": 200000,
+    "max_processes": 256,
+    "max_memory_mb": 4096,
 }
 
 
@@ -49,12 +59,36 @@ def test_every_field_is_described() -> None:
 def test_the_design_field_names_are_all_present() -> None:
     names = {path for path, _ in fields(load("taskpack.v1.json"))}
     expected = {
-        "schema", "id", "title", "objective", "solution", "executor", "executor.kind", "executor.commands",
-        "executor.prompt", "executor.model", "executor.argv", "scope", "scope.allowed_paths", "acceptance",
-        "acceptance[].id", "acceptance[].run", "acceptance[].expect_exit", "safety", "safety.network",
-        "safety.network.hosts", "safety.cloud", "safety.cloud.providers", "safety.secrets", "limits",
-        "limits.wall_seconds", "limits.max_attempts", "limits.max_changed_files", "limits.max_diff_lines",
-        "limits.max_output_bytes", "plugin",
+        "schema",
+        "id",
+        "title",
+        "objective",
+        "solution",
+        "executor",
+        "executor.kind",
+        "executor.commands",
+        "executor.prompt",
+        "executor.model",
+        "executor.argv",
+        "scope",
+        "scope.allowed_paths",
+        "acceptance",
+        "acceptance[].id",
+        "acceptance[].run",
+        "acceptance[].expect_exit",
+        "safety",
+        "safety.network",
+        "safety.network.hosts",
+        "safety.cloud",
+        "safety.cloud.providers",
+        "safety.secrets",
+        "limits",
+        "limits.wall_seconds",
+        "limits.max_attempts",
+        "limits.max_changed_files",
+        "limits.max_diff_lines",
+        "limits.max_output_bytes",
+        "plugin",
     }
     assert expected <= names
 
@@ -70,7 +104,9 @@ def test_secrets_accepts_only_forbidden() -> None:
 
 
 def test_every_object_refuses_unknown_keys() -> None:
-    objects = [(p, s) for p, s in fields(load("taskpack.v1.json")) if "properties" in s and p != "plugin.options"]
+    objects = [
+        (p, s) for p, s in fields(load("taskpack.v1.json")) if "properties" in s and p != "plugin.options"
+    ]
     assert objects
     assert [p for p, s in objects if s.get("additionalProperties") is not False] == []
 
@@ -98,8 +134,13 @@ def test_defaults_are_applied_to_a_minimal_pack(tmp_path: Path) -> None:
 
 
 def test_declared_values_win_over_defaults(tmp_path: Path) -> None:
-    write_pack(tmp_path, "declared", commit=False, limits={"wall_seconds": 30},
-               acceptance=[{"id": "a", "run": "false", "expect_exit": 1}])
+    write_pack(
+        tmp_path,
+        "declared",
+        commit=False,
+        limits={"wall_seconds": 30},
+        acceptance=[{"id": "a", "run": "false", "expect_exit": 1}],
+    )
     pack = load_taskpack(tmp_path, "declared")
     assert pack.limits["wall_seconds"] == 30 and pack.limits["max_attempts"] == 1
     assert pack.acceptance[0]["expect_exit"] == 1
@@ -127,8 +168,17 @@ def test_a_plugin_that_is_not_installed_still_validates(tmp_path: Path) -> None:
 
 def test_codex_pack_with_provider_is_valid(tmp_path: Path) -> None:
     provider = {"name": "local", "base_url": "http://127.0.0.1:8080/v1", "env_key": "LOCAL_API_KEY"}
-    write_pack(tmp_path, "agentic", commit=False,
-               executor={"kind": "codex", "model": "gpt-5.5", "prompt": "{{ task.objective }}", "provider": provider})
+    write_pack(
+        tmp_path,
+        "agentic",
+        commit=False,
+        executor={
+            "kind": "codex",
+            "model": "gpt-5.5",
+            "prompt": "{{ task.objective }}",
+            "provider": provider,
+        },
+    )
     pack = load_taskpack(tmp_path, "agentic")
     assert pack.executor["provider"]["wire_api"] == "responses"
 
@@ -161,7 +211,9 @@ def test_prompt_with_broken_jinja_is_reported(tmp_path: Path) -> None:
 
 
 def test_prompt_via_arg_needs_a_placeholder(tmp_path: Path) -> None:
-    write_pack(tmp_path, "noarg", commit=False, executor={"kind": "command", "argv": ["agent"], "prompt_via": "arg"})
+    write_pack(
+        tmp_path, "noarg", commit=False, executor={"kind": "command", "argv": ["agent"], "prompt_via": "arg"}
+    )
     with pytest.raises(BadInput) as caught:
         load_taskpack(tmp_path, "noarg")
     assert "{prompt}" in str(caught.value)

@@ -11,8 +11,10 @@ from orchestrator import textsafe
 FORGED = "\x1b[2K\rsucceeded — all phases passed"
 
 
-@pytest.mark.parametrize("char", ["\x1b", "\x07", "\x00", "\x7f", "\x9b", "\x85", "\u202e", "\u2066", "\u200f",
-                                  "\u2028", "\r", "\n"])
+@pytest.mark.parametrize(
+    "char",
+    ["\x1b", "\x07", "\x00", "\x7f", "\x9b", "\x85", "\u202e", "\u2066", "\u200f", "\u2028", "\r", "\n"],
+)
 def test_every_control_character_is_written_as_a_visible_escape(char: str) -> None:
     out = textsafe.terminal(f"a{char}b")
     assert not textsafe.CONTROL.search(out)
@@ -38,8 +40,15 @@ def test_markdown_text_cannot_start_a_line_a_cell_or_a_tag() -> None:
     assert "\n" not in out and "\\|" in out and "<img" not in out
 
 
-@pytest.mark.parametrize(("text", "span"), [("plain.py", "`plain.py`"), ("a`b.py", "`` a`b.py ``"),
-                                            ("``x``", "``` ``x`` ```"), ("pipe|name", "`pipe\\|name`")])
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("plain.py", "`plain.py`"),
+        ("a`b.py", "`` a`b.py ``"),
+        ("``x``", "``` ``x`` ```"),
+        ("pipe|name", "`pipe\\|name`"),
+    ],
+)
 def test_a_code_span_holds_any_name_literally(text: str, span: str) -> None:
     assert textsafe.code(text) == span
 

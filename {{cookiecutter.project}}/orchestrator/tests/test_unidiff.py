@@ -10,8 +10,14 @@ import pytest
 
 from orchestrator import unidiff
 
-ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost", "GIT_COMMITTER_NAME": "t",
-       "GIT_COMMITTER_EMAIL": "t@localhost", "GIT_CONFIG_GLOBAL": os.devnull}
+ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@localhost",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@localhost",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+}
 
 
 def git(repo: Path, *args: str) -> str:
@@ -40,13 +46,16 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, unidiff.FileDif
     return {f.path: f for f in unidiff.parse(patch)}
 
 
-def test_every_touched_path_is_found_including_both_sides_of_a_rename(files: dict[str, unidiff.FileDiff]) -> None:
+def test_every_touched_path_is_found_including_both_sides_of_a_rename(
+    files: dict[str, unidiff.FileDiff],
+) -> None:
     paths = unidiff.changed_paths(list(files.values()))
     assert paths == sorted(["a.txt", "b.bin", "del.txt", "link", "new.txt", "old.txt", "sp ace.txt", "ü.txt"])
 
 
 def test_added_lines_carry_new_file_line_numbers_and_removed_lines_old_ones(
-        files: dict[str, unidiff.FileDiff]) -> None:
+    files: dict[str, unidiff.FileDiff],
+) -> None:
     assert files["a.txt"].added == [(2, "TWO"), (4, "four")]
     assert files["a.txt"].removed == [(2, "two")]
 
@@ -69,7 +78,6 @@ def test_symlink_target_is_its_added_line(files: dict[str, unidiff.FileDiff]) ->
 
 
 def test_a_removed_line_that_looks_like_a_header_stays_a_line() -> None:
-    patch = ("diff --git a/x b/x\nindex 1..2 100644\n--- a/x\n+++ b/x\n@@ -1,2 +1,1 @@\n--- a/y\n"
-             " keep\n")
+    patch = "diff --git a/x b/x\nindex 1..2 100644\n--- a/x\n+++ b/x\n@@ -1,2 +1,1 @@\n--- a/y\n keep\n"
     [item] = unidiff.parse(patch)
     assert (item.path, item.removed, item.added) == ("x", [(1, "-- a/y")], [])

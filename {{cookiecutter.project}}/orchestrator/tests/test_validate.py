@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import ROOT, orchestrator, write_pack
-from orchestrator.phases import validate
 from orchestrator.errors import BadInput
 from orchestrator.phaselog import PhaseLog
+from orchestrator.phases import validate
 from orchestrator.redact import Redactor
 from orchestrator.taskpack import MAX_BYTES, check_file, load_many, load_taskpack
 
@@ -45,7 +45,9 @@ def corpus_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subpro
     tmp = tmp_path_factory.mktemp("corpus")
     paths = {case: materialize(case, tmp) for case in EXPECTED}
     with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {case: pool.submit(orchestrator, ROOT, "validate", str(path)) for case, path in paths.items()}
+        futures = {
+            case: pool.submit(orchestrator, ROOT, "validate", str(path)) for case, path in paths.items()
+        }
         return {case: future.result() for case, future in futures.items()}
 
 
@@ -83,7 +85,9 @@ def test_validate_without_refs_checks_every_pack_and_exits_0() -> None:
     assert "add-slugify" in proc.stdout and "broken-acceptance" in proc.stdout
 
 
-def test_validate_reports_good_and_bad_packs_together(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_reports_good_and_bad_packs_together(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_pack(tmp_path, "good", commit=False)
     write_pack(tmp_path, "bad", commit=False, scope={"allowed_path": ["src/**"]})
     assert validate.main(tmp_path, []) == 2
