@@ -12,6 +12,7 @@ template that was.
 
 from pathlib import Path
 
+from jinja2 import Environment
 from jinja2.ext import Extension
 
 
@@ -23,6 +24,6 @@ def template_root() -> str:
 
 
 class TemplateRoot(Extension):
-    def __init__(self, environment) -> None:  # Jinja passes its Environment
+    def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.globals["template_root"] = template_root()

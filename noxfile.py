@@ -56,7 +56,7 @@ def bake(output_dir: Path, **answers: object) -> Path:
     The bake happens in a staging directory first, so the result is always a fresh repository
     whose one commit is the template's, and a failed bake leaves the earlier one in place.
     """
-    from cookiecutter.main import cookiecutter
+    from cookiecutter.main import cookiecutter  # type: ignore[import-untyped]  # cookiecutter ships no types
 
     for noisy in ("cookiecutter", "binaryornot"):  # nox logs at debug level otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -91,12 +91,14 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", default=False)
 def lint(session: nox.Session) -> None:
-    """ruff over the template, then over a baked repository (the generated code is only valid baked)."""
+    """ruff and mypy over the template, then the baked repository's own `lint` session (the engine,
+    the solutions and the generated code are only valid baked, with the baked configuration)."""
     session.run(sys.executable, "-m", "ruff", "check", ".", external=True)
     session.run(sys.executable, "-m", "ruff", "format", "--check", ".", external=True)
+    session.run(sys.executable, "-m", "mypy", external=True)
     repo = bake(Path(session.create_tmp()).resolve() / "lint", solution="all")
     session.chdir(repo)
-    session.run(sys.executable, "-m", "ruff", "check", ".", external=True)
+    session.run(sys.executable, "-m", "nox", "-s", "lint", external=True)
 
 
 @nox.session(venv_backend="none", default=False)

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 # Jinja's tojson escapes every ' as \u0027, so nothing an answer holds can close r'''...''' early.
 ANSWERS = json.loads(r'''{{ cookiecutter | tojson }}''')  # fmt: skip
@@ -39,7 +40,7 @@ class HookError(Exception):
     """A reason to stop, worded for the person who ran cookiecutter."""
 
 
-def public_answers(answers: dict) -> dict:
+def public_answers(answers: dict[str, Any]) -> dict[str, Any]:
     """The answers a person gave: private keys hold paths and template internals, not choices."""
     return {key: value for key, value in answers.items() if not key.startswith("_")}
 
@@ -113,7 +114,7 @@ def git(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProces
     return result
 
 
-def template_source(root: Path, answers: dict) -> dict | None:
+def template_source(root: Path, answers: dict[str, Any]) -> dict[str, Any] | None:
     """Where `cruft update` can fetch the template again: only for a template cloned from a URL."""
     template = str(answers.get("_template") or "")
     if not REPO_URL.match(template):

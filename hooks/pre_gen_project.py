@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+from typing import Any
 
 # Jinja's tojson escapes every ' as \u0027, so nothing an answer holds can close r'''...''' early.
 ANSWERS = json.loads(r'''{{ cookiecutter | tojson }}''')  # fmt: skip
@@ -96,7 +97,7 @@ def check_flag(name: str, value: object) -> str | None:
     return None
 
 
-def problems(answers: dict) -> list[str]:
+def problems(answers: dict[str, Any]) -> list[str]:
     found = [
         check_project_name(answers.get("project_name")),
         check_project(answers.get("project")),

@@ -64,8 +64,18 @@ def test_the_shell_answer_has_no_codex_example(generated_repo: Path) -> None:
 def test_the_readme_says_how_to_use_codex(codex_repo: Path) -> None:
     readme = (codex_repo / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Using Codex", 1)[1].split("\n## ", 1)[0]
-    for fact in ("@openai/codex@0.169.0", "CODEX_API_KEY", "OPENAI_API_KEY", "ORCH_CODEX_BASE_URL",
-                 "ORCH_CODEX_ENV_KEY", "max_tokens", "max_turns", "outside the jail", "codex-initials"):  # fmt: skip
+    facts = (
+        "@openai/codex@0.169.0",
+        "CODEX_API_KEY",
+        "OPENAI_API_KEY",
+        "ORCH_CODEX_BASE_URL",
+        "ORCH_CODEX_ENV_KEY",
+        "max_tokens",
+        "max_turns",
+        "outside the jail",
+        "codex-initials",
+    )
+    for fact in facts:
         assert fact in section, fact
 
 

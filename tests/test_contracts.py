@@ -131,7 +131,8 @@ def narrowings(old: Any, new: Any, where: str = "#") -> Iterator[str]:
     if "enum" in old and not set(map(json.dumps, old["enum"])) <= set(
         map(json.dumps, new.get("enum", old["enum"]))
     ):
-        yield f"{where}: enum lost values {sorted(set(map(json.dumps, old['enum'])) - set(map(json.dumps, new['enum'])))}"
+        lost = sorted(set(map(json.dumps, old["enum"])) - set(map(json.dumps, new["enum"])))
+        yield f"{where}: enum lost values {lost}"
     if "enum" in new and "enum" not in old and "const" not in old:
         yield f"{where}: enum added"
     if "const" in new and new.get("const") != old.get("const", new["const"]):

@@ -304,7 +304,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", default=False)
 def lint(session: nox.Session) -> None:
+    """The engine's bar: `ruff format --check`, `ruff check` and a strict `mypy` (see pyproject.toml)."""
+    session.run(sys.executable, "-m", "ruff", "format", "--check", ".", external=True)
     session.run(sys.executable, "-m", "ruff", "check", ".", external=True)
+    session.run(sys.executable, "-m", "mypy", external=True)
 
 
 @nox.session(venv_backend="none", default=False)
