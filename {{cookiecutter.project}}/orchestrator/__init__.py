@@ -6,4 +6,4 @@ The shape of the package is the shape of a run: `pipeline` drives the phases of
 leaves `evidence/` behind.
 """
 
-__version__ = "1.4.0"
+__version__ = "1.5.0"
