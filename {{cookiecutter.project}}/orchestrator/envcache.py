@@ -272,7 +272,8 @@ def entries(root: Path) -> Iterator[Entry]:
 
 
 def prune(root: Path, max_bytes: int) -> int:
-    """Evicts the least recently used entries until the cache fits in max_bytes (-1: all); returns how many went."""
+    """Evicts the least recently used entries until the cache fits in max_bytes (-1: all);
+    returns how many went."""
     found = sorted(entries(root), key=lambda e: e.used)
     total = sum(e.bytes for e in found)
     evicted = 0

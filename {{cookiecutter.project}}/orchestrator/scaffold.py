@@ -124,7 +124,8 @@ def new_task(repo: Path, task_id: str, default_executor: str) -> Path:
                     1,
                     "id",
                     f"{task_id!r} is not a valid task id",
-                    "use lowercase letters, digits and '-', starting with a letter or digit, at most 63 characters",
+                    "use lowercase letters, digits and '-', starting with a letter or digit, "
+                    "at most 63 characters",
                 )
             ],
         )

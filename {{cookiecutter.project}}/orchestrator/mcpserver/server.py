@@ -90,7 +90,8 @@ def build(repo: Path, transport: str, rate_per_minute: int = 60) -> tuple[MCPSer
 
     @server.tool()
     def list_taskpacks(ctx: Context) -> dict[str, Any]:
-        """Every task pack of the repository: id, title, executor kind, whether it is valid, and its last run."""
+        """Every task pack of the repository: id, title, executor kind, whether it is valid,
+        and its last run."""
         return call("list_taskpacks", ctx, {}, lambda _c: plane.list_taskpacks())
 
     @server.tool()
