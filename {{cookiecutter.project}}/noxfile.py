@@ -115,7 +115,8 @@ def _in_chain() -> bool:
 
 
 def _run_args(posargs: list[str]) -> tuple[list[str], bool]:
-    """(task ids, whether they go to the parallel runner) of `nox -s run -- <id>... [-j N] [--all] [--push]`."""
+    """(task ids, whether they go to the parallel runner) of
+    `nox -s run -- <id>... [-j N] [--all] [--push]`."""
     ids, parallel, skip = [], False, False
     for arg in posargs:
         if skip:

@@ -116,7 +116,8 @@ def of_repository(repo: Path) -> Ceilings:
 
 
 def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
-    """Whether every host:port a declared entry opens is one the ceiling opens (presets expanded on both sides)."""
+    """Whether every host:port a declared entry opens is one the ceiling opens
+    (presets expanded on both sides)."""
     rules = parse_allowlist(h for entry in allowed for h in preset_hosts(entry))
     for name in preset_hosts(host):
         target, port = split_target(name, 0)

@@ -11,6 +11,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestrator.errors import BadInput, Problem
 from orchestrator.globs import GlobError, glob_to_regex
@@ -69,7 +70,7 @@ def find_repo(start: Path | None = None) -> Path:
     )
 
 
-def read_tool_section(repo: Path) -> dict:
+def read_tool_section(repo: Path) -> dict[str, Any]:
     path = repo / "pyproject.toml"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

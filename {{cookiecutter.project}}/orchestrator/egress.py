@@ -44,7 +44,8 @@ NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+))*\.?$",
 METADATA = tuple(
     ipaddress.ip_network(n) for n in ("100.100.100.200/32", "fd00:ec2::254/128", "100.64.0.0/10")
 )
-"""Cloud metadata services (Alibaba, AWS IPv6) and the shared range they live in; 169.254.169.254 is link-local."""
+"""Cloud metadata services (Alibaba, AWS IPv6) and the shared range they live in;
+169.254.169.254 is link-local."""
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -96,7 +97,8 @@ def public(address: IPAddress) -> bool:
 
 @dataclass(frozen=True)
 class Allow:
-    """One declared host: a name (resolved, public addresses only) or a canonical IP literal (that address)."""
+    """One declared host: a name (resolved, public addresses only) or a canonical IP literal
+    (that address)."""
 
     host: str
     port: int | None

@@ -21,7 +21,7 @@ import shutil
 import stat
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,9 +56,10 @@ def cache_root(state_dir: Path, environ: dict[str, str] | None = None) -> Path:
 def tree_size(paths: list[Path]) -> int:
     total = 0
     for top in paths:
-        for dirpath, _dirs, files in (
-            os.walk(top) if top.is_dir() and not top.is_symlink() else [(top.parent, [], [top.name])]
-        ):
+        walk: Iterable[tuple[str, list[str], list[str]]] = (
+            os.walk(top) if top.is_dir() and not top.is_symlink() else [(str(top.parent), [], [top.name])]
+        )
+        for dirpath, _dirs, files in walk:
             for name in files:
                 with contextlib.suppress(OSError):
                     total += os.lstat(os.path.join(dirpath, name)).st_size
@@ -271,7 +272,8 @@ def entries(root: Path) -> Iterator[Entry]:
 
 
 def prune(root: Path, max_bytes: int) -> int:
-    """Evicts the least recently used entries until the cache fits in max_bytes (-1: all); returns how many went."""
+    """Evicts the least recently used entries until the cache fits in max_bytes (-1: all);
+    returns how many went."""
     found = sorted(entries(root), key=lambda e: e.used)
     total = sum(e.bytes for e in found)
     evicted = 0

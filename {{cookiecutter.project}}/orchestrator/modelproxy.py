@@ -83,7 +83,8 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         thread.start()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """A request that breaks the handler is the jail's doing: recorded, never a traceback on the host's terminal."""
+        """A request that breaks the handler is the jail's doing: recorded, never a traceback
+        on the host's terminal."""
         self.proxy.refuse("?", "?", "a malformed request broke the connection")
 
 

@@ -119,6 +119,7 @@ class PhaseLog:
         lines = [
             f"$ {command}",
             shown.rstrip("\n"),
-            f"[exit {exit_code} after {duration:.3f}s; output {output_bytes} bytes{capped}{'; ' + note if note else ''}]",
+            f"[exit {exit_code} after {duration:.3f}s; output {output_bytes} bytes{capped}"
+            f"{'; ' + note if note else ''}]",
         ]
         self.write("\n".join(line for line in lines if line) + "\n")

@@ -44,7 +44,8 @@ def listed(result: dict[str, Any] | None) -> list[str]:
 def collect(
     result: dict[str, Any] | None, source: Path, run_dir: Path, name: str, redactor: Redactor
 ) -> tuple[list[Path], list[str]]:
-    """Copies the listed artifacts (text ones redacted); returns (files written, reasons others were refused)."""
+    """Copies the listed artifacts (text ones redacted);
+    returns (files written, reasons others were refused)."""
     written: list[Path] = []
     refused: list[str] = []
     total = 0

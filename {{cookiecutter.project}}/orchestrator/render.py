@@ -54,7 +54,8 @@ def prompt(template: str, context: dict[str, Any]) -> str:
 
 
 def pack_prompt(source: str, data: dict[str, Any]) -> str:
-    """A task pack's own prompt template; raises jinja2's TemplateSyntaxError, UndefinedError or SecurityError."""
+    """A task pack's own prompt template;
+    raises jinja2's TemplateSyntaxError, UndefinedError or SecurityError."""
     env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     return env.from_string(source).render(task=data)
 

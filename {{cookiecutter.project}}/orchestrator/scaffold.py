@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -17,7 +18,15 @@ from orchestrator.fsio import atomic_write_text
 from orchestrator.taskpack import SLUG, TASK_FILE, TASKPACKS
 
 EXECUTORS = tuple(REGISTRY)
-_RESOLVER = yaml.resolver.Resolver()
+
+
+class _Resolver(Protocol):
+    """yaml's Resolver.resolve, typed (the PyYAML stubs leave it unannotated)."""
+
+    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str: ...
+
+
+_RESOLVER: _Resolver = yaml.resolver.Resolver()
 
 _HEAD = """\
 # Task pack {id}: written by the control plane, read by the orchestrator.
@@ -115,7 +124,8 @@ def new_task(repo: Path, task_id: str, default_executor: str) -> Path:
                     1,
                     "id",
                     f"{task_id!r} is not a valid task id",
-                    "use lowercase letters, digits and '-', starting with a letter or digit, at most 63 characters",
+                    "use lowercase letters, digits and '-', starting with a letter or digit, "
+                    "at most 63 characters",
                 )
             ],
         )

@@ -151,7 +151,10 @@ def run_semgrep(root: Path, rule_paths: Sequence[Path]) -> ToolRun:
     result = ToolRun(Tool.SEMGREP)
     binary = interpreter_bin("semgrep")
     if binary is None:
-        result.skipped = "semgrep unavailable (make bootstrap builds .tools/semgrep from solutions/security/tools/semgrep.txt)"
+        result.skipped = (
+            "semgrep unavailable "
+            "(make bootstrap builds .tools/semgrep from solutions/security/tools/semgrep.txt)"
+        )
         return result
     argv = [
         binary,

@@ -17,6 +17,12 @@ LIVE_WIDTH = 160
 """Characters of a command or path shown in one live line."""
 
 
+def _item(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The event's `item` object, or an empty one."""
+    item = event.get("item")
+    return item if isinstance(item, dict) else {}
+
+
 def _count(usage: Mapping[str, Any], name: str) -> int:
     """A token count as codex reports it: a whole number, never negative. Anything else did not come from
     codex (a command can write to codex's output through /proc): the attempt is stopped as tampered."""
@@ -51,7 +57,7 @@ class Usage:
 
     def feed(self, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
-        item = event.get("item") if isinstance(event.get("item"), dict) else {}
+        item = _item(event)
         if kind == "turn.started":
             self.turns += 1
         elif kind in ("item.started", "item.completed") and item.get("type") == "command_execution":
@@ -114,7 +120,7 @@ def summed(before: Mapping[str, int], now: Usage) -> dict[str, int]:
 def live_summary(event: Mapping[str, Any], workspace: Path) -> str | None:
     """One line for the terminal about an event worth showing (command, file change, turn), else None."""
     kind = event.get("type")
-    item = event.get("item") if isinstance(event.get("item"), dict) else {}
+    item = _item(event)
     prefix = f"{workspace}/"
 
     def short(text: object) -> str:

@@ -102,12 +102,16 @@ def draft_schema() -> dict[str, Any]:
     return out
 
 
-def _without_nulls(value: Any) -> Any:
+def _without_nulls(value: object) -> object:
     if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+        return _object_without_nulls(value)
     if isinstance(value, list):
         return [_without_nulls(v) for v in value]
     return value
+
+
+def _object_without_nulls(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: _without_nulls(v) for k, v in value.items() if v is not None}
 
 
 def request_body(objective: str, model: str) -> dict[str, Any]:
@@ -156,7 +160,7 @@ def ask(objective: str, environ: Mapping[str, str]) -> dict[str, Any]:
                 except ValueError:
                     break
                 if isinstance(draft, dict):
-                    return _without_nulls(draft)
+                    return _object_without_nulls(draft)
                 break
     raise DraftFailed("the model's answer held no JSON task pack (no output_text holding a JSON object)")
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -74,10 +75,8 @@ class AuditServer:
     def stop(self) -> list[dict[str, str]]:
         """Stops serving; returns the records, plus an `audit` violation when the socket was tampered with."""
         self._stop.set()
-        try:
+        with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() at once (Linux)
-        except OSError:
-            pass
         self._thread.join(timeout=2)
         intact = self._stat() == self._identity
         self._sock.close()

@@ -119,7 +119,10 @@ def write_shims(spec: SandboxSpec, audit_socket: Path, python: str) -> list[Path
             if provider in spec.cloud_providers:
                 real = shutil.which(name, path=search)
                 if real is None:
-                    body = f'#!/bin/sh\necho "sandbox: {name} ({provider}) is declared but not installed" >&2\nexit 127\n'
+                    body = (
+                        f'#!/bin/sh\necho "sandbox: {name} ({provider}) is declared but not installed" >&2\n'
+                        "exit 127\n"
+                    )
                 else:
                     needed.append(Path(real).resolve().parent)
                     body = f'#!/bin/sh\nexec "{Path(real).resolve()}" "$@"\n'

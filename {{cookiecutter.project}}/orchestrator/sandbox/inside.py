@@ -25,6 +25,23 @@ import socket
 import sys
 import threading
 
+TYPE_CHECKING = False  # spelled out so the jail's init never imports typing
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    class ForwardConfig(TypedDict):
+        port: int
+        socket: str
+
+    class InsideConfig(TypedDict):
+        """The JSON the host passes as argv[1]."""
+
+        argv: list[str]
+        status_fd: int
+        nproc: int | None
+        forwards: list[ForwardConfig]
+
+
 PR_SET_DUMPABLE = 4
 
 
@@ -48,6 +65,8 @@ def relay(listeners: list[tuple[socket.socket, str]]) -> None:
     while True:
         for key, _ in selector.select():
             sock = key.fileobj
+            if not isinstance(sock, socket.socket):  # only sockets are ever registered
+                continue
             if key.data is not None:
                 try:
                     client, _ = sock.accept()
@@ -87,7 +106,7 @@ def listen(port: int) -> socket.socket:
     return listener
 
 
-def start(config: dict, listeners: list[tuple[socket.socket, str]]) -> int:
+def start(config: InsideConfig, listeners: list[tuple[socket.socket, str]]) -> int:
     pid = os.fork()
     if pid == 0:
         try:
@@ -106,7 +125,7 @@ def start(config: dict, listeners: list[tuple[socket.socket, str]]) -> int:
 
 
 def main() -> None:
-    config = json.loads(sys.argv[1])
+    config: InsideConfig = json.loads(sys.argv[1])
     status = int(config["status_fd"])
     os.set_inheritable(status, False)
     libc = ctypes.CDLL(None, use_errno=True)

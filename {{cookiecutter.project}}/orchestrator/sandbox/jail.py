@@ -59,7 +59,8 @@ READ_ONLY_EXCEPTIONS: dict[str, str] = {
 @dataclass(frozen=True)
 class ReadOnly:
     """One read-only exception. `chosen_by_engine`: the engine named it (a plugin's dir, the prepared
-    environment), so it may lie inside the main checkout; otherwise only the checkout's tool dirs may be opened."""
+    environment), so it may lie inside the main checkout; otherwise only the checkout's tool dirs
+    may be opened."""
 
     name: str
     path: Path
@@ -71,7 +72,8 @@ class ReadOnly:
 
 
 def init_python() -> str:
-    """The interpreter of the jail's init and shims: a system python (always visible, stdlib is all they use)."""
+    """The interpreter of the jail's init and shims: a system python
+    (always visible, stdlib is all they use)."""
     for candidate in ("/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"):
         if os.access(candidate, os.X_OK):
             return candidate
@@ -150,8 +152,9 @@ def allowed(path: Path, spec: SandboxSpec, chosen_by_engine: bool = False) -> bo
 
 
 def hidden_in_system_dirs(spec: SandboxSpec) -> list[Path]:
-    """A main checkout (or its git dir) inside a system dir (e.g. /opt/app) is covered by an empty (private,
-    writable) tmpfs, so binding /opt does not show it; the worktree, scratch and exceptions are bound over that."""
+    """A main checkout (or its git dir) inside a system dir (e.g. /opt/app) is covered by an empty
+    (private, writable) tmpfs, so binding /opt does not show it; the worktree, scratch and exceptions
+    are bound over that."""
     dirs = git_dirs(spec.workspace)
     if dirs is None:
         return []

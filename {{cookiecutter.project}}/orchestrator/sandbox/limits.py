@@ -15,6 +15,7 @@ import resource
 import secrets
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -110,7 +111,7 @@ class Cgroups:
                     time.sleep(0.002)
 
 
-SETTINGS = {
+SETTINGS: dict[str, Callable[[int, int], list[tuple[str, str]]]] = {
     "memory": lambda mb, procs: [
         ("memory.limit_in_bytes", str(mb * MIB)),
         ("memory.memsw.limit_in_bytes", str(mb * MIB)),

@@ -100,9 +100,11 @@ class SandboxSpec:
     path_prefix: tuple[Path, ...] = ()
     """Directories put first on PATH (the prepared environment's .venv/bin, node_modules/.bin)."""
     wall_name: str = "wall_seconds"
-    """The budget `wall_seconds` is what is left of (wall_seconds or phase_wall_seconds), for the trip record."""
+    """The budget `wall_seconds` is what is left of (wall_seconds or phase_wall_seconds),
+    for the trip record."""
     wall_spent: float = 0.0
-    """Seconds of that budget already spent before this process, so a trip reports the budget's own numbers."""
+    """Seconds of that budget already spent before this process, so a trip reports the budget's
+    own numbers."""
     forwards: tuple[Forward, ...] = ()
     """Extra TCP ports on the jail's loopback, each forwarded to a unix socket a host-side service listens on
     (e.g. a model proxy); the egress proxy's own port is added by `run`."""
@@ -124,7 +126,8 @@ class Execution:
     allowed: list[str] = field(default_factory=list)
     """`host:port` targets the egress proxy connected to for this process (each once)."""
     limits_enforced: dict[str, str] = field(default_factory=dict)
-    """How each resource limit held: {"memory": "cgroup-v1"|"rss-poll"|"none", "processes": ..., "cpu": ...}."""
+    """How each resource limit held:
+    {"memory": "cgroup-v1"|"rss-poll"|"none", "processes": ..., "cpu": ...}."""
 
     @property
     def ok(self) -> bool:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any, TypeAlias
 
 from jsonschema import Draft202012Validator
 from jsonschema.protocols import Validator
@@ -12,12 +14,17 @@ from jsonschema.protocols import Validator
 HERE = Path(__file__).parent
 
 
+Json: TypeAlias = "str | int | float | bool | Mapping[str, Json] | Sequence[Json] | None"
+"""A value as JSON (or YAML read as JSON) holds it: what a schema validates."""
+
+
 @cache
-def load(name: str) -> dict:
-    return json.loads((HERE / name).read_text(encoding="utf-8"))
+def load(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((HERE / name).read_text(encoding="utf-8"))
+    return schema
 
 
-def first_error(name: str, value: object) -> str | None:
+def first_error(name: str, value: Json) -> str | None:
     """`where: message` of the first error (by path) of `value` against schema `name`, or None.
 
     One line for a person: the rest are counted, not listed.

@@ -13,12 +13,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import yaml
-
-from orchestrator.taskpack import check_file, find_task_ids
+# Run as a script: the engine is importable only once the repository root is on sys.path.
+from orchestrator.taskpack import check_file, find_task_ids  # noqa: E402
 
 
 def make_packs(repo: Path, count: int) -> list[Path]:

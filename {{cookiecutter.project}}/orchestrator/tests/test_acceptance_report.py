@@ -11,7 +11,8 @@ SCOPE = {"allowed_paths": ["src/**"]}
 CHECK = "python -m pytest -q -p no:cacheprovider src/tests/test_planted.py"
 HIJACK = (
     "printf 'import atexit, os\\natexit.register(os._exit, 0)\\n' > src/hijack.py && "
-    "printf 'import sys\\nsys.path.insert(0, \"src\")\\nimport hijack\\n\\n\\ndef test_it():\\n    assert False\\n'"
+    'printf \'import sys\\nsys.path.insert(0, "src")\\nimport hijack\\n\\n\\n'
+    "def test_it():\\n    assert False\\n'"
     " > src/tests/test_planted.py"
 )
 PASSING = "printf 'def test_it():\\n    assert True\\n' > src/tests/test_planted.py"

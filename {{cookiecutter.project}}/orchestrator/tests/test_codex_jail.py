@@ -66,7 +66,8 @@ class Outcome:
 
 
 def attack(repo: Path, tmp_path: Path, codex_bin: str, secret_file: Path, secret: str) -> Outcome:  # noqa: F811
-    """Plants `secret` in `secret_file` (outside the workspace) and drives codex to smuggle it and the key out."""
+    """Plants `secret` in `secret_file` (outside the workspace) and drives codex to smuggle it
+    and the key out."""
     secret_file.parent.mkdir(parents=True, exist_ok=True)
     secret_file.write_text(f"API_TOKEN={secret}\n")
     tag = f"{secrets.randbelow(10**6) + 10**6}.{secrets.randbelow(10**4)}"  # a unique `sleep` argument
@@ -75,7 +76,8 @@ def attack(repo: Path, tmp_path: Path, codex_bin: str, secret_file: Path, secret
         f"tr a-zA-Z n-za-mA-Mn-z < {secret_file} > leak-rot.txt; rev {secret_file} > leak-rev.txt; "
         "env > leak-envvars.txt; cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' > leak-procenv.txt; "
         f"cat {secret_file}; (sleep {tag} &) ; "
-        "curl -s -m 5 http://127.0.0.1:3129/v1/files; curl -s -m 5 -x http://127.0.0.1:3129 http://example.com/; true"
+        "curl -s -m 5 http://127.0.0.1:3129/v1/files; "
+        "curl -s -m 5 -x http://127.0.0.1:3129 http://example.com/; true"
     )
     steps = [exec_command(commands), exec_command("env; cat /proc/[0-9]*/environ | tr '\\0' '\\n'"),
              message("done")]  # fmt: skip

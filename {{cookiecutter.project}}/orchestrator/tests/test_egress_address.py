@@ -193,9 +193,14 @@ def test_declaring_a_numeric_alias_is_refused_at_validation_and_reaches_nothing(
 @needs_jail
 def test_declaring_localhost_does_not_reach_a_host_loopback_service(repo: Path, web_server_hits) -> None:
     port, hits = web_server_hits
-    write_pack(repo, "by-name", executor={"kind": "shell", "commands": [FETCH.format(host="localhost", port=port)]},
-               acceptance=[{"id": "fetched", "run": "test -s got.txt"}],
-               safety={"network": {"hosts": [f"localhost:{port}"]}}, limits=FAST)  # fmt: skip
+    write_pack(
+        repo,
+        "by-name",
+        executor={"kind": "shell", "commands": [FETCH.format(host="localhost", port=port)]},
+        acceptance=[{"id": "fetched", "run": "test -s got.txt"}],
+        safety={"network": {"hosts": [f"localhost:{port}"]}},
+        limits=FAST,
+    )
     proc = orchestrator(repo, "run", "by-name")
     (run_dir,) = runs_of(repo, "by-name")
     data = _manifest(run_dir)
@@ -207,9 +212,14 @@ def test_declaring_localhost_does_not_reach_a_host_loopback_service(repo: Path, 
 @needs_jail
 def test_the_same_service_declared_as_its_ip_literal_is_reached(repo: Path, web_server_hits) -> None:
     port, hits = web_server_hits
-    write_pack(repo, "by-ip", executor={"kind": "shell", "commands": [FETCH.format(host="127.0.0.1", port=port)]},
-               acceptance=[{"id": "fetched", "run": "test -s got.txt"}],
-               safety={"network": {"hosts": [f"127.0.0.1:{port}"]}}, limits=FAST)  # fmt: skip
+    write_pack(
+        repo,
+        "by-ip",
+        executor={"kind": "shell", "commands": [FETCH.format(host="127.0.0.1", port=port)]},
+        acceptance=[{"id": "fetched", "run": "test -s got.txt"}],
+        safety={"network": {"hosts": [f"127.0.0.1:{port}"]}},
+        limits=FAST,
+    )
     proc = orchestrator(repo, "run", "by-ip")
     (run_dir,) = runs_of(repo, "by-ip")
     data = _manifest(run_dir)

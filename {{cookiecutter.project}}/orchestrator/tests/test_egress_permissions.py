@@ -79,5 +79,11 @@ def test_a_declared_host_counts_as_used_when_its_rule_let_the_connection_through
 
 def _inputs(declared: list[str], used: list[str]) -> review.ReviewInputs:
     safety = {"decisions": [], "used": [{"kind": "network", "target": t, "phase": "execute"} for t in used]}
-    return review.ReviewInputs(task={"safety": {"network": {"hosts": declared}}}, task_path="taskpacks/t/task.yml",
-                               task_sha256="", task_text="", manifest={"safety": safety}, diff=None)  # fmt: skip
+    return review.ReviewInputs(
+        task={"safety": {"network": {"hosts": declared}}},
+        task_path="taskpacks/t/task.yml",
+        task_sha256="",
+        task_text="",
+        manifest={"safety": safety},
+        diff=None,
+    )

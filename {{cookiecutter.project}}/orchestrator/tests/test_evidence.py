@@ -1,4 +1,5 @@
-"""The evidence index: its content, verify (changed, missing, unexpected), refresh, query and the repo index."""
+"""The evidence index: its content, verify (changed, missing, unexpected), refresh, query
+and the repo index."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The example packs: add-slugify turns a failing check green; broken-acceptance fails for its named reason."""
+"""The example packs: add-slugify turns a failing check green;
+broken-acceptance fails for its named reason."""
 
 from __future__ import annotations
 

@@ -72,7 +72,10 @@ def test_30000_files_trip_max_changed_files_with_little_evidence(repo: Path) -> 
 
 
 def test_a_change_of_many_files_keeps_the_manifest_file_list_capped(repo: Path) -> None:
-    make = "python3 -c \"import os\nos.makedirs('wide')\nfor i in range(1200): open(f'wide/{i}.txt', 'w').write('x')\""
+    make = (
+        "python3 -c \"import os\nos.makedirs('wide')\n"
+        "for i in range(1200): open(f'wide/{i}.txt', 'w').write('x')\""
+    )
     proc, data, _, _ = run_timed(repo, "wide", [make], max_changed_files=5000, max_diff_lines=5000)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     changes = data["changes"]
@@ -92,6 +95,6 @@ def test_a_patch_longer_than_diff_patch_holds_trips_instead_of_going_half_review
 
 def test_host_side_git_is_stopped_when_its_time_is_up(repo: Path) -> None:
     start = time.monotonic()
-    with pytest.raises(gitops.GitTimeout, match="still running after 0.5s"):
+    with pytest.raises(gitops.GitTimeout, match=r"still running after 0\.5s"):
         gitops.git(repo, "-c", "alias.slow=!sleep 2", "slow", timeout=0.5)
     assert time.monotonic() - start < 1.5

@@ -90,8 +90,9 @@ def _tree_digest(root: Path, skip: tuple[str, ...]) -> dict[str, str]:
 
 
 def outside_state(host: Host) -> dict[str, Any]:
-    """What only an escape could change: every file of the checkout but runs/, .orchestrator/ and git's own
-    bookkeeping of the run (objects, refs, logs, index), plus .git/config and hooks, site-packages, a host file."""
+    """What only an escape could change: every file of the checkout but runs/, .orchestrator/ and git's
+    own bookkeeping of the run (objects, refs, logs, index), plus .git/config and hooks, site-packages,
+    a host file."""
     git_skip = (
         ".git/objects",
         ".git/refs",
@@ -223,7 +224,10 @@ def test_remounting_the_checkout_read_write_fails(host: Host) -> None:
 
 
 def test_unmounting_the_shadow_mask_fails(host: Host) -> None:
-    command = "umount /etc/shadow; umount -l /etc/ssh; cat /etc/shadow > shadow.txt; test -s shadow.txt && touch escaped.txt; true"
+    command = (
+        "umount /etc/shadow; umount -l /etc/ssh; cat /etc/shadow > shadow.txt; "
+        "test -s shadow.txt && touch escaped.txt; true"
+    )
     attack(host, "jail-umount", command)
 
 
@@ -248,7 +252,8 @@ def test_the_checkouts_env_and_git_config_cannot_be_read(host: Host) -> None:
     command = (
         f"cat {repo}/.env {repo}/.git/config > loot.txt 2>&1; git config --list --show-origin >> loot.txt; "
         'cat "$(git rev-parse --git-common-dir)/config" >> loot.txt; '
-        "find / -xdev \\( -name .env -o -name config \\) -path '*.git*' 2>/dev/null | xargs cat >> loot.txt 2>&1; "
+        "find / -xdev \\( -name .env -o -name config \\) -path '*.git*' 2>/dev/null "
+        "| xargs cat >> loot.txt 2>&1; "
         "cat loot.txt; grep -qi 'extraheader\\|SERVICE_PASSWORD' loot.txt && touch escaped.txt; "
         "git status --short > status.txt && git log --oneline -1 > log.txt; cat log.txt"
     )

@@ -300,7 +300,8 @@ def test_the_jail_runs_as_an_unprivileged_user_too(tmp_path: Path) -> None:
             "from pathlib import Path; from orchestrator.sandbox import run, SandboxSpec\n"
             f"s = SandboxSpec(workspace=Path('{base}/ws'), scratch=Path('{base}/s'), wall_seconds=20, "
             "max_output_bytes=65536)\n"
-            "r = run(['/bin/sh', '-c', 'grep CapEff /proc/self/status; id -u; mount -o remount,rw / || echo no-mount'], s)\n"
+            "r = run(['/bin/sh', '-c', "
+            "'grep CapEff /proc/self/status; id -u; mount -o remount,rw / || echo no-mount'], s)\n"
             "print(r.output, r.limits_enforced)\n"
         )
         out = subprocess.run(

@@ -81,7 +81,10 @@ def test_a_failed_run_publishes_its_evidence_but_not_its_change(repo: Path, run_
 
 
 def test_a_retry_feeds_the_failure_back_and_then_succeeds(repo: Path, run_pack) -> None:
-    command = f'if [ "$ORCH_ATTEMPT" -ge 2 ] && [ -n "$ORCH_FEEDBACK" ]; then {FIX}; else echo "def double(x): return x" > calc.py; fi'
+    command = (
+        f'if [ "$ORCH_ATTEMPT" -ge 2 ] && [ -n "$ORCH_FEEDBACK" ]; then {FIX}; '
+        'else echo "def double(x): return x" > calc.py; fi'
+    )
     proc, data, run_dir = run_pack(
         "retry",
         executor={"kind": "shell", "commands": [command]},

@@ -276,7 +276,8 @@ def test_a_rerun_that_crashes_removes_the_earlier_result(repo: Path) -> None:
         ("print(json.dumps(result()))", "printed no result"),
         ("emit(result()); sys.exit(3)", "exit 3"),
         (
-            'emit(result(findings=[{"file": "a", "line": -1, "rule": "r", "severity": "high", "message": "m"}]))',
+            'emit(result(findings=[{"file": "a", "line": -1, "rule": "r", '
+            '"severity": "high", "message": "m"}]))',
             "findings/0/line",
         ),
     ],

@@ -192,7 +192,10 @@ def test_cache_prune_all_empties_the_cache(repo: Path, tmp_path: Path) -> None:
 
 
 def test_an_interpreter_the_executor_plants_never_answers_acceptance(repo: Path) -> None:
-    plant = "mkdir -p .venv/bin && printf '#!/bin/sh\\necho faked\\nexit 0\\n' > .venv/bin/python && chmod +x .venv/bin/python"
+    plant = (
+        "mkdir -p .venv/bin && printf '#!/bin/sh\\necho faked\\nexit 0\\n' > .venv/bin/python "
+        "&& chmod +x .venv/bin/python"
+    )
     write_pack(
         repo,
         "fake-python",

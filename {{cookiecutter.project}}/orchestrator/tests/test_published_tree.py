@@ -16,7 +16,8 @@ from orchestrator import tested
 SCOPE = {"allowed_paths": ["src/**"]}
 FAILING_TEST = "printf 'def test_it():\\n    assert False\\n' > src/tests/test_hidden.py"
 FORGING_CONFTEST = (
-    "printf 'import pytest\\n@pytest.hookimpl(hookwrapper=True)\\ndef pytest_runtest_makereport(item, call):\\n"
+    "printf 'import pytest\\n@pytest.hookimpl(hookwrapper=True)\\n"
+    "def pytest_runtest_makereport(item, call):\\n"
     '    outcome = yield\\n    outcome.get_result().outcome = "passed"\\n\' > src/tests/conftest.py'
 )
 
@@ -151,7 +152,8 @@ def test_a_file_replaced_by_a_directory_is_an_ordinary_change(repo: Path) -> Non
         executor={
             "kind": "shell",
             "commands": [
-                "rm src/textkit/words.py && mkdir src/textkit/words.py && echo x > src/textkit/words.py/inner.txt"
+                "rm src/textkit/words.py && mkdir src/textkit/words.py "
+                "&& echo x > src/textkit/words.py/inner.txt"
             ],
         },
         scope=SCOPE,

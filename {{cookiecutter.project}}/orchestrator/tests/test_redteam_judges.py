@@ -50,7 +50,10 @@ def test_a_module_that_would_replace_the_judge_is_control_plane(run_pack, shadow
 
 
 def test_links_to_control_plane_files_in_another_letter_case_are_refused(repo: Path, run_pack) -> None:
-    links = "ln -s ../../NOXFILE.py src/textkit/n.py && ln -s ../../TaskPacks src/textkit/tp && echo x=1 > src/textkit/ok.py"
+    links = (
+        "ln -s ../../NOXFILE.py src/textkit/n.py && ln -s ../../TaskPacks src/textkit/tp "
+        "&& echo x=1 > src/textkit/ok.py"
+    )
     proc, data, _ = run_pack(
         "rt-link-case",
         executor={"kind": "shell", "commands": [links]},

@@ -94,7 +94,7 @@ def test_a_secret_in_a_context_file_is_refused(repo: Path) -> None:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "notes")
     run = new_run(repo, context=["ctx/notes.md"])
-    with pytest.raises(Refused, match="ctx/notes.md:1"):
+    with pytest.raises(Refused, match=r"ctx/notes\.md:1"):
         safety.run(run, log_of(run))
 
 
@@ -175,7 +175,7 @@ def test_touching_a_control_plane_file_is_refused(guarded: Run, path: str) -> No
 
 def test_a_change_outside_the_allowed_paths_is_refused(guarded: Run) -> None:
     (guarded.workspace / "README.extra").write_text("x\n")
-    with pytest.raises(Refused, match="outside scope.allowed_paths: README.extra"):
+    with pytest.raises(Refused, match=r"outside scope\.allowed_paths: README\.extra"):
         scope.check_workspace(guarded)
 
 
@@ -190,7 +190,7 @@ def test_after_verify_build_files_pass_but_an_escaping_symlink_does_not(guarded:
 def test_a_change_in_a_forbidden_path_is_refused(guarded: Run) -> None:
     (guarded.workspace / "src" / "secret").mkdir(parents=True)
     (guarded.workspace / "src" / "secret" / "k.py").write_text("x\n")
-    with pytest.raises(Refused, match="forbidden_paths.*: src/secret/k.py"):
+    with pytest.raises(Refused, match=r"forbidden_paths.*: src/secret/k\.py"):
         scope.check_workspace(guarded)
 
 

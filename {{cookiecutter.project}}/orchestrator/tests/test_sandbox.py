@@ -72,7 +72,7 @@ def test_a_missing_bubblewrap_refuses_naming_the_install_command_and_the_overrid
     spec: SandboxSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(jail.shutil, "which", lambda *a, **k: None)
-    with pytest.raises(Refused, match="apt-get install bubblewrap.*ORCH_UNSAFE_NO_ISOLATION=1"):
+    with pytest.raises(Refused, match=r"apt-get install bubblewrap.*ORCH_UNSAFE_NO_ISOLATION=1"):
         sh("echo never > ran.txt", spec)
     assert not (spec.workspace / "ran.txt").exists()
 
@@ -84,7 +84,7 @@ def test_a_jail_that_cannot_be_built_refuses_with_the_reason(
     fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied'\nexit 1\n")
     fake.chmod(0o755)
     monkeypatch.setattr(jail, "bwrap_path", lambda: str(fake))
-    with pytest.raises(Refused, match="uid map: Permission denied.*ORCH_UNSAFE_NO_ISOLATION=1"):
+    with pytest.raises(Refused, match=r"uid map: Permission denied.*ORCH_UNSAFE_NO_ISOLATION=1"):
         sh("echo never > ran.txt", spec)
     assert not (spec.workspace / "ran.txt").exists()
 
@@ -134,7 +134,10 @@ def test_an_undeclared_host_is_refused_by_the_proxy_and_recorded(spec: SandboxSp
 
 def test_a_declared_host_is_reachable_through_the_proxy(spec: SandboxSpec, web_server: int) -> None:
     declared = SandboxSpec(**{**spec.__dict__, "network_hosts": (f"127.0.0.1:{web_server}",)})
-    code = f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{web_server}/', timeout=5).read())"
+    code = (
+        "import urllib.request; "
+        f"print(urllib.request.urlopen('http://127.0.0.1:{web_server}/', timeout=5).read())"
+    )
     result = py(code, declared)
     assert result.exit_code == 0, result.output
     assert "hello from the declared host" in result.output
@@ -143,7 +146,11 @@ def test_a_declared_host_is_reachable_through_the_proxy(spec: SandboxSpec, web_s
 
 def test_a_declared_host_does_not_open_other_ports_of_it(spec: SandboxSpec, web_server: int) -> None:
     declared = SandboxSpec(**{**spec.__dict__, "network_hosts": (f"127.0.0.1:{web_server}",)})
-    code = "import urllib.request\ntry: urllib.request.urlopen('http://127.0.0.1:9/', timeout=5)\nexcept Exception as e: print(e)"
+    code = (
+        "import urllib.request\n"
+        "try: urllib.request.urlopen('http://127.0.0.1:9/', timeout=5)\n"
+        "except Exception as e: print(e)"
+    )
     result = py(code, declared)
     assert "403" in result.output
     assert result.denied == [{"kind": "network", "target": "127.0.0.1:9"}]
