@@ -57,10 +57,11 @@ def _check_class(body: str) -> None:
         raise GlobError(f"is not a valid glob ({exc.msg}); check the character class ranges") from None
 
 
-def _check_segment(segment: str) -> None:
-    """Refuses the segment shapes wcmatch would take literally or loosely, with the way to write them."""
+def _classes(segment: str) -> list[str]:
+    """The character class bodies of a segment; refuses the shapes wcmatch would take literally or loosely."""
+    classes: list[str] = []
     if segment == "**":
-        return
+        return classes
     i, n = 0, len(segment)
     while i < n:
         char = segment[i]
@@ -80,19 +81,21 @@ def _check_segment(segment: str) -> None:
                 raise GlobError(
                     "has an unbalanced '['; close the character class with ']' or escape it as [[]"
                 )
-            _check_class(segment[i + 1 : j])
+            classes.append(segment[i + 1 : j])
             i = j
         elif char == "]":
             raise GlobError("has an unbalanced ']'; escape a literal bracket as []]")
         i += 1
+    return classes
 
 
 @lru_cache(maxsize=4096)
 def scope_glob(pattern: str) -> str:
     """The wcmatch pattern for a scope glob (`docs/` becomes `docs/**`); GlobError with a fix if invalid."""
     check_relative(pattern)
-    for segment in pattern.split("/"):
-        _check_segment(segment)
+    bodies = [body for segment in pattern.split("/") for body in _classes(segment)]
+    for body in bodies:
+        _check_class(body)
     return pattern + "**" if pattern.endswith("/") else pattern
 
 
@@ -101,6 +104,12 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
     """The full-match regex of a scope glob, as wcmatch translates it; raises GlobError for bad ones."""
     include, _exclude = glob.translate(scope_glob(pattern), flags=FLAGS)
     return re.compile(include[0])
+
+
+@lru_cache(maxsize=4096)
+def matcher(pattern: str) -> glob.WcMatcher[str]:
+    """wcmatch's compiled matcher for a scope glob; raises GlobError for bad ones."""
+    return glob.compile(scope_glob(pattern), flags=FLAGS)
 
 
 def normalize(path: str) -> str:
@@ -113,7 +122,7 @@ def normalize(path: str) -> str:
 
 def match_path(pattern: str, path: str) -> bool:
     """True when the repository-relative `path` is matched by the scope glob `pattern`."""
-    return glob.globmatch(normalize(path), scope_glob(pattern), flags=FLAGS)
+    return matcher(pattern).match(normalize(path))
 
 
 def match_any(patterns: list[str] | tuple[str, ...], path: str) -> bool:
