@@ -3,12 +3,13 @@
 Matching is wcmatch's `glob` dialect with the flags below: `*` and `?` stay inside one
 segment (so `src/*` cannot silently reach `src/a/b`), `**` as a whole segment spans any
 number of directories (including none), `[abc]` / `[!abc]` are character classes, and
-dotfiles are matched like any other name. Braces, extended globs and `!` negation are
-off, so those characters are literal. A trailing `/` means everything below that
-directory. Patterns are repository-relative POSIX paths; anything that could point
-outside the repository (absolute, `..`, backslashes) is refused rather than interpreted,
-and so is anything wcmatch would read more leniently than a person expects (`**` inside
-a segment, an unbalanced bracket, a reversed range).
+dotfiles are matched like any other name (though no wildcard matches a `.` or `..`
+segment). Braces, extended globs and `!` negation are off, so those characters are
+literal. A trailing `/` means everything below that directory. Patterns are
+repository-relative POSIX paths; anything that could point outside the repository
+(absolute, `..`, backslashes) is refused rather than interpreted, and so is anything
+wcmatch would read more leniently than a person expects (`**` inside a segment, an
+unbalanced bracket, a reversed range).
 """
 
 from __future__ import annotations
