@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from synthetic_run import DIFF, Synthetic, make_run, read
 
+from orchestrator import reviewing
 from orchestrator.fsio import sha256_file, write_json
 from orchestrator.phaselog import PhaseLog
 from orchestrator.phases import review
@@ -53,11 +54,11 @@ def rules(report: dict[str, Any], check_id: str) -> list[str]:
 def test_clean_run_is_approved_with_every_check_listed(tmp_path: Path) -> None:
     report = do_review(make_run(tmp_path))
     assert report["verdict"] == "approve"
-    assert [c["id"] for c in report["checks"]] == list(review.CHECK_ORDER)
+    assert [c["id"] for c in report["checks"]] == list(reviewing.CHECK_ORDER)
     assert report["inputs"]["diff.patch"] == sha256_file(
         tmp_path / "repo/runs/add-slug" / report["run_id"] / "diff.patch"
     )
-    assert report["rules"] == list(review.RULES)
+    assert report["rules"] == list(reviewing.RULES)
 
 
 def test_rerun_is_byte_identical(tmp_path: Path) -> None:
@@ -450,7 +451,7 @@ def _binary_run(tmp_path: Path, content: bytes, redactor: Redactor) -> dict[str,
         s.repo,
         redactor,
     )
-    return review.review(inputs)
+    return reviewing.review(inputs)
 
 
 def test_a_known_secret_hidden_in_a_binary_file_rejects(tmp_path: Path) -> None:
