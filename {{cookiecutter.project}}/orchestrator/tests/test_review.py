@@ -494,3 +494,13 @@ def test_control_characters_in_a_path_cannot_forge_lines_in_review_md(tmp_path: 
     assert "\x1b" not in text and "\r" not in text
     assert not any(line.startswith("## ✅") for line in text.splitlines())
     assert "\x1b" not in (s.run_dir / review.REPORT).read_text("utf-8").encode().decode("unicode_escape")
+
+
+def test_a_diff_that_cannot_be_parsed_rejects_the_run(tmp_path: Path) -> None:
+    s = make_run(
+        tmp_path,
+        diff="diff --git a/src/x.py b/src/x.py\n--- a/src/x.py\n+++ b/src/x.py\n@@ -1,3 +1,3 @@\n-a\n",
+    )
+    report = do_review(s)
+    assert "control-plane/unreadable-diff" in rules(report, "control-plane")
+    assert report["verdict"] == "reject"
