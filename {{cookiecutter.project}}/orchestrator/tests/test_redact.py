@@ -68,7 +68,10 @@ def test_scanned_secrets_are_masked_in_unknown_text(line: str) -> None:
 
 
 def test_a_private_key_block_is_masked_whole() -> None:
-    text = "before\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA\nAAAA\n-----END OPENSSH PRIVATE KEY-----\nafter"
+    text = (
+        "before\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA\nAAAA\n"
+        "-----END OPENSSH PRIVATE KEY-----\nafter"
+    )
     assert Redactor().redact(text) == f"before\n{MASK}\nafter"
 
 
