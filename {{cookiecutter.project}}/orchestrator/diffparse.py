@@ -4,14 +4,16 @@ The `unidiff` package parses the patch; this adapter reduces each of its files t
 three facts the review needs: which paths a change touched (both sides of a rename,
 deletions included), which lines it added (new-file line numbers, for secret findings)
 and which it removed. Two things `unidiff` leaves to its caller are done here: git's
-C-style quoting of unusual paths (`"a/\\303\\274.txt"`) is undone, and a path containing
-` b/` is read from the header's two equal halves, since a `diff --git a/x b/y b/x b/y`
-line cannot be split by a pattern alone.
+C-style quoting of unusual paths (`"a/\\303\\274.txt"`) is undone, and a header naming a
+path with ` b/` in it (`diff --git a/x b/y b/x b/y`, which no pattern can split) is handed
+to `unidiff` with its paths quoted, as git itself quotes unusual bytes.
 """
 
 from __future__ import annotations
 
+import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from unidiff.constants import DEV_NULL, SYMLINK_FILE_MODE
@@ -21,6 +23,8 @@ from unidiff.patch import PatchedFile, PatchSet
 ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\", '"': '"'}
 OCTAL = re.compile(r"[0-7]{3}")
 HEADER = "diff --git "
+HEADER_END = ("@@ ", HEADER, "GIT binary patch", "Binary files ")
+"""Lines that end a file's header block (its paths, modes, `rename` and `---`/`+++` lines)."""
 RENAMES = ("rename from ", "copy from ", "rename to ", "copy to ")
 
 
@@ -92,17 +96,66 @@ def _same_path(header: str) -> str | None:
     return None
 
 
-def _paths(item: PatchedFile) -> tuple[str | None, str | None]:
-    """(old, new): from `rename`/`copy` lines when git wrote them, else from the header."""
-    info = [_text(line) for line in item.patch_info or []]
+def _moves(info: list[str]) -> tuple[str | None, str | None]:
+    """(old, new) from a header's `rename from`/`rename to` (or `copy`) lines; None where there are none."""
     moves = {
         prefix: unquote(line[len(prefix) :]) for line in info for prefix in RENAMES if line.startswith(prefix)
     }
-    old = moves.get("rename from ", moves.get("copy from "))
-    new = moves.get("rename to ", moves.get("copy to "))
-    same = _same_path(info[0]) if info and info[0].startswith(HEADER) else None
-    old = old or same or _strip_prefix(item.source_file)
-    new = new or same or _strip_prefix(item.target_file)
+    return moves.get("rename from ", moves.get("copy from ")), moves.get("rename to ", moves.get("copy to "))
+
+
+def _quote(path: str) -> str:
+    """`path` in git's quoted form with every byte outside printable ASCII, the space among them, as octal."""
+    safe = (chr(b) if 0x20 < b < 0x7F and b not in b'"\\' else f"\\{b:03o}" for b in path.encode("utf-8"))
+    return '"' + "".join(safe) + '"'
+
+
+def _requoted(block: list[str]) -> list[str]:
+    """A header block whose `diff --git` line is ambiguous, with its paths (taken from the `rename`/`copy`,
+    `---`/`+++` lines, else the header's two equal halves) quoted in it and in its `---`/`+++` lines."""
+    if not block:
+        return block
+    info = [_text(line) for line in block]
+    old, new = _moves(info)
+    sides = {t[:4]: t[4:].rstrip("\t") for t in info[1:] if t.startswith(("--- ", "+++ "))}
+    same = _same_path(info[0])
+    old = old or (_strip_prefix(sides["--- "]) if sides.get("--- ", DEV_NULL) != DEV_NULL else same)
+    new = new or (_strip_prefix(sides["+++ "]) if sides.get("+++ ", DEV_NULL) != DEV_NULL else same)
+    if old is None or new is None:
+        return block  # not a header git writes: unidiff judges it as it is
+    quoted = {"--- ": _quote("a/" + old), "+++ ": _quote("b/" + new)}
+    out = [f"{HEADER}{quoted['--- ']} {quoted['+++ ']}\n"]
+    for line, text in zip(block[1:], info[1:], strict=True):
+        prefix = text[:4]
+        keep = prefix not in quoted or text[4:].rstrip("\t") == DEV_NULL
+        out.append(line if keep else f"{prefix}{quoted[prefix]}\n")
+    return out
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The patch's lines as `unidiff` reads them (split at `\\n` only), ambiguous headers requoted.
+
+    A header is ambiguous when a path holds ` b/`: `unidiff` splits `diff --git` at the last one.
+    A line starting `diff --git ` is always a header: no hunk line or binary payload line can."""
+    block: list[str] = []
+    for line in io.StringIO(text):
+        if block and not line.startswith(HEADER_END):
+            block.append(line)
+            continue
+        yield from _requoted(block)
+        block = []
+        if line.startswith(HEADER) and line.count(" b/") + line.count(' "b/') > 1:
+            block = [line]
+        else:
+            yield line
+    yield from _requoted(block)
+
+
+def _paths(item: PatchedFile) -> tuple[str | None, str | None]:
+    """(old, new): from `rename`/`copy` lines when git wrote them, else from the header."""
+    old, new = _moves([_text(line) for line in item.patch_info or []])
+    old = old or _strip_prefix(item.source_file)
+    new = new or _strip_prefix(item.target_file)
     return (
         None if item.source_file == DEV_NULL else old,
         None if item.target_file == DEV_NULL else new,
@@ -125,7 +178,7 @@ def _file(item: PatchedFile) -> FileDiff:
 def parse(text: str) -> list[FileDiff]:
     """Every file of the patch, in patch order; DiffError when `unidiff` cannot read it."""
     try:
-        patch = PatchSet(text)
+        patch = PatchSet(_lines(text))
     except UnidiffParseError as error:
         raise DiffError("diff.patch cannot be parsed: a hunk does not match its header") from error
     return [_file(item) for item in patch]

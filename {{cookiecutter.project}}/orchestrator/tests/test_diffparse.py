@@ -119,3 +119,18 @@ def test_an_empty_diff_has_no_files() -> None:
 def test_a_hunk_shorter_than_its_header_is_an_error() -> None:
     with pytest.raises(diffparse.DiffError):
         diffparse.parse("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n-a\n")
+
+
+def test_paths_holding_a_space_and_b_slash_keep_their_lines() -> None:
+    patch = (
+        "diff --git a/w b/y b/z b/w b/y b/z\nnew file mode 100644\nindex 0000000..1111111\n"
+        "--- /dev/null\n+++ b/w b/y b/z\t\n@@ -0,0 +1 @@\n+new\n"
+        "diff --git a/src.txt b/n b/r.txt\nsimilarity index 90%\nrename from src.txt\nrename to n b/r.txt\n"
+        "index 1111111..2222222 100644\n--- a/src.txt\n+++ b/n b/r.txt\t\n@@ -1 +1,2 @@\n one\n+two\n"
+        'diff --git "a/\\303\\274 b/x" "b/\\303\\274 b/x"\ndeleted file mode 100644\nindex 1111111..0000000\n'
+        '--- "a/\\303\\274 b/x"\t\n+++ /dev/null\n@@ -1 +0,0 @@\n-gone\n'
+    )
+    added, renamed, deleted = diffparse.parse(patch)
+    assert (added.old_path, added.new_path, added.added) == (None, "w b/y b/z", [(1, "new")])
+    assert (renamed.old_path, renamed.new_path, renamed.added) == ("src.txt", "n b/r.txt", [(2, "two")])
+    assert (deleted.old_path, deleted.new_path, deleted.removed) == ("ü b/x", None, [(1, "gone")])
