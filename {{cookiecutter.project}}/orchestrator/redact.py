@@ -20,7 +20,8 @@ import codecs
 import os
 import re
 import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -52,14 +53,38 @@ PEM_BLOCK = re.compile(
 )
 
 
+FILE_FILTERS = (
+    "detect_secrets.filters.common.is_invalid_file",
+    "detect_secrets.filters.heuristic.is_non_text_file",
+    "detect_secrets.filters.heuristic.is_lock_file",
+    "detect_secrets.filters.heuristic.is_swagger_file",
+)
+"""detect-secrets filters that skip a whole file by its name (or its absence on disk). The lines scanned
+here are text in hand, not files: every line is scanned, whatever file it came from."""
+UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f"]')
+"""Characters a unified diff header cannot carry; the file name only picks detector rules by its extension."""
+
+
+ScanDiff = Callable[[str], Iterator[Any]]
+Settings = Callable[[], AbstractContextManager[Any]]
+
+
 @lru_cache(maxsize=1)
-def _detect_secrets() -> tuple[Any, Any, dict[str, Any]]:
+def _detect_secrets() -> tuple[ScanDiff, Settings, dict[str, Any]]:
     """Imported lazily: detect-secrets takes ~0.15 s to import, and most commands never scan."""
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
-    from detect_secrets.core.scan import _process_line_based_plugins
+    from detect_secrets.core.scan import scan_diff
     from detect_secrets.settings import default_settings
 
-    return _process_line_based_plugins, default_settings, get_mapping_from_secret_type_to_class()
+    return scan_diff, default_settings, get_mapping_from_secret_type_to_class()
+
+
+def _as_patch(lines: list[tuple[int, str]], filename: str) -> str:
+    """`lines` as a patch adding each at its own line number to `filename`: detect-secrets' public way to
+    scan lines of a named file (the name picks its keyword rules) without the file being on disk."""
+    name = UNSAFE_NAME.sub("_", filename) or "_"
+    hunks = "".join(f"@@ -0,0 +{number},1 @@\n+{text}\n" for number, text in lines)
+    return f"--- /dev/null\n+++ b/{name}\n{hunks}"
 
 
 @dataclass(frozen=True)
@@ -70,7 +95,8 @@ class Finding:
 
 
 PLAIN_WORD = re.compile(r"[a-z][a-z_-]*:?")
-"""An assignment value that is a lowercase word (`secrets: allow: ...`, `password: required`), not a secret."""
+"""An assignment value that is a lowercase word (`secrets: allow: ...`, `password: required`), not a
+secret."""
 KEYWORD_BENIGN = re.compile(
     r"[a-z][a-z_-]*|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|.*\s.*|.*\[REDACTED\].*", re.DOTALL
 )
@@ -79,9 +105,12 @@ KEYWORD_BENIGN = re.compile(
 
 
 def _scan_lines(lines: list[tuple[int, str]], filename: str) -> Iterator[Finding]:
-    process, settings, _ = _detect_secrets()
-    with settings():
-        for secret in process(lines, filename):
+    if not lines:
+        return
+    scan_diff, settings, _ = _detect_secrets()
+    with settings() as active:
+        active.disable_filters(*FILE_FILTERS)
+        for secret in scan_diff(_as_patch(lines, filename)):
             value = str(secret.secret_value or "")
             if secret.type in IGNORED_TYPES:
                 continue
@@ -167,14 +196,15 @@ def _regex_spans(line: str, finding_type: str) -> list[tuple[int, int]]:
     """Whole matches of the detector's own patterns (some report only a prefix as the value)."""
     _, _, mapping = _detect_secrets()
     plugin = mapping.get(finding_type)
-    spans = []
+    spans: list[tuple[int, int]] = []
     for pattern in getattr(plugin, "denylist", ()) or ():
         spans.extend(m.span() for m in pattern.finditer(line))
     return spans
 
 
 def _mask_spans(line: str, spans: Iterable[tuple[int, int]]) -> str:
-    out, last = [], 0
+    out: list[str] = []
+    last = 0
     for start, end in sorted(spans):
         start = max(start, last)
         if start >= end:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator import reviewing
 from orchestrator.phases import review
 from orchestrator.sandbox import isolation_available
 
@@ -73,13 +74,13 @@ def test_a_declared_host_counts_as_used_when_its_rule_let_the_connection_through
     declared: str, used: str, over: bool
 ) -> None:
     inputs = _inputs([declared], [used])
-    rules = [f["rule"] for f in review.check_permissions(inputs)["findings"]]
+    rules = [f["rule"] for f in reviewing.check_permissions(inputs)["findings"]]
     assert ("permissions/over-declared-network" in rules) is over
 
 
-def _inputs(declared: list[str], used: list[str]) -> review.ReviewInputs:
+def _inputs(declared: list[str], used: list[str]) -> reviewing.ReviewInputs:
     safety = {"decisions": [], "used": [{"kind": "network", "target": t, "phase": "execute"} for t in used]}
-    return review.ReviewInputs(
+    return reviewing.ReviewInputs(
         task={"safety": {"network": {"hosts": declared}}},
         task_path="taskpacks/t/task.yml",
         task_sha256="",

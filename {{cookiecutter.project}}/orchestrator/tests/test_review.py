@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from synthetic_run import DIFF, Synthetic, make_run, read
 
+from orchestrator import reviewing
 from orchestrator.fsio import sha256_file, write_json
 from orchestrator.phaselog import PhaseLog
 from orchestrator.phases import review
@@ -53,11 +54,11 @@ def rules(report: dict[str, Any], check_id: str) -> list[str]:
 def test_clean_run_is_approved_with_every_check_listed(tmp_path: Path) -> None:
     report = do_review(make_run(tmp_path))
     assert report["verdict"] == "approve"
-    assert [c["id"] for c in report["checks"]] == list(review.CHECK_ORDER)
+    assert [c["id"] for c in report["checks"]] == list(reviewing.CHECK_ORDER)
     assert report["inputs"]["diff.patch"] == sha256_file(
         tmp_path / "repo/runs/add-slug" / report["run_id"] / "diff.patch"
     )
-    assert report["rules"] == list(review.RULES)
+    assert report["rules"] == list(reviewing.RULES)
 
 
 def test_rerun_is_byte_identical(tmp_path: Path) -> None:
@@ -450,7 +451,7 @@ def _binary_run(tmp_path: Path, content: bytes, redactor: Redactor) -> dict[str,
         s.repo,
         redactor,
     )
-    return review.review(inputs)
+    return reviewing.review(inputs)
 
 
 def test_a_known_secret_hidden_in_a_binary_file_rejects(tmp_path: Path) -> None:
@@ -493,3 +494,13 @@ def test_control_characters_in_a_path_cannot_forge_lines_in_review_md(tmp_path: 
     assert "\x1b" not in text and "\r" not in text
     assert not any(line.startswith("## ✅") for line in text.splitlines())
     assert "\x1b" not in (s.run_dir / review.REPORT).read_text("utf-8").encode().decode("unicode_escape")
+
+
+def test_a_diff_that_cannot_be_parsed_rejects_the_run(tmp_path: Path) -> None:
+    s = make_run(
+        tmp_path,
+        diff="diff --git a/src/x.py b/src/x.py\n--- a/src/x.py\n+++ b/src/x.py\n@@ -1,3 +1,3 @@\n-a\n",
+    )
+    report = do_review(s)
+    assert "control-plane/unreadable-diff" in rules(report, "control-plane")
+    assert report["verdict"] == "reject"
