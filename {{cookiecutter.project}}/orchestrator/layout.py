@@ -20,7 +20,8 @@ PLUGIN_RESULT = "plugin_result.json"
 DIFF = "diff.patch"
 
 SEALS = (INDEX, ATTESTATION)
-"""Files the evidence index does not cover because they seal it (the attestation's subjects include the index)."""
+"""Files the evidence index does not cover because they seal it (the attestation's subjects
+include the index)."""
 
 
 def log_name(phase: str) -> str:
