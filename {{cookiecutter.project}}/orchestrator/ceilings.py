@@ -27,7 +27,7 @@ from orchestrator.egress import DEFAULT_PORTS, parse_allowlist, split_target
 from orchestrator.environment import preset_hosts
 from orchestrator.errors import BadInput, Problem
 from orchestrator.globs import match_path
-from orchestrator.taskpack import Document, parse_yaml
+from orchestrator.taskpack import Document, declared_hosts, declared_providers, parse_yaml
 
 DEFAULT_MAX_CONCURRENT_RUNS = 2
 PROBE_SUFFIX = "__orchestrator_probe__"
@@ -145,10 +145,9 @@ def problems(data: Mapping[str, Any], ceilings: Ceilings, doc: Document, display
         field_name = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path).replace(".[", "[")
         out.append(Problem(display, line, column, field_name, f"{message} (ceiling: {ceiling})", hint))
 
-    safety = data.get("safety", {}) or {}
     env_hosts = ((data.get("environment") or {}).get("network") or {}).get("hosts", [])
     for section, hosts in (
-        ("safety", (safety.get("network") or {}).get("hosts", [])),
+        ("safety", declared_hosts(data)),
         ("environment", env_hosts),
     ):
         if ceilings.allowed_hosts is None:
@@ -162,7 +161,7 @@ def problems(data: Mapping[str, Any], ceilings: Ceilings, doc: Document, display
                     "declare only allowed hosts, or widen [tool.orchestrator.policy] allowed_hosts",
                 )
     if ceilings.allowed_providers is not None:
-        for i, provider in enumerate((safety.get("cloud") or {}).get("providers", [])):
+        for i, provider in enumerate(declared_providers(data)):
             if provider not in ceilings.allowed_providers:
                 over(
                     ("safety", "cloud", "providers", i),

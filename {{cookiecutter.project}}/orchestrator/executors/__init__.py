@@ -85,14 +85,13 @@ def render_prompt(run: Run, attempt: int, feedback: str | None) -> str:
     data = task.data
     own = task.executor.get("prompt")
     objective = _render_pack_prompt(own, data, task.file) if own else str(data["objective"]).strip()
-    safety = task.safety
     context = {
         "task": data,
         "objective": objective.strip(),
         "scope": task.scope,
         "acceptance": task.acceptance,
-        "network_hosts": list(safety.get("network", {}).get("hosts", [])),
-        "cloud_providers": list(safety.get("cloud", {}).get("providers", [])),
+        "network_hosts": task.network_hosts,
+        "cloud_providers": task.cloud_providers,
         "limits": task.limits,
         "control_plane": controlplane.patterns(run.settings.policy.control_plane),
         "agents_md": (run.workspace / "AGENTS.md").is_file(),

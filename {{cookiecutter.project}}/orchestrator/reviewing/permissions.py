@@ -7,6 +7,7 @@ from typing import Any
 from orchestrator.egress import parse_allowlist, split_target
 from orchestrator.environment import preset_hosts
 from orchestrator.reviewing.model import ReviewInputs, check, finding
+from orchestrator.taskpack.model import declared_hosts, declared_providers
 
 
 def check_permissions(inputs: ReviewInputs) -> dict[str, Any]:
@@ -16,10 +17,9 @@ def check_permissions(inputs: ReviewInputs) -> dict[str, Any]:
     declared host no allowed connection matched, or a declared cloud provider never used: a warning.
     Hosts used by setup (the prepare phase) are judged against the environment's hosts; presets
     (`@python`) stand for the hosts they expand to."""
-    safety_decl = inputs.task.get("safety") or {}
     declared = {
-        "network": sorted((safety_decl.get("network") or {}).get("hosts", [])),
-        "cloud": sorted((safety_decl.get("cloud") or {}).get("providers", [])),
+        "network": sorted(declared_hosts(inputs.task)),
+        "cloud": sorted(declared_providers(inputs.task)),
     }
     setup_hosts = (inputs.manifest.get("environment") or {}).get("expanded_hosts", [])
     safety = inputs.manifest.get("safety") or {}

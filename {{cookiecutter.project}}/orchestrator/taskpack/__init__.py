@@ -24,9 +24,21 @@ from orchestrator.taskpack.loading import (
     resolve_ref,
 )
 from orchestrator.taskpack.marks import MAX_ALIASES, MAX_DEPTH, MAX_NODES, Document, field_path, parse_yaml
-from orchestrator.taskpack.model import MAX_BYTES, SCHEMA, SLUG, TASK_FILE, TASKPACKS, Checked, TaskPack
+from orchestrator.taskpack.model import (
+    MAX_BYTES,
+    SCHEMA,
+    SLUG,
+    TASK_FILE,
+    TASKPACKS,
+    Checked,
+    TaskPack,
+    declared_hosts,
+    declared_providers,
+)
 
 __all__ = [
+    "Checked",
+    "Document",
     "MAX_ALIASES",
     "MAX_BYTES",
     "MAX_DEPTH",
@@ -35,12 +47,12 @@ __all__ = [
     "SLUG",
     "TASKPACKS",
     "TASK_FILE",
-    "Checked",
-    "Document",
     "TaskPack",
     "apply_defaults",
     "check_file",
     "check_refs",
+    "declared_hosts",
+    "declared_providers",
     "display_path",
     "field_path",
     "find_task_ids",

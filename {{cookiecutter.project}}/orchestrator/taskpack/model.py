@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.errors import Problem
@@ -16,6 +17,18 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 MAX_BYTES = 256 * 1024
 """A task pack is a page of YAML; anything larger is refused before it is read."""
+
+
+def declared_hosts(data: Mapping[str, Any]) -> list[str]:
+    """`safety.network.hosts` of a pack's data (as loaded, or as an old run recorded it); [] when absent."""
+    safety = data.get("safety") or {}
+    return [str(host) for host in (safety.get("network") or {}).get("hosts") or []]
+
+
+def declared_providers(data: Mapping[str, Any]) -> list[str]:
+    """`safety.cloud.providers` of a pack's data; [] when absent."""
+    safety = data.get("safety") or {}
+    return [str(provider) for provider in (safety.get("cloud") or {}).get("providers") or []]
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,14 @@ class TaskPack:
     def safety(self) -> dict[str, Any]:
         safety: dict[str, Any] = self.data["safety"]
         return safety
+
+    @property
+    def network_hosts(self) -> list[str]:
+        return declared_hosts(self.data)
+
+    @property
+    def cloud_providers(self) -> list[str]:
+        return declared_providers(self.data)
 
     @property
     def limits(self) -> dict[str, int]:
