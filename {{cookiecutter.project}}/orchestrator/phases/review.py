@@ -22,6 +22,7 @@ from orchestrator.egress import parse_allowlist, split_target
 from orchestrator.environment import preset_hosts
 from orchestrator.fsio import atomic_write_text, canonical_json, read_json, sha256_bytes, write_json
 from orchestrator.globs import match_any
+from orchestrator.model import ReviewRecord, Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import Redactor
 from orchestrator.runs import PhaseResult, Run
@@ -66,7 +67,7 @@ RULES = (
     "approve: otherwise; checks with status warn or skip never block",
 )
 MANIFEST_DIGEST = "manifest.json#review-inputs"
-OK_PHASE = {"passed", "warning"}
+OK_PHASE = {Status.PASSED, Status.WARNING}
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ def check_acceptance(inputs: ReviewInputs) -> dict[str, Any]:
                     f"acceptance check `{check_id}` has no result; run the verify phase",
                 )
             )
-        elif result["status"] != "passed":
+        elif result["status"] != Status.PASSED:
             findings.append(
                 finding(
                     inputs.task_path,
@@ -693,9 +694,9 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         load_inputs(
             run.dir,
             run.task.data,
-            run.manifest["task"]["path"],
+            run.manifest.task.path,
             task_bytes,
-            run.manifest,
+            run.manifest.to_json(),
             run.repo,
             log.redactor,
         )
@@ -707,11 +708,13 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
             log.note(f"  {f['level']} {f['file']}:{f['line']} {f['rule']}: {f['message']}")
     log.note(f"verdict {report['verdict']}: {report['reason']}")
     failed = [c["id"] for c in report["checks"] if c["status"] == "fail"]
-    run.manifest["review"] = {
-        "verdict": report["verdict"],
-        "failed": failed,
-        "warnings": [c["id"] for c in report["checks"] if c["status"] == "warn"],
-    }
+    verdict = ReviewRecord(
+        verdict=report["verdict"],
+        failed=failed,
+        warnings=[c["id"] for c in report["checks"] if c["status"] == "warn"],
+    )
     if report["verdict"] == "approve":
-        return PhaseResult("passed", f"review approved: {report['reason']}", 0, outputs)
-    return PhaseResult("failed", f"review {report['verdict']}: {report['reason']}", 1, outputs)
+        return PhaseResult(Status.PASSED, f"review approved: {report['reason']}", 0, outputs, review=verdict)
+    return PhaseResult(
+        Status.FAILED, f"review {report['verdict']}: {report['reason']}", 1, outputs, review=verdict
+    )

@@ -28,7 +28,7 @@ def log_of(run: Run) -> PhaseLog:
 
 
 def decisions(run: Run) -> dict[str, str]:
-    return {d["id"]: d["decision"] for d in run.manifest["safety"]["decisions"]}
+    return {d["id"]: d["decision"] for d in run.manifest.to_json()["safety"]["decisions"]}
 
 
 def set_policy(repo: Path, **policy: bool) -> None:
@@ -74,7 +74,7 @@ def test_cloud_is_refused_when_the_repository_forbids_it(repo: Path) -> None:
 def test_declared_network_is_allowed_when_policy_permits(repo: Path) -> None:
     run = new_run(repo, safety={"network": {"hosts": ["pypi.org"]}})
     safety.run(run, log_of(run))
-    entry = next(d for d in run.manifest["safety"]["decisions"] if d["id"] == "network")
+    entry = next(d for d in run.manifest.to_json()["safety"]["decisions"] if d["id"] == "network")
     assert entry["decision"] == "allow" and "pypi.org" in entry["reason"]
 
 
@@ -94,7 +94,7 @@ def test_a_secret_in_a_context_file_is_refused(repo: Path) -> None:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "notes")
     run = new_run(repo, context=["ctx/notes.md"])
-    with pytest.raises(Refused, match="ctx/notes.md:1"):
+    with pytest.raises(Refused, match=r"ctx/notes\.md:1"):
         safety.run(run, log_of(run))
 
 
@@ -116,7 +116,7 @@ def test_the_unsafe_override_is_recorded_as_unsafe(repo: Path, monkeypatch: pyte
     result = safety.run(run, log_of(run))
     assert result.status == "warning" and "UNSAFE" in result.reason
     assert decisions(run)["isolation"] == "unsafe"
-    assert run.manifest["unsafe"] is True
+    assert run.manifest.to_json()["unsafe"] is True
 
 
 def test_a_dirty_working_tree_is_refused_with_what_to_do(repo: Path) -> None:
@@ -175,7 +175,7 @@ def test_touching_a_control_plane_file_is_refused(guarded: Run, path: str) -> No
 
 def test_a_change_outside_the_allowed_paths_is_refused(guarded: Run) -> None:
     (guarded.workspace / "README.extra").write_text("x\n")
-    with pytest.raises(Refused, match="outside scope.allowed_paths: README.extra"):
+    with pytest.raises(Refused, match=r"outside scope\.allowed_paths: README\.extra"):
         scope.check_workspace(guarded)
 
 
@@ -190,7 +190,7 @@ def test_after_verify_build_files_pass_but_an_escaping_symlink_does_not(guarded:
 def test_a_change_in_a_forbidden_path_is_refused(guarded: Run) -> None:
     (guarded.workspace / "src" / "secret").mkdir(parents=True)
     (guarded.workspace / "src" / "secret" / "k.py").write_text("x\n")
-    with pytest.raises(Refused, match="forbidden_paths.*: src/secret/k.py"):
+    with pytest.raises(Refused, match=r"forbidden_paths.*: src/secret/k\.py"):
         scope.check_workspace(guarded)
 
 
