@@ -5,10 +5,10 @@ with the same meaning: a field absent in the document is `None` in the record (a
 absent), except the fields a record lists in `NULLABLE`, which v1 always writes, as null
 when unknown. Statuses are `StrEnum`s, so they compare equal to the strings of the JSON.
 
-Three parts stay `dict[str, Any]`, because their shape belongs to someone else and is open
-by design: `executor.usage` (counters named by the executor's event stream), `executor.health`
-(facts per executor kind), and an acceptance check's pytest `report` is typed but its counts
-follow pytest's own report. Nothing else is open.
+Two parts stay open dicts, because their keys belong to the executor and grow with it:
+`executor.usage` (integer counters named by the executor's event stream: turns, commands,
+tokens) and `executor.health` (facts per executor kind; codex: turn_completed, last_message).
+Every other section is a record, and the schema is closed to match.
 """
 
 from __future__ import annotations
