@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from orchestrator.model import Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.recording import record_execution
 from orchestrator.runs import Run
@@ -182,7 +183,8 @@ PYTEST_CONFIGS = (
     ("tox.ini", "[pytest]"),
     ("setup.cfg", "[tool:pytest]"),
 )
-"""Where pytest looks for its configuration at the repository root (control-plane files), and what marks it."""
+"""Where pytest looks for its configuration at the repository root (control-plane files),
+and what marks it."""
 
 
 def pytest_config(where: Path) -> Path:
@@ -245,7 +247,7 @@ def run_check(run: Run, log: PhaseLog, check: dict[str, Any], where: Path) -> di
     passed, note = (
         judge(result.exit_code, expected, report, problem) if pytest else (result.exit_code == expected, "")
     )
-    status = "tripped" if result.breaker else ("passed" if passed else "failed")
+    status = Status.TRIPPED if result.breaker else (Status.PASSED if passed else Status.FAILED)
     text = log.redactor.redact(excerpt(result.output))
     if note:
         text += f"\n{note}"
@@ -279,9 +281,9 @@ def failure_text(results: list[dict[str, Any]]) -> str:
     """What an executor is told when acceptance failed, to try again."""
     parts = []
     for item in results:
-        if item["status"] != "passed":
+        if item["status"] != Status.PASSED:
             parts.append(
-                f"Acceptance check `{item['id']}` ({item['run']}) {item['status']}: exit {item['exit_code']}, "
-                f"expected {item['expect_exit']}.\n{item['excerpt']}"
+                f"Acceptance check `{item['id']}` ({item['run']}) {item['status']}: "
+                f"exit {item['exit_code']}, expected {item['expect_exit']}.\n{item['excerpt']}"
             )
     return "\n\n".join(parts)

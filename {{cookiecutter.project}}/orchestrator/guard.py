@@ -38,6 +38,7 @@ from pathlib import Path
 import orchestrator
 from orchestrator.errors import BadInput, Refused
 from orchestrator.gitops import FILE_JOURNAL, REF_JOURNAL
+from orchestrator.model import Ruling
 from orchestrator.runs import Run
 
 GUARDED = ("prepare", "execute", "verify", "plugin")
@@ -316,14 +317,14 @@ def watch(run: Run, phase: str) -> Iterator[None]:
             f"escape guard: {phase} changed what only an escape could change: {describe(changed)}; "
             "nothing outside the run's worktree may change during a run"
         )
-        decide(run, f"guard.{phase}", "deny", reason)
+        decide(run, f"guard.{phase}", Ruling.DENY, reason)
         raise Refused(reason) from failure
     _LAST[key] = after
     note = f" (not walked: {', '.join(gaps)})" if gaps else ""
     decide(
         run,
         f"guard.{phase}",
-        "allow",
+        Ruling.ALLOW,
         f"{len(after.entries)} entries outside the worktree unchanged across {phase}{note}",
     )
     if failure is not None:
@@ -332,10 +333,10 @@ def watch(run: Run, phase: str) -> Iterator[None]:
 
 def refuse_if_published(run: Run) -> None:
     """A published run's evidence is sealed on its task branch: a phase rerun would rewrite it."""
-    commit = run.manifest.get("git", {}).get("evidence_commit")
+    commit = run.manifest.git.evidence_commit
     if commit:
         raise BadInput(
-            f"run {run.id} of {run.task.id} is already published to {run.manifest['git'].get('branch')} "
+            f"run {run.id} of {run.task.id} is already published to {run.manifest.git.branch} "
             f"(evidence commit {str(commit)[:12]}); rerunning a phase would rewrite evidence that no longer "
             f"matches the branch. Start a new run instead: nox -s run -- {run.task.id}"
         )

@@ -15,7 +15,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import replace
 from types import FrameType
 
 from orchestrator import gitops, guard, render, runlock, textsafe
@@ -23,6 +23,7 @@ from orchestrator.breakers import check_kill_switch, kill_switch_reason, raise_i
 from orchestrator.config import Settings
 from orchestrator.errors import Aborted, BadInput, Refused, Tripped
 from orchestrator.evidence import index as evidence
+from orchestrator.model import BreakerRecord, PhaseError, PhaseRecord, RunStatus, StartedBy, Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.phases import BY_NAME, DECISIVE, FINALIZERS, Role
 from orchestrator.phases import NAMES as PHASES
@@ -31,6 +32,7 @@ from orchestrator.runs import (
     RUN_ID,
     PhaseResult,
     Run,
+    apply_result,
     load_manifest,
     new_manifest,
     new_run_id,
@@ -42,7 +44,7 @@ from orchestrator.taskpack import TaskPack, load_taskpack
 
 PhaseFn = Callable[[Run, PhaseLog], PhaseResult]
 EXIT_ABORTED = 130
-OK_STATUSES = {"passed", "skipped", "warning"}
+OK_STATUSES = {Status.PASSED, Status.SKIPPED, Status.WARNING}
 PUBLISHERS = tuple(p.name for p in BY_NAME.values() if p.role is Role.PUBLISHER)
 
 
@@ -141,9 +143,10 @@ def _new_run(settings: Settings, task: TaskPack, run_id: str | None, started_by:
         (run_dir / "logs").mkdir(parents=True)
     except FileExistsError:
         raise BadInput(f"run {run_id} of {task.id} already exists") from None
-    run = Run(settings, task, run_dir, new_manifest(settings, task, run_id, base, "unknown"))
+    manifest = new_manifest(settings, task, run_id, base, "unknown")
     if started_by:
-        run.manifest["started_by"] = {"via": "mcp", "client": started_by}
+        manifest.started_by = StartedBy(via="mcp", client=started_by)
+    run = Run(settings, task, run_dir, manifest)
     run.save()
     return run
 
@@ -161,21 +164,23 @@ def open_run(settings: Settings, task_ref: str, run_arg: str | None) -> Run:
 
 def execute_phase(run: Run, name: str, redactor: Redactor) -> int:
     """Runs one phase and records it; never raises for what the phase itself does."""
-    entry = run.manifest["phases"][name]
-    for key in ("reason", "error"):
-        entry.pop(key, None)
-    entry.update(status="running", started_at=utc_now(), ended_at=None, exit_code=None, outputs=[])
+    earlier = run.manifest.phases.get(name)
+    log_path = earlier.log if earlier else f"logs/{name}.log"
+    entry = run.manifest.phases[name] = PhaseRecord(Status.RUNNING, utc_now(), None, None, log_path, [])
     run.save()
     log = PhaseLog(run.logs / f"{name}.log", redactor)
-    log.note(f"phase {name} of run {run.id} (task {run.task.id}) started {entry['started_at']}")
+    log.note(f"phase {name} of run {run.id} (task {run.task.id}) started {entry.started_at}")
     run.phase_started = time.monotonic()
     run.sealer = _sealer(run, name)
     finalizing = BY_NAME[name].role is not Role.DECISIVE
     with heartbeat(log), _shielded(finalizing):
-        status, code, reason, outputs = _call(run, name, log, check_stop=not finalizing)
-    entry.update(status=status, ended_at=utc_now(), exit_code=code, reason=redactor.redact(reason))
+        result = _call(run, name, log, check_stop=not finalizing)
+    apply_result(run.manifest, result)
+    status, code, reason = result.status, result.exit_code, result.reason
+    entry.status, entry.ended_at, entry.exit_code = status, utc_now(), code
+    entry.reason = redactor.redact(reason)
     log.note(f"phase {name} {status} (exit {code}): {reason}")
-    record_outputs(run, name, [*(p for p in outputs if p.exists()), run.logs / f"{name}.log"])
+    record_outputs(run, name, [*(p for p in result.outputs if p.exists()), run.logs / f"{name}.log"])
     run.save()
     try:
         evidence.refresh(run, name)
@@ -189,7 +194,8 @@ def _sealer(run: Run, name: str) -> Callable[[str], None]:
     passed, SUMMARY.md re-rendered and the evidence re-sealed, so the committed directory verifies."""
 
     def seal(reason: str) -> None:
-        run.manifest["phases"][name].update(status="passed", ended_at=utc_now(), exit_code=0, reason=reason)
+        entry = run.manifest.phases[name]
+        entry.status, entry.ended_at, entry.exit_code, entry.reason = Status.PASSED, utc_now(), 0, reason
         record_outputs(run, name, [render.summary(run), run.logs / f"{name}.log"])
         run.save()
         evidence.refresh(run, name)
@@ -221,44 +227,36 @@ def heartbeat(log: PhaseLog, every: float = HEARTBEAT_SECONDS) -> Iterator[None]
         thread.join()
 
 
-def _call(run: Run, name: str, log: PhaseLog, *, check_stop: bool) -> tuple[str, int, str, list[Path]]:
-    """The phase function, with every way out turned into (status, exit code, reason, outputs)."""
+def _call(run: Run, name: str, log: PhaseLog, *, check_stop: bool) -> PhaseResult:
+    """The phase function, with every way out turned into its result (the exit code filled in)."""
     try:
         if check_stop:
             raise_if(check_kill_switch(os.environ, stop_file(run.settings.state_dir)))
         with guard.watch(run, name):
             result = phase_function(name)(run, log)
     except Tripped as exc:
-        run.manifest["breakers"].append(
-            {
-                "name": exc.breaker,
-                "limit": exc.limit,
-                "measured": exc.measured,
-                "phase": name,
-                "detail": exc.detail,
-            }
-        )
-        return "tripped", exc.exit_code, str(exc), []
+        run.manifest.breakers.append(BreakerRecord(exc.breaker, exc.limit, exc.measured, name, exc.detail))
+        return PhaseResult(Status.TRIPPED, str(exc), exc.exit_code)
     except Refused as exc:
-        return "refused", exc.exit_code, str(exc), []
+        return PhaseResult(Status.REFUSED, str(exc), exc.exit_code)
     except Aborted as exc:
-        return "aborted", EXIT_ABORTED, str(exc), []
+        return PhaseResult(Status.ABORTED, str(exc), EXIT_ABORTED)
     except BadInput as exc:
-        return "failed", exc.exit_code, str(exc), []
+        return PhaseResult(Status.FAILED, str(exc), exc.exit_code)
     except Exception as exc:
         message = log.redactor.redact(str(exc))
-        run.manifest["phases"][name]["error"] = {"type": type(exc).__name__, "message": message}
+        run.manifest.phases[name].error = PhaseError(type(exc).__name__, message)
         log.write("".join(traceback.format_exception(exc)))
-        return "failed", 1, f"crashed: {type(exc).__name__}: {exc}", []
+        return PhaseResult(Status.FAILED, f"crashed: {type(exc).__name__}: {exc}", 1)
     code = result.exit_code if result.exit_code or result.status in OK_STATUSES else 1
-    return result.status, code, result.reason, result.outputs
+    return replace(result, exit_code=code)
 
 
 def _skip_unreached(run: Run, failed_phase: str) -> None:
     for name in DECISIVE:
-        entry = run.manifest["phases"][name]
-        if entry["status"] == "pending":
-            entry.update(status="skipped", reason=f"not reached: {failed_phase} did not pass")
+        entry = run.manifest.phases[name]
+        if entry.status == Status.PENDING:
+            entry.status, entry.reason = Status.SKIPPED, f"not reached: {failed_phase} did not pass"
 
 
 def finalize(run: Run, redactor: Redactor, *, publish: bool) -> None:
@@ -275,7 +273,8 @@ def _conclude(run: Run, name: str, code: int, redactor: Redactor, *, chain: bool
     if code == 0:
         return 0
     if name == "plugin":
-        # A plugin's findings are named, file:line, in REVIEW.md: review still runs (it cannot make the run pass).
+        # A plugin's findings are named, file:line, in REVIEW.md: review still runs
+        # (it cannot make the run pass).
         with _shielded():
             execute_phase(run, "review", redactor)
     _skip_unreached(run, name)
@@ -289,7 +288,7 @@ def _conclude(run: Run, name: str, code: int, redactor: Redactor, *, chain: bool
 
 def report(run: Run) -> str:
     summary = run.dir / "SUMMARY.md"
-    status, reason = textsafe.terminal(run.manifest["status"]), textsafe.terminal(run.manifest["reason"])
+    status, reason = textsafe.terminal(run.manifest.status), textsafe.terminal(run.manifest.reason)
     return f"run {run.id}: {status} — {reason}\n  summary: {textsafe.terminal(summary)}"
 
 
@@ -332,17 +331,12 @@ def run_phase(
 
 def _abort_idle(run: Run, signame: str, redactor: Redactor, chain: bool) -> None:
     """An interrupt between phases: the next decisive phase is recorded as aborted."""
-    pending = [n for n in DECISIVE if run.manifest["phases"][n]["status"] == "pending"]
-    if not pending or run.manifest["status"] != "running":
+    pending = [n for n in DECISIVE if run.manifest.phases[n].status == Status.PENDING]
+    if not pending or run.manifest.status != RunStatus.RUNNING:
         return
-    entry = run.manifest["phases"][pending[0]]
-    entry.update(
-        status="aborted",
-        started_at=utc_now(),
-        ended_at=utc_now(),
-        exit_code=EXIT_ABORTED,
-        reason=f"interrupted by {signame} before the phase started",
-    )
+    entry = run.manifest.phases[pending[0]]
+    entry.status, entry.started_at, entry.ended_at = Status.ABORTED, utc_now(), utc_now()
+    entry.exit_code, entry.reason = EXIT_ABORTED, f"interrupted by {signame} before the phase started"
     _skip_unreached(run, pending[0])
     run.save()
     finalize(run, redactor, publish=chain)

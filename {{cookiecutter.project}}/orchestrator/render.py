@@ -19,6 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from orchestrator import textsafe
 from orchestrator.fsio import atomic_write_text
+from orchestrator.model import Status
 from orchestrator.phases import NAMES as PHASES
 from orchestrator.redact import Redactor
 from orchestrator.runs import Run, derive_status
@@ -74,12 +75,12 @@ def timeline(manifest: dict[str, Any]) -> list[dict[str, str]]:
         entry = manifest["phases"].get(name)
         if entry and entry["started_at"] and entry["ended_at"]:
             tag = {
-                "passed": "done",
-                "failed": "crit",
-                "refused": "crit",
-                "tripped": "crit",
-                "aborted": "crit",
-                "warning": "active",
+                Status.PASSED: "done",
+                Status.FAILED: "crit",
+                Status.REFUSED: "crit",
+                Status.TRIPPED: "crit",
+                Status.ABORTED: "crit",
+                Status.WARNING: "active",
             }.get(entry["status"], "done")
             rows.append(
                 {
@@ -94,8 +95,8 @@ def timeline(manifest: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def summary_context(run: Run) -> dict[str, Any]:
-    manifest = run.manifest
-    status, reason = derive_status(manifest)
+    status, reason = derive_status(run.manifest)
+    manifest = run.manifest.to_json()
     return {
         "m": manifest,
         "status": status,

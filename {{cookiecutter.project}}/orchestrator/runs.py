@@ -14,13 +14,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from orchestrator import __version__, textsafe
 from orchestrator.config import Settings
 from orchestrator.errors import BadInput
 from orchestrator.fsio import read_json, sha256_file, write_json
+from orchestrator.model import (
+    SCHEMA,
+    ExecutorRecord,
+    GitRecord,
+    Manifest,
+    OrchestratorRecord,
+    Output,
+    PhaseRecord,
+    PluginRecord,
+    ReviewRecord,
+    RunStatus,
+    SafetyRecord,
+    Status,
+    TaskRecord,
+)
 from orchestrator.phases import NAMES as PHASES
+from orchestrator.recorder import Recorder
 from orchestrator.redact import Redactor
 from orchestrator.schemas import first_error
 from orchestrator.taskpack import TaskPack
@@ -28,8 +43,13 @@ from orchestrator.taskpack import TaskPack
 MANIFEST = "manifest.json"
 DECISIVE = PHASES[: PHASES.index("review") + 1]
 """Phases whose outcome decides the run's status; the rest only record it."""
-STATUS_BY_PHASE = {"failed": "failed", "refused": "refused", "tripped": "tripped", "aborted": "aborted"}
-SEVERITY = ("aborted", "tripped", "refused", "failed")
+STATUS_BY_PHASE = {
+    Status.FAILED: RunStatus.FAILED,
+    Status.REFUSED: RunStatus.REFUSED,
+    Status.TRIPPED: RunStatus.TRIPPED,
+    Status.ABORTED: RunStatus.ABORTED,
+}
+SEVERITY = (Status.ABORTED, Status.TRIPPED, Status.REFUSED, Status.FAILED)
 
 
 def utc_now() -> str:
@@ -47,26 +67,37 @@ def new_run_id(now: datetime | None = None) -> str:
 
 @dataclass
 class PhaseResult:
-    """What a phase function returns; raising Refused/Tripped/Aborted is the other way out."""
+    """What a phase function returns; raising Refused/Tripped/Aborted is the other way out.
 
-    status: str = "passed"
+    `plugin` and `review` are the manifest sections the phase produced; the pipeline records them."""
+
+    status: Status = Status.PASSED
     reason: str = ""
     exit_code: int = 0
     outputs: list[Path] = field(default_factory=list)
+    plugin: PluginRecord | None = None
+    review: ReviewRecord | None = None
 
 
 @dataclass
 class Run:
-    """Everything a phase may read: settings, the task pack, the run dir, the workspace."""
+    """Everything a phase may read: settings, the task pack, the run dir, the workspace.
+
+    A phase reads `manifest` and never changes it: what it learns goes through `record`."""
 
     settings: Settings
     task: TaskPack
     dir: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     phase_started: float = field(default_factory=time.monotonic)
     """monotonic() when the current phase began; budgets per phase count from here."""
     sealer: Callable[[str], None] | None = None
     """Set by the pipeline for the phase it runs: records it as passed and re-seals the evidence."""
+
+    @property
+    def record(self) -> Recorder:
+        """The one way facts learnt during a phase reach the manifest (see `Recorder`)."""
+        return Recorder(self.manifest, self.save)
 
     @property
     def repo(self) -> Path:
@@ -74,7 +105,7 @@ class Run:
 
     @property
     def id(self) -> str:
-        return str(self.manifest["run_id"])
+        return self.manifest.run_id
 
     @property
     def workspace(self) -> Path:
@@ -98,103 +129,108 @@ class Run:
         save_manifest(self.dir, self.manifest)
 
 
-def empty_phase(name: str) -> dict[str, Any]:
-    return {
-        "status": "pending",
-        "started_at": None,
-        "ended_at": None,
-        "exit_code": None,
-        "log": f"logs/{name}.log",
-        "outputs": [],
-    }
-
-
 def new_manifest(
     settings: Settings, task: TaskPack, run_id: str, base_commit: str, executor_version: str
-) -> dict[str, Any]:
-    return {
-        "schema": "manifest/v1",
-        "run_id": run_id,
-        "task": {
-            "id": task.id,
-            "path": task.file.relative_to(settings.repo).as_posix(),
-            "sha256": task.sha256,
-            "title": task.data.get("title", ""),
-        },
-        "git": {
-            "base_branch": settings.base_branch,
-            "base": base_commit,
-            "head": None,
-            "branch": settings.branch_for(task.id),
-            "pushed": False,
-        },
-        "executor": {"kind": task.executor["kind"], "version": executor_version, "attempts": 0, "usage": {}},
-        "orchestrator": {"version": __version__},
-        "started_at": utc_now(),
-        "ended_at": None,
-        "status": "running",
-        "reason": "",
-        "unsafe": settings.unsafe_no_isolation,
-        "phases": {name: empty_phase(name) for name in PHASES},
-        "acceptance": [],
-        "safety": {"decisions": [], "denied": []},
-        "breakers": [],
-        "plugin": None,
-    }
+) -> Manifest:
+    return Manifest(
+        schema=SCHEMA,
+        run_id=run_id,
+        task=TaskRecord(
+            id=task.id,
+            path=task.file.relative_to(settings.repo).as_posix(),
+            sha256=task.sha256,
+            title=task.data.get("title", ""),
+        ),
+        git=GitRecord(
+            base_branch=settings.base_branch,
+            base=base_commit,
+            head=None,
+            branch=settings.branch_for(task.id),
+            pushed=False,
+        ),
+        executor=ExecutorRecord(kind=task.executor["kind"], version=executor_version, attempts=0, usage={}),
+        orchestrator=OrchestratorRecord(version=__version__),
+        started_at=utc_now(),
+        ended_at=None,
+        status=RunStatus.RUNNING,
+        reason="",
+        unsafe=settings.unsafe_no_isolation,
+        phases={name: PhaseRecord.pending(name) for name in PHASES},
+        acceptance=[],
+        safety=SafetyRecord(decisions=[], denied=[]),
+        breakers=[],
+        plugin=None,
+    )
 
 
-def derive_status(manifest: dict[str, Any]) -> tuple[str, str]:
+def derive_status(manifest: Manifest) -> tuple[RunStatus, str]:
     """The run's status follows from its phases: the most severe outcome wins.
 
     `running` only while a decisive phase (validate..review) is still pending or
     running and none has failed; evidence, summarize and publish can only fail it.
     """
-    phases = manifest["phases"]
+    phases = manifest.phases
     present = [name for name in PHASES if name in phases]  # manifests written before `prepare` lack it
     for severity in SEVERITY:
         for name in present:
             entry = phases[name]
-            if entry["status"] == severity:
-                reason = entry.get("reason") or f"phase {name} {severity}"
+            if entry.status == severity:
+                reason = entry.reason or f"phase {name} {severity}"
                 return STATUS_BY_PHASE[severity], f"{name}: {reason}"
-    if any(phases[name]["status"] in ("pending", "running") for name in DECISIVE if name in phases):
-        return "running", ""
+    if any(phases[name].status in (Status.PENDING, Status.RUNNING) for name in DECISIVE if name in phases):
+        return RunStatus.RUNNING, ""
     warnings = [
-        f"{name}: {phases[name].get('reason', '')}" for name in present if phases[name]["status"] == "warning"
+        f"{name}: {phases[name].reason or ''}" for name in present if phases[name].status == Status.WARNING
     ]
-    return "succeeded", "all phases passed" + (f" (warnings: {'; '.join(warnings)})" if warnings else "")
+    return RunStatus.SUCCEEDED, "all phases passed" + (
+        f" (warnings: {'; '.join(warnings)})" if warnings else ""
+    )
 
 
-def save_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
+def save_manifest(run_dir: Path, manifest: Manifest) -> None:
     status, reason = derive_status(manifest)
-    manifest["status"], manifest["reason"] = status, reason
-    if status == "running":
-        manifest["ended_at"] = None
+    manifest.status, manifest.reason = status, reason
+    if status == RunStatus.RUNNING:
+        manifest.ended_at = None
     else:  # the run ends with its last phase (evidence, summarize and publish come after the verdict)
-        ended = [e["ended_at"] for e in manifest["phases"].values() if e.get("ended_at")]
-        manifest["ended_at"] = max(ended, default=None) or manifest.get("ended_at") or utc_now()
-    write_json(run_dir / MANIFEST, textsafe.json_safe(Redactor.from_environ().redact_json(manifest)))
+        ended = [e.ended_at for e in manifest.phases.values() if e.ended_at]
+        manifest.ended_at = max(ended, default=None) or manifest.ended_at or utc_now()
+    document = manifest.to_json()
+    write_json(run_dir / MANIFEST, textsafe.json_safe(Redactor.from_environ().redact_json(document)))
 
 
-def load_manifest(run_dir: Path) -> dict[str, Any]:
+def load_manifest(run_dir: Path) -> Manifest:
     path = run_dir / MANIFEST
     if not path.is_file():
         raise BadInput(f"{path}: no manifest here; pass --run with a run directory under runs/<task-id>/")
     try:
-        manifest = read_json(path)
+        document = read_json(path)
     except ValueError as exc:
         raise BadInput(f"{path}: not valid JSON ({exc}); the run's manifest is damaged") from None
-    if problem := first_error("manifest.v1.json", manifest):
+    if problem := first_error("manifest.v1.json", document):
         raise BadInput(f"{path}: {problem} (the manifest does not match manifest/v1)")
-    return manifest
+    try:
+        return Manifest.from_json(document)
+    except ValueError as exc:
+        raise BadInput(f"{path}: {exc} (the manifest does not match manifest/v1)") from None
+
+
+def apply_result(manifest: Manifest, result: PhaseResult) -> None:
+    """The sections a phase handed back with its result, into the manifest (the pipeline's step)."""
+    if result.plugin is not None:
+        manifest.plugin = result.plugin
+    if result.review is not None:
+        manifest.review = result.review
 
 
 def record_outputs(run: Run, phase: str, outputs: list[Path]) -> None:
-    entries = {e["path"]: e for e in run.manifest["phases"][phase]["outputs"]}
+    """The phase's outputs with their digests (the pipeline's step, after the phase)."""
+    entry = run.manifest.phases[phase]
+    entries = {e.path: e for e in entry.outputs}
     for path in outputs:
         rel = run.rel(path)
-        entries[rel] = {"path": rel, "sha256": sha256_file(path)}
-    run.manifest["phases"][phase]["outputs"] = [entries[k] for k in sorted(entries)]
+        entries[rel] = Output(rel, sha256_file(path))
+    entry.outputs = [entries[k] for k in sorted(entries)]
 
 
 def task_runs(settings: Settings, task_id: str) -> list[Path]:

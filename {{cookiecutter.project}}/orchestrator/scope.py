@@ -21,6 +21,7 @@ from orchestrator.controlplane import CONTROL_PLANE, is_control_plane
 from orchestrator.environment import tolerated_link
 from orchestrator.errors import Refused
 from orchestrator.globs import match_any, match_path
+from orchestrator.model import Ruling
 from orchestrator.recording import decide
 from orchestrator.runs import Run
 from orchestrator.sandbox import escaping_symlinks
@@ -99,7 +100,7 @@ def check_workspace(run: Run, *, scope: bool = True) -> str | None:
     if (why := check_git_file(run)) is not None:
         problems.append(("workspace.git", why))
         _refuse(run, problems)
-    prepared = run.manifest.get("environment", {}).get("paths", [])
+    prepared = run.manifest.prepared_paths()
     links = [
         link for link in escaping_symlinks(run.workspace) if not tolerated_link(run.workspace, prepared, link)
     ]
@@ -111,9 +112,7 @@ def check_workspace(run: Run, *, scope: bool = True) -> str | None:
         return None
     tree = change_tree(run)
     with bounded(run) as left:
-        paths = [
-            c.path for c in gitops.diff_stat(run.workspace, run.manifest["git"]["base"], tree, timeout=left())
-        ]
+        paths = [c.path for c in gitops.diff_stat(run.workspace, run.manifest.git.base, tree, timeout=left())]
     control, outside, banned = scope_violations(
         paths, scope_with_ceilings(run), run.settings.policy.control_plane
     )
@@ -144,7 +143,7 @@ def change_tree(run: Run) -> str:
     """The workspace's change as a tree, sized with lstat first, built without filters; refuses what
     would make the published tree differ from the tested one (`tested.refusals`)."""
     with bounded(run) as left:
-        base = run.manifest["git"]["base"]
+        base = run.manifest.git.base
         candidates = tested.measure(run.workspace, tested.candidate_paths(run.workspace, base, left()))
         raise_if(check_candidates(candidates, run.task.limits))
         problems = tested.refusals(
@@ -179,7 +178,7 @@ def check_candidates(candidates: list[tested.Candidate], limits: dict[str, Any])
 
 def _refuse(run: Run, problems: list[tuple[str, str]]) -> None:
     for decision_id, reason in problems:
-        decide(run, decision_id, "deny", reason)
+        decide(run, decision_id, Ruling.DENY, reason)
     raise Refused("; ".join(reason for _, reason in problems))
 
 
@@ -188,4 +187,4 @@ def changed_paths(run: Run) -> list[str]:
     tree = check_workspace(run)
     if tree is None:
         return []
-    return [c.path for c in gitops.diff_stat(run.workspace, run.manifest["git"]["base"], tree)]
+    return [c.path for c in gitops.diff_stat(run.workspace, run.manifest.git.base, tree)]

@@ -18,6 +18,7 @@ from orchestrator import envcache, gitops, tested
 from orchestrator.environment import expand, path_prefix, snapshot_dir
 from orchestrator.errors import BadInput, Refused, Tripped
 from orchestrator.fsio import atomic_write_bytes
+from orchestrator.model import ChangesRecord, FileChange
 from orchestrator.redact import Redactor
 from orchestrator.runs import Run
 from orchestrator.sandbox import SandboxSpec
@@ -28,7 +29,7 @@ DIFF = "diff.patch"
 def create(run: Run) -> Path:
     path = run.workspace
     if not path.exists():
-        gitops.add_worktree(run.repo, path, run.manifest["git"]["base"])
+        gitops.add_worktree(run.repo, path, run.manifest.git.base)
     return path
 
 
@@ -42,7 +43,7 @@ def ensure(run: Run) -> Path:
     if path.exists():
         return path
     create(run)
-    tree = run.manifest.get("changes", {}).get("tree")
+    tree = run.manifest.changes.tree if run.manifest.changes else None
     if tree:
         gitops.git(path, "read-tree", "--reset", "-u", tree)
     return path
@@ -73,7 +74,7 @@ def scratch_dir(run: Run) -> Path:
 
 def run_deadline(run: Run) -> float:
     """Seconds left of the run's wall-time budget (limits.wall_seconds)."""
-    started = datetime.strptime(run.manifest["started_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    started = datetime.strptime(run.manifest.started_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     return run.task.limits["wall_seconds"] - (time.time() - started.timestamp())
 
 
@@ -153,7 +154,7 @@ def record_changes(run: Run, redactor: Redactor, tree: str) -> list[gitops.FileC
 
     `tree` is the change's tree as `safety.check_workspace` built it (sized first, no filters);
     git runs under the run's remaining time."""
-    base = run.manifest["git"]["base"]
+    base = run.manifest.git.base
     with bounded(run) as left:
         changes = gitops.diff_stat(run.workspace, base, tree, timeout=left())
         patch, size = gitops.diff_patch(run.workspace, base, tree, DIFF_CAP, timeout=left())
@@ -162,17 +163,17 @@ def record_changes(run: Run, redactor: Redactor, tree: str) -> list[gitops.FileC
         text += f"\n[diff.patch cut at {DIFF_CAP} of {size} bytes]\n"
     atomic_write_bytes(run.dir / DIFF, text.encode("utf-8"))
     listed = changes[:FILES_CAP]
-    run.manifest["changes"] = {
-        "tree": tree,
-        "files": [
-            {"path": c.path, "added": c.added, "deleted": c.deleted, "binary": c.binary} for c in listed
-        ],
-        "files_changed": len(changes),
-        "lines_added": sum(c.added for c in changes),
-        "lines_deleted": sum(c.deleted for c in changes),
-        **({"files_truncated": True} if len(listed) < len(changes) else {}),
-        **({"diff_truncated": True} if size > DIFF_CAP else {}),
-    }
+    run.record.changes(
+        ChangesRecord(
+            tree=tree,
+            files=[FileChange(c.path, c.added, c.deleted, c.binary) for c in listed],
+            files_changed=len(changes),
+            lines_added=sum(c.added for c in changes),
+            lines_deleted=sum(c.deleted for c in changes),
+            files_truncated=True if len(listed) < len(changes) else None,
+            diff_truncated=True if size > DIFF_CAP else None,
+        )
+    )
     if size > DIFF_CAP:
         raise Tripped(
             "max_diff_bytes", DIFF_CAP, size, "the review reads diff.patch, so it must hold the whole change"
@@ -189,7 +190,7 @@ def fresh_checkout(run: Run) -> Path:
     """A new checkout of exactly the recorded change tree (`changes.tree`), written without filters.
 
     Raises BadInput when the run has no recorded tree (its execute phase never got that far)."""
-    tree = run.manifest.get("changes", {}).get("tree")
+    tree = run.manifest.changes.tree if run.manifest.changes else None
     if not tree and run.workspace.is_dir():  # a phase run alone on a workspace no execute phase recorded
         from orchestrator.scope import change_tree, check_git_file
 
@@ -203,7 +204,7 @@ def fresh_checkout(run: Run) -> Path:
             f"start a new run: nox -s run -- {run.task.id}"
         )
     with bounded(run) as left:
-        checkout = tested.checkout(run.repo, run.manifest["git"]["base"], tree, checkout_dir(run), left())
+        checkout = tested.checkout(run.repo, run.manifest.git.base, tree, checkout_dir(run), left())
     if paths := prepared_paths(run):  # the environment setup made, never what the executor did to it
         envcache.reset(snapshot_dir(scratch_dir(run)), paths, checkout)
     return checkout
@@ -211,7 +212,7 @@ def fresh_checkout(run: Run) -> Path:
 
 def prepared_paths(run: Run) -> list[str]:
     """The ignored paths the prepare phase installed (recorded in the manifest); [] without an environment."""
-    return list(run.manifest.get("environment", {}).get("paths", []))
+    return run.manifest.prepared_paths()
 
 
 def record_tested(run: Run, checkout: Path, phase: str) -> None:
@@ -220,16 +221,24 @@ def record_tested(run: Run, checkout: Path, phase: str) -> None:
     The result is `changes.tested_tree`; publish commits the change only when it is that tree."""
     from orchestrator.errors import Refused
 
-    tree = run.manifest["changes"]["tree"]
+    tree = changes_tree(run)
     with bounded(run) as left:
         now, changed = tested.tree_after_checks(run.repo, checkout, tree, left())
-    run.manifest["changes"]["tested_tree"] = now
+    run.record.tested_tree(now)
     if changed:
         shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
         raise Refused(
             f"{phase} changed tracked files of the tree under test, so what was tested is not what "
             f"would be published: {shown}"
         )
+
+
+def changes_tree(run: Run) -> str:
+    """The recorded change tree (`changes.tree`); BadInput when the run has none."""
+    tree = run.manifest.changes.tree if run.manifest.changes else None
+    if not tree:
+        raise BadInput(f"run {run.id} has no recorded change tree: its execute phase did not finish")
+    return tree
 
 
 def remove_checkout(run: Run) -> None:

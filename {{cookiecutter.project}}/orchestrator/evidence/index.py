@@ -283,11 +283,12 @@ def refresh(run: Run, phase: str | None = None) -> bool:
     if not (run.dir / INDEX).is_file():
         return False
     if phase is None:
-        index = build(run.dir, run.manifest)
+        index = build(run.dir, run.manifest.to_json())
     else:
-        entry_ = run.manifest["phases"].get(phase) or {}
-        rels = [entry_.get("log") or f"logs/{phase}.log", *(o["path"] for o in entry_.get("outputs", []))]
-        index = refresh_dir(run.dir, run.manifest, rels)
+        entry_ = run.manifest.phases.get(phase)
+        outputs = entry_.outputs if entry_ else []
+        rels = [entry_.log if entry_ else f"logs/{phase}.log", *(o.path for o in outputs)]
+        index = refresh_dir(run.dir, run.manifest.to_json(), rels)
     upsert(run, index)
     return True
 
@@ -297,7 +298,7 @@ def upsert(run: Run, index: dict[str, Any] | None) -> str | None:
     from orchestrator.evidence import store
 
     try:
-        store.upsert_run(run.repo, run.dir, index, run.manifest)
+        store.upsert_run(run.repo, run.dir, index, run.manifest.to_json())
     except Exception as exc:
         return (
             f"repository evidence index not updated ({type(exc).__name__}: {exc}); the next query rebuilds it"

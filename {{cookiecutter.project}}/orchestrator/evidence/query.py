@@ -18,9 +18,10 @@ from orchestrator import textsafe
 from orchestrator.evidence.index import KINDS, verify_run
 from orchestrator.evidence.store import query, query_json, run_dirs
 from orchestrator.globs import GlobError, glob_to_regex
+from orchestrator.model import RunStatus
 from orchestrator.phases import NAMES as PHASES
 
-STATUSES = ("running", "succeeded", "failed", "refused", "tripped", "aborted")
+STATUSES = tuple(RunStatus)
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 

@@ -99,7 +99,8 @@ def render_prompt(run: Run, attempt: int, feedback: str | None) -> str:
         "attempt": attempt,
         "max_attempts": task.limits.get("max_attempts", 1),
         "feedback": (feedback or "")[-FEEDBACK_CAP:].strip(),
-        "prepared": run.manifest.get("environment", {}).get("cache") in ("hit", "miss"),
+        "prepared": run.manifest.environment is not None
+        and run.manifest.environment.cache in ("hit", "miss"),
     }
     return render.prompt("prompt.md.j2", context)
 

@@ -38,6 +38,7 @@ from orchestrator.errors import BadInput, Tripped
 from orchestrator.executors import AttemptResult, render_prompt
 from orchestrator.executors.codex_events import Usage, check_breakers, live_summary, summed
 from orchestrator.fsio import atomic_write_text
+from orchestrator.model import Access, ModelProxyRecord, ProxyRefusal
 from orchestrator.modelproxy import DEFAULT_BASE_URL, ModelProxy, Upstream
 from orchestrator.phaselog import PhaseLog
 from orchestrator.recording import record_execution
@@ -128,7 +129,7 @@ def provider_for(executor: Mapping[str, Any], environ: Mapping[str, str]) -> Pro
             Upstream.parse(base_url)
         except ValueError as exc:
             raise BadInput(f"codex provider: {exc}") from None
-    if declared.get("base_url") and not environ.get("ORCH_CODEX_BASE_URL") and not _loopback(base_url):
+    if declared.get("base_url") and not environ.get("ORCH_CODEX_BASE_URL") and not _loopback(str(base_url)):
         raise BadInput(
             f"executor.provider.base_url {base_url!r}: a task pack may name only a model server on this machine "
             "(127.0.0.1, localhost); the key goes to another endpoint only when the operator sets "
@@ -292,7 +293,7 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
     codex_home = scratch / "codex-home"
     codex_home.mkdir(parents=True, exist_ok=True)
     redactor = Redactor(sorted({*log.redactor.values, key}, key=len, reverse=True))
-    run.manifest["executor"]["version"] = _version_of(binary)
+    run.record.executor(version=_version_of(binary))
 
     evidence = run.dir / EVIDENCE
     evidence.mkdir(parents=True, exist_ok=True)
@@ -307,7 +308,7 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
     argv = build_argv(binary, run.workspace, model, port=MODEL_PORT, wire_api=provider.wire_api,
                       last_message=jail_message, prompt=prompt)  # fmt: skip
 
-    before = dict(run.manifest["executor"].get("usage") or {})
+    before = dict(run.manifest.executor.usage or {})
     stream = Stream()
 
     def on_line(line: str) -> None:
@@ -347,19 +348,20 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
     if message is not None:
         atomic_write_text(last_message, redactor.redact(message))
 
-    record = run.manifest["executor"]
-    record["usage"] = summed(before, stream.usage)
-    record["health"] = {"turn_completed": stream.usage.turn_completed, "last_message": has_message}
-    earlier = record.get("model_proxy") or {}
-    record["model_proxy"] = {  # over all attempts of the run
-        "endpoint": provider.upstream,
-        "forwarded": int(earlier.get("forwarded", 0)) + len(proxy.forwarded),
-        "refused": [
-            *earlier.get("refused", []),
-            *({"target": r["target"], "reason": r["reason"]} for r in proxy.refused),
-        ],
-        "dropped": int(earlier.get("dropped", 0)) + proxy.dropped,
-    }
+    earlier = run.manifest.executor.model_proxy or ModelProxyRecord()
+    run.record.executor(
+        usage=summed(before, stream.usage),
+        health={"turn_completed": stream.usage.turn_completed, "last_message": has_message},
+        model_proxy=ModelProxyRecord(  # over all attempts of the run
+            endpoint=provider.upstream,
+            forwarded=(earlier.forwarded or 0) + len(proxy.forwarded),
+            refused=[
+                *(earlier.refused or []),
+                *(ProxyRefusal(r["target"], r["reason"]) for r in proxy.refused),
+            ],
+            dropped=(earlier.dropped or 0) + proxy.dropped,
+        ),
+    )
     outputs = [p for p in (prompt_file, events_file, last_message) if p.is_file()]
 
     stderr = "\n".join(stream.other)
@@ -399,11 +401,8 @@ def _judge(
 
 def _record_refused(run: Run, log: PhaseLog, proxy: ModelProxy) -> None:
     """What the model proxy refused is a denial like any other: codex itself only asks for model turns."""
-    denied = run.manifest.setdefault("safety", {}).setdefault("denied", [])
     for item in proxy.refused:
-        entry = {"kind": "model", "target": item["target"], "phase": "execute"}
-        if entry not in denied:
-            denied.append(entry)
+        run.record.deny(Access("model", item["target"], "execute"))
         log.note(f"denied model: {item['target']} ({item['reason']})")
 
 

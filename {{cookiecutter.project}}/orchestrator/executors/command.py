@@ -38,7 +38,8 @@ def build_argv(template: list[str], prompt: str, prompt_via: str) -> list[str]:
 
 
 def version() -> str:
-    """The agent's own version is not asked for: running it outside the sandbox just to ask is not worth it."""
+    """The agent's own version is not asked for: running it outside the sandbox just to ask is not
+    worth it."""
     return "unknown"
 
 
@@ -71,8 +72,8 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
     )
     record_execution(run, log, "execute", result)
     outputs = [prompt_file, output_file]
-    usage = run.manifest["executor"].setdefault("usage", {})
-    usage["commands"] = int(usage.get("commands", 0)) + 1
+    usage = dict(run.manifest.executor.usage or {})
+    run.record.executor(usage={**usage, "commands": int(usage.get("commands", 0)) + 1})
     if result.breaker:
         return AttemptResult(
             False,

@@ -11,6 +11,7 @@ from orchestrator.acceptance import failure_text, run_checks
 from orchestrator.breakers import FailureTracker, check_diff, diff_stat_of, raise_if
 from orchestrator.errors import Tripped
 from orchestrator.executors import AttemptResult, executor
+from orchestrator.model import Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.scope import check_workspace
@@ -29,7 +30,7 @@ def _next_feedback(
         key = result.failure_key or (result.reason, result.exit_code, "")
         return key, result.reason
     checks = run_checks(run, log)
-    if all(c["status"] == "passed" for c in checks):
+    if all(c["status"] == Status.PASSED for c in checks):
         return None
     text = failure_text(checks)
     return ("acceptance", None, text), text
@@ -38,18 +39,18 @@ def _next_feedback(
 def run(run: Run, log: PhaseLog) -> PhaseResult:
     create(run)
     module = executor(run.task.executor["kind"])
-    run.manifest["executor"]["version"] = module.version()
+    run.record.executor(version=module.version())
     limits = run.task.limits
     repeated = FailureTracker(limits["max_repeated_failures"])
     feedback: str | None = None
     result = AttemptResult(False, "no attempt made")
     for attempt in range(1, limits["max_attempts"] + 1):
-        run.manifest["executor"]["attempts"] = attempt
+        run.record.executor(attempts=attempt)
         log.note(f"attempt {attempt} of {limits['max_attempts']}")
         result = module.execute(run, log, attempt, feedback)
         tree = check_workspace(run)  # before any git command or file read of ours touches the workspace
         changes = record_changes(run, log.redactor, tree) if tree else []
-        run.save()
+        run.record.checkpoint()
         if result.breaker:
             raise _trip(result)
         raise_if(check_diff(diff_stat_of(changes), limits))
@@ -63,7 +64,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         log.note(f"attempt {attempt} did not pass: {feedback.splitlines()[0] if feedback else ''}")
     outputs = [run.dir / DIFF, *result.outputs]
     if not result.ok:
-        return PhaseResult("failed", result.reason, 1, outputs)
+        return PhaseResult(Status.FAILED, result.reason, 1, outputs)
     return PhaseResult(
-        "passed", f"executor {run.task.executor['kind']} finished in {attempt} attempt(s)", 0, outputs
+        Status.PASSED, f"executor {run.task.executor['kind']} finished in {attempt} attempt(s)", 0, outputs
     )

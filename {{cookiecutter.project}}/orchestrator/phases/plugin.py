@@ -33,6 +33,7 @@ from typing import Any
 from orchestrator import gitops
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, Tripped
 from orchestrator.fsio import sha256_file, write_json
+from orchestrator.model import Artifact, PluginRecord, PluginStatus, Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.plugin_artifacts import OUT_ENV, collect, described, out_dir
 from orchestrator.redact import Redactor
@@ -40,7 +41,7 @@ from orchestrator.runs import PhaseResult, Run
 from orchestrator.sandbox import SandboxSpec
 from orchestrator.sandbox import run as sandbox_run
 from orchestrator.schemas import first_error
-from orchestrator.workspace import fresh_checkout, record_tested, remove_checkout, spec_for
+from orchestrator.workspace import changes_tree, fresh_checkout, record_tested, remove_checkout, spec_for
 
 RESULT_FILE = "plugin_result.json"
 DESCRIPTOR = "plugin.json"
@@ -201,11 +202,11 @@ def outcome_of(result: dict[str, Any], version: str) -> Outcome:
 
 def phase_result(outcome: Outcome, strict: bool, outputs: list[Path]) -> PhaseResult:
     """Strictness decides whether a plugin that did not pass fails the run or only warns."""
-    if outcome.status == "passed":
-        return PhaseResult("passed", outcome.reason, EXIT_OK, outputs)
+    if outcome.status == PluginStatus.PASSED:
+        return PhaseResult(Status.PASSED, outcome.reason, EXIT_OK, outputs)
     if strict:
-        return PhaseResult("failed", f"{outcome.reason} (ORCH_PLUGINS_STRICT=1)", EXIT_FAILED, outputs)
-    return PhaseResult("warning", f"{outcome.reason} ({STRICT_HINT})", EXIT_OK, outputs)
+        return PhaseResult(Status.FAILED, f"{outcome.reason} (ORCH_PLUGINS_STRICT=1)", EXIT_FAILED, outputs)
+    return PhaseResult(Status.WARNING, f"{outcome.reason} ({STRICT_HINT})", EXIT_OK, outputs)
 
 
 def parse_name_status(raw: str) -> tuple[list[str], list[str]]:
@@ -254,7 +255,7 @@ def build_request(run: Run, descriptor: Descriptor, changed: list[str], deleted:
         "run": {"id": run.id, "dir": str(run.dir.resolve())},
         "task": {"id": run.task.id, "data": run.task.data},
         "workspace": str(run.workspace.resolve()),
-        "base": str(run.manifest["git"]["base"]),
+        "base": str(run.manifest.git.base),
         "changed_files": changed,
         "deleted_files": deleted,
         "options": dict(run.task.plugin_options or {}),
@@ -270,7 +271,8 @@ TOOLS_ENV = "ORCH_TOOLS_DIR"
 
 
 def tools_dir(run: Run) -> Path:
-    """The repository's `.tools/`, or ORCH_TOOLS_DIR when the caller points elsewhere (the template's tests)."""
+    """The repository's `.tools/`, or ORCH_TOOLS_DIR when the caller points elsewhere
+    (the template's tests)."""
     return Path(os.environ.get(TOOLS_ENV) or run.repo / ".tools").resolve()
 
 
@@ -294,18 +296,15 @@ def sandbox_spec(run: Run, descriptor: Descriptor, where: Path | None = None) ->
         TOOLS_ENV: str(tools),
     }
     spec = spec_for(run, env, where)
-    own = (
-        {"wall_name": "timeout_seconds", "wall_spent": 0.0}
-        if descriptor.timeout_seconds < spec.wall_seconds
-        else {}
-    )
+    own = descriptor.timeout_seconds < spec.wall_seconds
     return replace(
         spec,
         scratch=scratch,
         wall_seconds=min(spec.wall_seconds, descriptor.timeout_seconds),
         cloud_providers=(),
         read_paths=(*spec.read_paths, descriptor.dir.resolve(), *([tools] if tools.is_dir() else [])),
-        **own,
+        wall_name="timeout_seconds" if own else spec.wall_name,
+        wall_spent=0.0 if own else spec.wall_spent,
     )
 
 
@@ -317,14 +316,13 @@ def execute(run: Run, log: PhaseLog, descriptor: Descriptor) -> Outcome:
     """
     workspace = fresh_checkout(run)  # the tree publish commits, never the raw workspace
     try:
-        changed, deleted = changed_files(
-            workspace, str(run.manifest["git"]["base"]), run.manifest["changes"]["tree"]
-        )
+        changed, deleted = changed_files(workspace, str(run.manifest.git.base), changes_tree(run))
         request = {**build_request(run, descriptor, changed, deleted), "workspace": str(workspace.resolve())}
         argv = resolve_argv(descriptor.entry, descriptor.dir)
         spec = sandbox_spec(run, descriptor, workspace)
         log.note(
-            f"plugin {descriptor.name} {descriptor.version}: {len(changed)} changed, {len(deleted)} deleted file(s)"
+            f"plugin {descriptor.name} {descriptor.version}: "
+            f"{len(changed)} changed, {len(deleted)} deleted file(s)"
         )
         stdin = json.dumps(request, sort_keys=True, default=str).encode("utf-8")
         execution = sandbox_run(argv, spec, cwd=workspace, stdin=stdin)
@@ -368,18 +366,20 @@ def execute(run: Run, log: PhaseLog, descriptor: Descriptor) -> Outcome:
     return outcome_of(redact_tree(result, log.redactor), descriptor.version)
 
 
-def record(run: Run, outcome: Outcome, strict: bool, digest: str | None, redactor: Redactor) -> Outcome:
-    """Puts the plugin entry into the manifest; the reason may quote plugin output, so it is redacted."""
+def record(
+    run: Run, outcome: Outcome, strict: bool, digest: str | None, redactor: Redactor
+) -> tuple[Outcome, PluginRecord]:
+    """The manifest's plugin entry; the reason may quote plugin output, so it is redacted."""
     outcome = replace(outcome, reason=redactor.redact(outcome.reason))
-    run.manifest["plugin"] = {
-        "name": run.task.plugin_name,
-        "version": outcome.version,
-        "status": outcome.status,
-        "sha256": digest,
-        "strict": strict,
-        "reason": outcome.reason,
-    }
-    return outcome
+    entry = PluginRecord(
+        name=run.task.plugin_name or "",
+        version=outcome.version,
+        status=PluginStatus(outcome.status),
+        sha256=digest,
+        strict=strict,
+        reason=outcome.reason,
+    )
+    return outcome, entry
 
 
 def run(run: Run, log: PhaseLog) -> PhaseResult:
@@ -389,21 +389,14 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     result_path = run.dir / RESULT_FILE
     result_path.unlink(missing_ok=True)
     if not name:
-        run.manifest["plugin"] = None
+        run.record.plugin(None)
         log.note("the task pack names no plugin")
-        return PhaseResult("skipped", "the task pack names no plugin")
+        return PhaseResult(Status.SKIPPED, "the task pack names no plugin")
     if not run.settings.plugins_enabled:
         reason = f"plugin {name} not run: plugins are disabled ({ENABLE_HINT})"
-        run.manifest["plugin"] = {
-            "name": name,
-            "version": "",
-            "status": "skipped",
-            "sha256": None,
-            "strict": strict,
-            "reason": reason,
-        }
+        entry = PluginRecord(name, "", PluginStatus.SKIPPED, None, strict, reason)
         log.note(reason)
-        return PhaseResult("skipped", reason)
+        return PhaseResult(Status.SKIPPED, reason, plugin=entry)
 
     plugin_dir = run.repo / "solutions" / name
     outputs: list[Path] = []
@@ -424,7 +417,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
             try:
                 outcome = execute(run, log, descriptor)
             except PluginTripped as tripped:
-                record(run, tripped.outcome, strict, None, log.redactor)
+                run.record.plugin(record(run, tripped.outcome, strict, None, log.redactor)[1])
                 raise tripped.error from None
     digest = None
     if outcome.result is not None:
@@ -435,8 +428,9 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         outputs.extend(copied)
         for reason in refused:
             log.note(f"plugin artifact refused: {reason}")
-    outcome = record(run, outcome, strict, digest, log.redactor)
+    outcome, entry = record(run, outcome, strict, digest, log.redactor)
     if outcome.result is not None:
-        run.manifest["plugin"]["artifacts"] = described(outcome.result, [run.rel(p) for p in copied])
+        artifacts = described(outcome.result, [run.rel(p) for p in copied])
+        entry.artifacts = [Artifact(a["path"], a["kind"], a["title"]) for a in artifacts]
     log.note(f"{outcome.status}: {outcome.reason}")
-    return phase_result(outcome, strict, outputs)
+    return replace(phase_result(outcome, strict, outputs), plugin=entry)

@@ -21,6 +21,7 @@ from orchestrator.config import read_tool_section
 from orchestrator.environment import tolerated_link
 from orchestrator.errors import Refused, Tripped
 from orchestrator.fsio import atomic_write_text
+from orchestrator.model import EnvironmentRecord, Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.recording import record_execution
 from orchestrator.runs import PhaseResult, Run
@@ -37,7 +38,8 @@ def prepared_paths(workspace: Path) -> tuple[list[str], list[str]]:
     raw = gitops.git(
         workspace, "status", "--porcelain=v1", "-z", "--ignored=matching", "--untracked-files=all"
     )
-    ignored, other = [], []
+    ignored: list[str] = []
+    other: list[str] = []
     for entry in filter(None, raw.split("\0")):
         code, path = entry[:2], entry[3:]
         (ignored if code == "!!" else other).append(path.rstrip("/"))
@@ -99,28 +101,29 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     env = environment.declared(run.task.data, section)
     create(run)
     if env is None:
-        run.manifest["environment"] = {"cache": "none"}
-        return PhaseResult("skipped", "no environment declared (environment.setup)")
+        run.record.environment(EnvironmentRecord(cache="none"))
+        return PhaseResult(Status.SKIPPED, "no environment declared (environment.setup)")
     policy = section.get("policy", {}) if isinstance(section.get("policy"), dict) else {}
     if problems := environment.policy_problems(env, policy):
         raise Refused("; ".join(problems))
     key = environment.key(env, run.workspace)
-    record = {**env.record(), "key": key}
-    run.manifest["environment"] = record
+    record = EnvironmentRecord(**env.record(), key=key)
+    run.record.environment(record)
     root = envcache.cache_root(run.settings.state_dir)
     cap = int((section.get("environment") or {}).get("cache_max_mb", envcache.DEFAULT_MAX_MB)) << 20
     restored = envcache.restore(root, key, run.workspace, run.dir / INVENTORY)
     if restored is not None:
-        record.update(cache="hit", paths=restored)
+        run.record.environment(replace(record, cache="hit", paths=restored))
         snapshot(run, restored, root, key)
         log.note(
             f"environment restored from the cache ({key}): {', '.join(restored)}; setup not run, no network"
         )
         listed = sorted((run.dir / INVENTORY).glob("*")) if (run.dir / INVENTORY).is_dir() else []
         return PhaseResult(
-            "passed", f"environment restored from the cache ({len(restored)} path(s))", 0, listed
+            Status.PASSED, f"environment restored from the cache ({len(restored)} path(s))", 0, listed
         )
-    record["cache"] = "miss"
+    record = replace(record, cache="miss")
+    run.record.environment(record)
     hosts = tuple(env.expanded_hosts)
     for command in env.setup:
         spec = replace(spec_for(run), network_hosts=hosts)
@@ -128,19 +131,20 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         log.command(
             command, result.exit_code, result.duration, result.output, result.output_bytes, note="setup"
         )
-        record["paths"] = prepared_paths(run.workspace)[0]  # links inside these are judged as setup output
+        record = replace(record, paths=prepared_paths(run.workspace)[0])  # links in these are setup output
+        run.record.environment(record)
         record_execution(run, log, "prepare", result)
         if result.breaker:
             raise Tripped(result.breaker, result.limit, result.measured, f"setup: {command}")
         if result.exit_code != 0:
-            return PhaseResult("failed", f"setup command failed (exit {result.exit_code}): {command}", 1)
+            return PhaseResult(Status.FAILED, f"setup command failed (exit {result.exit_code}): {command}", 1)
     paths, other = prepared_paths(run.workspace)
     if other:
         raise Refused(
             "setup changed files git does not ignore (setup may only write ignored paths such as "
             f".venv/ or node_modules/): {', '.join(other[:10])}"
         )
-    record["paths"] = paths
+    run.record.environment(replace(record, paths=paths))
     if problems := unsafe_outputs(run.workspace, paths):
         raise Refused(
             "setup left links out of the workspace or special files, which are never cached or used: "
@@ -149,4 +153,4 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     listed = inventory(run, log)
     log.note(envcache.save(root, key, run.workspace, paths, cap, listed))
     snapshot(run, paths, root, key)
-    return PhaseResult("passed", f"environment prepared ({len(paths)} path(s)), cache miss", 0, listed)
+    return PhaseResult(Status.PASSED, f"environment prepared ({len(paths)} path(s)), cache miss", 0, listed)

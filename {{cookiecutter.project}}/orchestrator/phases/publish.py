@@ -20,9 +20,11 @@ moves the branch back to an older base.
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from orchestrator import gitops, tested, workspace
 from orchestrator.errors import Refused
+from orchestrator.model import RunStatus, Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run, derive_status
 
@@ -32,10 +34,11 @@ FILE_CAP = 1 << 20
 """Logs and agent transcripts above this size stay in runs/ but are not committed."""
 
 
-def evidence_files(run: Run) -> tuple[dict[str, object], list[str]]:
+def evidence_files(run: Run) -> tuple[dict[str, Path], list[str]]:
     """Run-dir files to commit, keyed by repo path, and the ones left out for size."""
     prefix = run.dir.relative_to(run.repo).as_posix()
-    chosen, omitted = {}, []
+    chosen: dict[str, Path] = {}
+    omitted: list[str] = []
     for path in sorted(p for p in run.dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
         rel = run.rel(path)
         if rel.split("/", 1)[0] in CAPPED_DIRS and path.stat().st_size > FILE_CAP:
@@ -48,24 +51,26 @@ def evidence_files(run: Run) -> tuple[dict[str, object], list[str]]:
 def run(run: Run, log: PhaseLog) -> PhaseResult:
 
     settings, manifest = run.settings, run.manifest
-    branch = manifest["git"]["branch"]
+    branch = manifest.git.branch
     if branch == settings.base_branch:
         raise Refused(f"the task branch {branch!r} is the base branch; publish never commits to it")
     repo = run.repo
     old = gitops.rev_parse(repo, f"refs/heads/{branch}")
-    base = manifest["git"]["base"]
+    base = manifest.git.base
     ident = gitops.identity(repo)
     keep = f"runs/{run.task.id}"
     status, reason = derive_status(manifest)
-    change_tree = manifest.get("changes", {}).get("tree")
-    publish_change = status == "succeeded" and change_tree and manifest["changes"]["files_changed"]
+    changes = manifest.changes
+    publish = status == RunStatus.SUCCEEDED and changes is not None and bool(changes.files_changed)
+    change_tree = changes.tree if publish and changes is not None else None
+    tested_tree = changes.tested_tree if changes is not None else None
     parent = base
-    if not publish_change and old and gitops.is_ancestor(repo, base, old):
+    if not change_tree and old and gitops.is_ancestor(repo, base, old):
         parent = old  # nothing to publish as code: the branch keeps its change and its (newer or same) base
     start_tree = f"{parent}^{{tree}}"
     head = None
-    if publish_change:
-        tested.check_published(repo, change_tree, manifest["changes"].get("tested_tree"))
+    if change_tree:
+        tested.check_published(repo, change_tree, tested_tree)
         head = gitops.commit_tree(
             repo,
             start_tree=change_tree,
@@ -74,12 +79,12 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
             add={},
             parents=[base],
             message=f"{run.task.id}: {run.task.data.get('title', '')}\n\nChange made by run {run.id} "
-            f"({manifest['executor']['kind']} executor).\nTask-Id: {run.task.id}\nRun-Id: {run.id}\n",
+            f"({manifest.executor.kind} executor).\nTask-Id: {run.task.id}\nRun-Id: {run.id}\n",
             identity=ident,
         )
         parent, start_tree = head, change_tree
         log.note(f"change commit {head}")
-    manifest["git"]["head"] = head
+    run.record.head(head)
     for rel in evidence_files(run)[1]:
         log.note(f"not committed (over {FILE_CAP} bytes): {rel}")
     # The committed run directory must verify on its own: the pipeline records this phase as passed,
@@ -99,11 +104,11 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     )
     gitops.update_branch(repo, branch, evidence_commit, old)
     log.note(f"{branch} -> {evidence_commit} (was {old or 'new, from ' + settings.base_branch})")
-    manifest["git"]["evidence_commit"] = evidence_commit
+    run.record.evidence_commit(evidence_commit)
     if settings.push:
         push(run, log, branch)
     log.note(workspace.discard(run))
-    return PhaseResult("passed", f"committed to {branch}", 0, [run.dir / "SUMMARY.md"])
+    return PhaseResult(Status.PASSED, f"committed to {branch}", 0, [run.dir / "SUMMARY.md"])
 
 
 def push(run: Run, log: PhaseLog, branch: str) -> None:
@@ -124,4 +129,4 @@ def push(run: Run, log: PhaseLog, branch: str) -> None:
     )
     if proc.returncode != 0:
         raise Refused(f"push of {branch} to {REMOTE!r} failed: {log.redactor.redact(proc.stderr.strip())}")
-    run.manifest["git"]["pushed"] = True
+    run.record.pushed()

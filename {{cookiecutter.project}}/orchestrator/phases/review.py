@@ -15,6 +15,7 @@ from typing import Any
 
 from orchestrator import diffparse, render, review_secrets, textsafe
 from orchestrator.fsio import atomic_write_text, read_json, sha256_bytes, write_json
+from orchestrator.model import ReviewRecord, Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import Redactor
 from orchestrator.reviewing import DIFF, PLUGIN_RESULT, ReviewInputs, review
@@ -97,9 +98,9 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         load_inputs(
             run.dir,
             run.task.data,
-            run.manifest["task"]["path"],
+            run.manifest.task.path,
             task_bytes,
-            run.manifest,
+            run.manifest.to_json(),
             run.repo,
             log.redactor,
         )
@@ -111,11 +112,13 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
             log.note(f"  {f['level']} {f['file']}:{f['line']} {f['rule']}: {f['message']}")
     log.note(f"verdict {report['verdict']}: {report['reason']}")
     failed = [c["id"] for c in report["checks"] if c["status"] == "fail"]
-    run.manifest["review"] = {
-        "verdict": report["verdict"],
-        "failed": failed,
-        "warnings": [c["id"] for c in report["checks"] if c["status"] == "warn"],
-    }
+    verdict = ReviewRecord(
+        verdict=report["verdict"],
+        failed=failed,
+        warnings=[c["id"] for c in report["checks"] if c["status"] == "warn"],
+    )
     if report["verdict"] == "approve":
-        return PhaseResult("passed", f"review approved: {report['reason']}", 0, outputs)
-    return PhaseResult("failed", f"review {report['verdict']}: {report['reason']}", 1, outputs)
+        return PhaseResult(Status.PASSED, f"review approved: {report['reason']}", 0, outputs, review=verdict)
+    return PhaseResult(
+        Status.FAILED, f"review {report['verdict']}: {report['reason']}", 1, outputs, review=verdict
+    )

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from orchestrator import ceilings, gitops
 from orchestrator.errors import Refused
+from orchestrator.model import Decision, Ruling, Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.recording import decide
 from orchestrator.redact import scan_text_for_secrets
@@ -44,7 +45,7 @@ def _declarations(run: Run) -> tuple[list[str], list[str]]:
     return hosts, providers
 
 
-def check_policy(run: Run) -> list[dict[str, str]]:
+def check_policy(run: Run) -> list[Decision]:
     """Each declaration against `[tool.orchestrator.policy]`: none, allowed, or refused by the repo."""
     hosts, providers = _declarations(run)
     policy = run.settings.policy
@@ -74,35 +75,35 @@ def check_policy(run: Run) -> list[dict[str, str]]:
     for kind, declared, allowed, what, field_, switch, none_text, allow_text in rules:
         listed = ", ".join(declared)
         if not declared:
-            out.append(decide(run, kind, "allow", none_text))
+            out.append(decide(run, kind, Ruling.ALLOW, none_text))
         elif not allowed:
             out.append(
                 decide(
                     run,
                     kind,
-                    "refuse",
+                    Ruling.REFUSE,
                     f"the pack declares {what} ({listed}) but pyproject.toml [tool.orchestrator.policy] "
                     f"{switch} = false; remove {field_} or change the repository policy",
                 )
             )
         else:
-            out.append(decide(run, kind, "allow", f"{allow_text}: {listed}"))
+            out.append(decide(run, kind, Ruling.ALLOW, f"{allow_text}: {listed}"))
     return out
 
 
-def check_ceilings(run: Run) -> dict[str, str]:
+def check_ceilings(run: Run) -> Decision:
     """The pack against the repository's policy ceilings (hosts, providers, executors, limits, scope)."""
     found = ceilings.check_file(
-        run.task.file, run.manifest["task"]["path"], run.task.data, ceilings.of_repository(run.repo)
+        run.task.file, run.manifest.task.path, run.task.data, ceilings.of_repository(run.repo)
     )
     if found:
         return decide(
             run,
             "ceilings",
-            "refuse",
+            Ruling.REFUSE,
             "over the repository's policy ceilings: " + "; ".join(str(p) for p in found),
         )
-    return decide(run, "ceilings", "allow", "within the repository's policy ceilings")
+    return decide(run, "ceilings", Ruling.ALLOW, "within the repository's policy ceilings")
 
 
 def pack_files(run: Run) -> list[Path]:
@@ -115,7 +116,7 @@ def pack_files(run: Run) -> list[Path]:
     return files
 
 
-def check_pack_secrets(run: Run) -> dict[str, str]:
+def check_pack_secrets(run: Run) -> Decision:
     findings: list[str] = []
     skipped: list[str] = []
     for path in pack_files(run):
@@ -133,47 +134,49 @@ def check_pack_secrets(run: Run) -> dict[str, str]:
         return decide(
             run,
             "secrets",
-            "refuse",
+            Ruling.REFUSE,
             f"the task pack holds what looks like a secret ({shown}); secrets are forbidden to the "
             "execution plane: remove it (reference a variable name instead), or mark a false positive "
             "with a `pragma: allowlist secret` comment",
         )
     note = f" (not scanned, too large: {', '.join(skipped)})" if skipped else ""
-    return decide(run, "secrets", "allow", f"no secret found in the task pack or its context files{note}")
+    return decide(
+        run, "secrets", Ruling.ALLOW, f"no secret found in the task pack or its context files{note}"
+    )
 
 
-def check_isolation(run: Run) -> dict[str, str]:
+def check_isolation(run: Run) -> Decision:
     if run.settings.unsafe_no_isolation:
-        run.manifest["unsafe"] = True
+        run.record.unsafe()
         return decide(
             run,
             "isolation",
-            "unsafe",
+            Ruling.UNSAFE,
             "ORCH_UNSAFE_NO_ISOLATION=1: processes run WITHOUT namespaces (no network, filesystem or "
             "process isolation); this run is UNSAFE",
         )
     ok, why = isolation_available()
     if ok:
-        return decide(run, "isolation", "allow", why)
-    return decide(run, "isolation", "refuse", why)
+        return decide(run, "isolation", Ruling.ALLOW, why)
+    return decide(run, "isolation", Ruling.REFUSE, why)
 
 
 def dirty(repo: Path) -> list[str]:
     return [p for p in gitops.dirty_paths(repo) if not p.strip('"').startswith(IGNORED_DIRTY)]
 
 
-def check_clean(run: Run) -> dict[str, str]:
+def check_clean(run: Run) -> Decision:
     paths = dirty(run.repo)
     if paths:
         shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
         return decide(
             run,
             "worktree",
-            "refuse",
+            Ruling.REFUSE,
             f"the working tree has uncommitted changes ({shown}); commit or stash them "
             "(git stash --include-untracked) and start the run again",
         )
-    return decide(run, "worktree", "allow", "the working tree is clean")
+    return decide(run, "worktree", Ruling.ALLOW, "the working tree is clean")
 
 
 def git_control_digest(repo: Path, workspace: Path | None = None) -> str:
@@ -206,8 +209,7 @@ def git_control_digest(repo: Path, workspace: Path | None = None) -> str:
 
 def run(run: Run, log: PhaseLog) -> PhaseResult:
     """Takes every decision (all are recorded, so a refusal lists every reason at once)."""
-    run.manifest.setdefault("safety", {})["decisions"] = []
-    run.manifest["safety"].setdefault("denied", [])
+    run.record.reset_decisions()
     decisions = [
         *check_policy(run),
         check_ceilings(run),
@@ -215,15 +217,13 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         check_isolation(run),
         check_clean(run),
     ]
-    run.manifest["safety"]["git_control_sha256"] = git_control_digest(run.repo)
-    if run.settings.policy.control_plane:
-        run.manifest["safety"]["control_plane"] = list(run.settings.policy.control_plane)
+    run.record.fingerprint(git_control_digest(run.repo), list(run.settings.policy.control_plane))
     for entry in decisions:
-        log.note(f"{entry['id']}: {entry['decision']}: {entry['reason']}")
-    refused = [d for d in decisions if d["decision"] in ("refuse", "deny")]
+        log.note(f"{entry.id}: {entry.decision}: {entry.reason}")
+    refused = [d for d in decisions if d.decision in (Ruling.REFUSE, Ruling.DENY)]
     if refused:
-        raise Refused("; ".join(f"{d['id']}: {d['reason']}" for d in refused))
-    unsafe = any(d["decision"] == "unsafe" for d in decisions)
+        raise Refused("; ".join(f"{d.id}: {d.reason}" for d in refused))
+    unsafe = any(d.decision == Ruling.UNSAFE for d in decisions)
     if unsafe:
-        return PhaseResult("warning", "UNSAFE: running without isolation (ORCH_UNSAFE_NO_ISOLATION=1)")
-    return PhaseResult("passed", f"{len(decisions)} decisions, all allow")
+        return PhaseResult(Status.WARNING, "UNSAFE: running without isolation (ORCH_UNSAFE_NO_ISOLATION=1)")
+    return PhaseResult(Status.PASSED, f"{len(decisions)} decisions, all allow")

@@ -7,6 +7,7 @@ timeline and the logs. Rendered for failed and aborted runs too.
 from __future__ import annotations
 
 from orchestrator import render
+from orchestrator.model import Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run
 
@@ -14,4 +15,4 @@ from orchestrator.runs import PhaseResult, Run
 def run(run: Run, log: PhaseLog) -> PhaseResult:
     path = render.summary(run)
     log.note(f"wrote {path.name}")
-    return PhaseResult("passed", "summary written", 0, [path])
+    return PhaseResult(Status.PASSED, "summary written", 0, [path])

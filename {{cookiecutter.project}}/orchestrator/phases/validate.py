@@ -48,6 +48,7 @@ def main(repo: Path, refs: list[str]) -> int:
 
 def run(run: Run, log: PhaseLog) -> PhaseResult:
     """Phase: the run's task.yml must still be valid and byte-identical to the one the run started with."""
+    from orchestrator.model import Status
     from orchestrator.runs import PhaseResult
 
     file = run.task.file
@@ -55,13 +56,13 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     if pack is None:
         for problem in problems:
             log.note(str(problem))
-        return PhaseResult("failed", f"task pack invalid: {problems[0]}", EXIT_BAD_INPUT)
+        return PhaseResult(Status.FAILED, f"task pack invalid: {problems[0]}", EXIT_BAD_INPUT)
     if pack.sha256 != run.task.sha256:
         reason = (
             f"{display_path(file, run.repo)} changed since the run started (sha256 {pack.sha256[:12]}, "
             f"expected {run.task.sha256[:12]})"
         )
         log.note(reason)
-        return PhaseResult("failed", reason, EXIT_BAD_INPUT)
+        return PhaseResult(Status.FAILED, reason, EXIT_BAD_INPUT)
     log.note(f"{display_path(file, run.repo)} valid against taskpack/v1 (sha256 {pack.sha256})")
-    return PhaseResult("passed", "task pack valid", 0)
+    return PhaseResult(Status.PASSED, "task pack valid", 0)

@@ -8,22 +8,23 @@ counts of pytest's own report (`orchestrator.acceptance`).
 from __future__ import annotations
 
 from orchestrator.acceptance import run_checks
+from orchestrator.model import AcceptanceResult, Status, decode
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run
-from orchestrator.workspace import fresh_checkout, record_tested, remove_checkout
+from orchestrator.workspace import changes_tree, fresh_checkout, record_tested, remove_checkout
 
 
 def run(run: Run, log: PhaseLog) -> PhaseResult:
     """The checks run on a fresh checkout of the change tree (what publish commits), never the workspace."""
     checkout = fresh_checkout(run)
-    log.note(f"acceptance runs on a fresh checkout of tree {run.manifest['changes']['tree']}")
+    log.note(f"acceptance runs on a fresh checkout of tree {changes_tree(run)}")
     try:
         results = run_checks(run, log, checkout)
-        run.manifest["acceptance"] = results
+        run.record.acceptance([decode(AcceptanceResult, r) for r in results])
         record_tested(run, checkout, "verify")
     finally:
         remove_checkout(run)
-    failed = [r["id"] for r in results if r["status"] != "passed"]
+    failed = [r["id"] for r in results if r["status"] != Status.PASSED]
     if failed:
-        return PhaseResult("failed", f"acceptance failed: {', '.join(failed)}", 1)
-    return PhaseResult("passed", f"{len(results)} acceptance checks passed")
+        return PhaseResult(Status.FAILED, f"acceptance failed: {', '.join(failed)}", 1)
+    return PhaseResult(Status.PASSED, f"{len(results)} acceptance checks passed")

@@ -17,8 +17,9 @@ import yaml
 
 from orchestrator.config import load_settings
 from orchestrator.fsio import write_json
+from orchestrator.model import Manifest
 from orchestrator.phases import NAMES as PHASES
-from orchestrator.runs import Run, new_manifest
+from orchestrator.runs import Run, new_manifest, record_outputs
 from orchestrator.taskpack import TaskPack, load_taskpack
 
 BASE = "a" * 40
@@ -71,7 +72,13 @@ class Synthetic:
         write_json(self.run_dir / "manifest.json", self.manifest)
 
     def run(self) -> Run:
-        return Run(load_settings(self.repo, {}), self.task, self.run_dir, self.manifest)
+        return Run(load_settings(self.repo, {}), self.task, self.run_dir, Manifest.from_json(self.manifest))
+
+    def record_outputs(self, phase: str, outputs: list[Path]) -> None:
+        """What the pipeline records after a phase: its outputs with their digests."""
+        run = self.run()
+        record_outputs(run, phase, outputs)
+        self.manifest = run.manifest.to_json()
 
 
 def make_run(root: Path, *, diff: str | None = DIFF, run_id: str = RUN_ID, **fields: Any) -> Synthetic:
@@ -85,7 +92,7 @@ def make_run(root: Path, *, diff: str | None = DIFF, run_id: str = RUN_ID, **fie
     pack_file.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     task = load_taskpack(repo, data["id"])
     settings = load_settings(repo, {})
-    manifest = new_manifest(settings, task, run_id, BASE, "/bin/sh -c")
+    manifest = new_manifest(settings, task, run_id, BASE, "/bin/sh -c").to_json()
     manifest["started_at"] = TIME
     manifest["executor"]["attempts"] = 1
     for name in PHASES[: PHASES.index("review")]:

@@ -20,7 +20,6 @@ from orchestrator.evidence import store as evidence_db
 from orchestrator.fsio import sha256_file
 from orchestrator.phases import evidence as evidence_phase
 from orchestrator.phases import review
-from orchestrator.runs import record_outputs
 from orchestrator.schemas import validator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +30,7 @@ def finished_run(root: Path, **fields: object) -> Synthetic:
     s = make_run(root, **fields)
     review.review_run_dir(s.run_dir, s.task.data, s.manifest["task"]["path"], s.task.file.read_bytes())
     s.manifest["phases"]["review"].update(status="passed", exit_code=0)
-    record_outputs(s.run(), "review", [s.run_dir / "review_report.json", s.run_dir / "REVIEW.md"])
+    s.record_outputs("review", [s.run_dir / "review_report.json", s.run_dir / "REVIEW.md"])
     s.manifest["status"] = "succeeded"
     s.save()
     evidence.build(s.run_dir, s.manifest)
@@ -183,7 +182,7 @@ def _finish_phase(s: Synthetic, name: str, outputs: list[Path]) -> None:
     with log.open("a") as handle:
         handle.write(f"# phase {name} passed\n")
     s.manifest["phases"][name].update(status="passed", exit_code=0)
-    record_outputs(s.run(), name, [*outputs, log])
+    s.record_outputs(name, [*outputs, log])
     s.save()
     assert evidence.refresh(s.run(), name)
 

@@ -20,10 +20,11 @@ from conftest import ROOT, git, manifest, orchestrator, runs_of, write_pack
 from orchestrator.config import load_settings
 from orchestrator.errors import Tripped
 from orchestrator.fsio import read_json, sha256_file
+from orchestrator.model import Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.phases import plugin
 from orchestrator.redact import Redactor
-from orchestrator.runs import PhaseResult, Run, derive_status, new_manifest, new_run_id
+from orchestrator.runs import PhaseResult, Run, apply_result, derive_status, new_manifest, new_run_id
 from orchestrator.schemas import validator
 from orchestrator.taskpack import load_taskpack
 from orchestrator.workspace import checkout_dir, create
@@ -111,7 +112,8 @@ def make_run(
 
 def run_phase(run: Run, secrets: tuple[str, ...] = ()) -> PhaseResult:
     result = plugin.run(run, PhaseLog(run.logs / "plugin.log", Redactor(list(secrets))))
-    errors = [e.message for e in validator("manifest.v1.json").iter_errors(run.manifest)]
+    apply_result(run.manifest, result)  # as the pipeline does
+    errors = [e.message for e in validator("manifest.v1.json").iter_errors(run.manifest.to_json())]
     assert not errors, errors
     return result
 
@@ -130,7 +132,7 @@ def test_enabled_plugin_outcome_follows_kind_and_strictness(repo: Path, kind: st
         write_plugin(repo, BODIES[kind])
     run = make_run(repo, strict=strict)
     result = run_phase(run)
-    entry = run.manifest["plugin"]
+    entry = run.manifest.to_json()["plugin"]
     assert entry["status"] == EXPECTED[kind], entry["reason"]
     assert (entry["name"], entry["strict"]) == (NAME, strict)
     if kind == "passing":
@@ -155,7 +157,7 @@ def test_disabled_plugins_are_skipped_without_running(repo: Path, kind: str, str
     result = run_phase(run)
     assert (result.status, result.exit_code) == ("skipped", 0)
     assert "ORCH_ENABLE_PLUGINS=1" in result.reason
-    assert run.manifest["plugin"] == {
+    assert run.manifest.to_json()["plugin"] == {
         "name": NAME,
         "version": "",
         "status": "skipped",
@@ -177,8 +179,8 @@ def test_result_file_validates_and_its_digest_is_in_the_manifest(repo: Path, kin
     run_phase(run)
     data = read_json(result_file(run))
     assert not [e.message for e in validator("plugin_result.v1.json").iter_errors(data)]
-    assert run.manifest["plugin"]["sha256"] == sha256_file(result_file(run))
-    assert run.manifest["plugin"]["version"] == "1.2.3"
+    assert run.manifest.to_json()["plugin"]["sha256"] == sha256_file(result_file(run))
+    assert run.manifest.to_json()["plugin"]["version"] == "1.2.3"
     assert result_file(run).read_text(encoding="utf-8") == json.dumps(data, sort_keys=True, indent=2) + "\n"
 
 
@@ -186,8 +188,8 @@ def test_a_crash_leaves_its_traceback_in_the_log_and_no_digest(repo: Path) -> No
     write_plugin(repo, BODIES["crashing"])
     run = make_run(repo, strict=True)
     run_phase(run)
-    assert run.manifest["plugin"]["sha256"] is None
-    assert "exit 1: RuntimeError: the probe blew up" in run.manifest["plugin"]["reason"]
+    assert run.manifest.to_json()["plugin"]["sha256"] is None
+    assert "exit 1: RuntimeError: the probe blew up" in run.manifest.to_json()["plugin"]["reason"]
     log = (run.logs / "plugin.log").read_text(encoding="utf-8")
     assert "Traceback (most recent call last)" in log and "[exit 1 after" in log
 
@@ -195,7 +197,7 @@ def test_a_crash_leaves_its_traceback_in_the_log_and_no_digest(repo: Path) -> No
 def test_no_plugin_named_records_null(repo: Path) -> None:
     run = make_run(repo, plugin_field=None)
     result = run_phase(run)
-    assert (result.status, run.manifest["plugin"]) == ("skipped", None)
+    assert (result.status, run.manifest.to_json()["plugin"]) == ("skipped", None)
 
 
 def test_the_plugin_receives_the_request_in_a_fresh_checkout_of_the_change(repo: Path, monkeypatch) -> None:
@@ -210,7 +212,7 @@ def test_the_plugin_receives_the_request_in_a_fresh_checkout_of_the_change(repo:
     assert request["deleted_files"] == ["old.py"]
     assert request["options"] == {"level": 3, "paths": ["src"]}
     assert request["task"]["id"] == "plug" and request["task"]["data"]["title"] == "Test pack plug"
-    assert request["base"] == run.manifest["git"]["base"]
+    assert request["base"] == run.manifest.to_json()["git"]["base"]
     assert Path(request["workspace"]) == checkout.resolve() != run.workspace.resolve()
     assert not (checkout / "noise.log").exists() and (checkout / "new.py").read_text() == "x = 1\n"
     assert Path(request["plugin"]["dir"]) == (repo / "solutions" / NAME).resolve()
@@ -223,7 +225,10 @@ def test_the_plugin_runs_from_the_repository_not_the_workspace(repo: Path) -> No
     (ws_copy / "plugin.json").write_text(json.dumps({"name": NAME, "version": "6.6.6", "entry": ["false"]}))
     (ws_copy / "plugin.py").write_text("raise SystemExit(9)\n")
     run_phase(run)
-    assert (run.manifest["plugin"]["status"], run.manifest["plugin"]["version"]) == ("passed", "1.2.3")
+    assert (run.manifest.to_json()["plugin"]["status"], run.manifest.to_json()["plugin"]["version"]) == (
+        "passed",
+        "1.2.3",
+    )
 
 
 def test_known_secrets_are_redacted_from_the_result(repo: Path) -> None:
@@ -242,7 +247,7 @@ def test_plugin_output_quoted_in_the_manifest_is_redacted(repo: Path) -> None:
     write_plugin(repo, 'raise RuntimeError("leaked hunter2-secret")')
     run = make_run(repo)
     run_phase(run, secrets=("hunter2-secret",))
-    assert run.manifest["plugin"]["reason"].endswith("RuntimeError: leaked [REDACTED]")
+    assert run.manifest.to_json()["plugin"]["reason"].endswith("RuntimeError: leaked [REDACTED]")
 
 
 def test_a_run_breaker_hit_by_the_plugin_trips_the_run(repo: Path) -> None:
@@ -251,7 +256,7 @@ def test_a_run_breaker_hit_by_the_plugin_trips_the_run(repo: Path) -> None:
     with pytest.raises(Tripped) as tripped:
         run_phase(run)
     assert (tripped.value.breaker, tripped.value.limit) == ("max_output_bytes", 2000)
-    assert run.manifest["plugin"]["status"] == "crashed" and not result_file(run).exists()
+    assert run.manifest.to_json()["plugin"]["status"] == "crashed" and not result_file(run).exists()
 
 
 def test_a_rerun_that_crashes_removes_the_earlier_result(repo: Path) -> None:
@@ -261,7 +266,7 @@ def test_a_rerun_that_crashes_removes_the_earlier_result(repo: Path) -> None:
     assert result_file(run).is_file()
     (directory / "plugin.py").write_text(HEADER + BODIES["crashing"] + "\n", encoding="utf-8")
     run_phase(run)
-    assert not result_file(run).exists() and run.manifest["plugin"]["sha256"] is None
+    assert not result_file(run).exists() and run.manifest.to_json()["plugin"]["sha256"] is None
 
 
 # --- how a plugin can go wrong ------------------------------------------------------------------------
@@ -287,8 +292,8 @@ def test_a_result_the_orchestrator_cannot_trust_is_a_crash(repo: Path, body: str
     write_plugin(repo, body)
     run = make_run(repo)
     result = run_phase(run)
-    assert run.manifest["plugin"]["status"] == "crashed"
-    assert reason in run.manifest["plugin"]["reason"]
+    assert run.manifest.to_json()["plugin"]["status"] == "crashed"
+    assert reason in run.manifest.to_json()["plugin"]["reason"]
     assert result.status == "warning"
 
 
@@ -296,8 +301,8 @@ def test_a_plugin_past_its_timeout_is_stopped_and_crashed(repo: Path) -> None:
     write_plugin(repo, "import time; time.sleep(60)", timeout_seconds=0.5)
     run = make_run(repo, strict=True)
     result = run_phase(run)
-    assert run.manifest["plugin"]["status"] == "crashed"
-    assert "timeout_seconds=0.5" in run.manifest["plugin"]["reason"]
+    assert run.manifest.to_json()["plugin"]["status"] == "crashed"
+    assert "timeout_seconds=0.5" in run.manifest.to_json()["plugin"]["reason"]
     assert result.status == "failed"
 
 
@@ -316,8 +321,8 @@ def test_a_broken_plugin_json_is_a_crash_that_says_what_to_fix(
     write_plugin(repo, BODIES["passing"], **descriptor)
     run = make_run(repo)
     run_phase(run)
-    assert run.manifest["plugin"]["status"] == "crashed"
-    assert f"solutions/probe/plugin.json: {reason}" in run.manifest["plugin"]["reason"]
+    assert run.manifest.to_json()["plugin"]["status"] == "crashed"
+    assert f"solutions/probe/plugin.json: {reason}" in run.manifest.to_json()["plugin"]["reason"]
     assert not (run.workspace / "seen-request.json").exists()
 
 
@@ -326,7 +331,7 @@ def test_a_name_that_is_a_path_is_missing_and_never_run(repo: Path, tmp_path: Pa
     shutil.copytree(write_plugin(tmp_path / "elsewhere", BODIES["passing"], "evil"), tmp_path / "evil")
     run.task = replace(run.task, data={**run.task.data, "plugin": "../../evil"})
     run_phase(run)
-    assert run.manifest["plugin"]["status"] == "missing"
+    assert run.manifest.to_json()["plugin"]["status"] == "missing"
     assert not (run.workspace / "seen-request.json").exists()
 
 
@@ -335,8 +340,8 @@ def test_strictness_decides_the_run_status(repo: Path, strict: bool, status: str
     write_plugin(repo, BODIES["failing"])
     run = make_run(repo, strict=strict)
     result = run_phase(run)
-    for name, entry in run.manifest["phases"].items():
-        entry["status"] = result.status if name == "plugin" else "passed"
+    for name, entry in run.manifest.phases.items():
+        entry.status = result.status if name == "plugin" else Status.PASSED
     derived, reason = derive_status(run.manifest)
     assert derived == status
     assert "plugin" in reason
@@ -371,7 +376,7 @@ def test_security_plugin_flags_eval_in_the_diff(repo: Path) -> None:
         "import os\n\ndef calc(text):\n    return eval(text)\n", encoding="utf-8"
     )
     result = run_phase(run)
-    assert (result.status, run.manifest["plugin"]["status"]) == ("failed", "failed")
+    assert (result.status, run.manifest.to_json()["plugin"]["status"]) == ("failed", "failed")
     data = read_json(result_file(run))
     assert not [e.message for e in validator("plugin_result.v1.json").iter_errors(data)]
     located = {(f["file"], f["line"], f["rule"]) for f in data["findings"]}

@@ -364,7 +364,7 @@ def test_phase_fails_with_exit_1_naming_the_failing_checks(tmp_path: Path) -> No
     assert (result.status, result.exit_code) == ("failed", 1)
     assert result.reason == "review request_changes: check(s) failed: acceptance, scope"
     assert {p.name for p in result.outputs} == {"review_report.json", "REVIEW.md"}
-    assert s.manifest["review"]["verdict"] == "request_changes"
+    assert result.review is not None and result.review.verdict == "request_changes"
 
 
 def test_phase_passes_on_approve(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ def log_of(run: Run) -> PhaseLog:
 
 
 def decisions(run: Run) -> dict[str, str]:
-    return {d["id"]: d["decision"] for d in run.manifest["safety"]["decisions"]}
+    return {d["id"]: d["decision"] for d in run.manifest.to_json()["safety"]["decisions"]}
 
 
 def set_policy(repo: Path, **policy: bool) -> None:
@@ -74,7 +74,7 @@ def test_cloud_is_refused_when_the_repository_forbids_it(repo: Path) -> None:
 def test_declared_network_is_allowed_when_policy_permits(repo: Path) -> None:
     run = new_run(repo, safety={"network": {"hosts": ["pypi.org"]}})
     safety.run(run, log_of(run))
-    entry = next(d for d in run.manifest["safety"]["decisions"] if d["id"] == "network")
+    entry = next(d for d in run.manifest.to_json()["safety"]["decisions"] if d["id"] == "network")
     assert entry["decision"] == "allow" and "pypi.org" in entry["reason"]
 
 
@@ -116,7 +116,7 @@ def test_the_unsafe_override_is_recorded_as_unsafe(repo: Path, monkeypatch: pyte
     result = safety.run(run, log_of(run))
     assert result.status == "warning" and "UNSAFE" in result.reason
     assert decisions(run)["isolation"] == "unsafe"
-    assert run.manifest["unsafe"] is True
+    assert run.manifest.to_json()["unsafe"] is True
 
 
 def test_a_dirty_working_tree_is_refused_with_what_to_do(repo: Path) -> None:
