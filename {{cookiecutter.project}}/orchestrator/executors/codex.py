@@ -19,10 +19,8 @@ file change and finished turn is shown live. Exit 0 is not enough: without a
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
-import re
 import shlex
 import shutil
 import stat
@@ -31,15 +29,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from orchestrator.config import find_repo
 from orchestrator.errors import BadInput, Tripped
 from orchestrator.executors import AttemptResult, render_prompt
-from orchestrator.executors.codex_events import Usage, check_breakers, live_summary, summed
+from orchestrator.executors.codex_config import (
+    build_argv,
+    model_for,
+    model_key,
+    provider_for,
+)
+from orchestrator.executors.codex_events import (
+    Usage,
+    check_breakers,
+    live_summary,
+    summed,
+)
 from orchestrator.fsio import atomic_write_text
 from orchestrator.model import Access, ModelProxyRecord, ProxyRefusal
-from orchestrator.modelproxy import DEFAULT_BASE_URL, ModelProxy, Upstream
+from orchestrator.modelproxy import ModelProxy
 from orchestrator.phaselog import PhaseLog
 from orchestrator.recording import record_execution
 from orchestrator.redact import Redactor
@@ -50,33 +58,10 @@ from orchestrator.workspace import scratch_dir, spec_for
 
 PINNED = "0.169.0"
 """The @openai/codex release this executor is tested against (tests install exactly this one)."""
-DEFAULT_MODEL = "gpt-5.5"
-"""A name in codex's built-in catalog, so it offers apply_patch and warns about no missing metadata."""
-DEFAULT_PROVIDER = "orchestrator"
-JAIL_PROVIDER = "orchestrator"
-"""The provider table codex gets inside the jail: the model proxy, with no key."""
 MODEL_PORT = 3129
 """The jail-side loopback port forwarded to the model proxy (the egress proxy has 3128)."""
 EVIDENCE = "codex"
 LAST_MESSAGE_CAP = 1024 * 1024
-ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-BASE_URL = re.compile(r"^https?://\S+$")
-BUILTIN_KEYS = ("CODEX_API_KEY", "OPENAI_API_KEY")
-"""Key variables read, in order, when neither ORCH_CODEX_ENV_KEY nor the pack names one."""
-
-
-@dataclass(frozen=True)
-class Provider:
-    """The model provider codex's turns go to; `base_url=None` means the OpenAI API."""
-
-    name: str
-    base_url: str | None = None
-    env_key: str | None = None
-    wire_api: str = "responses"
-
-    @property
-    def upstream(self) -> str:
-        return self.base_url or DEFAULT_BASE_URL
 
 
 # --- configuration (pure) -------------------------------------------------------------------------
@@ -99,7 +84,8 @@ def find_binary(environ: Mapping[str, str] | None = None, repo: Path | None = No
             return str(local)
     raise BadInput(
         "the codex executor needs the Codex CLI, and none was found: install it with "
-        f"`npm install --prefix .tools @openai/codex@{PINNED}` and set ORCH_CODEX_BIN=.tools/node_modules/.bin/codex "
+        f"`npm install --prefix .tools @openai/codex@{PINNED}` and set "
+        "ORCH_CODEX_BIN=.tools/node_modules/.bin/codex "
         "(or put `codex` on PATH)"
     )
 
@@ -110,123 +96,6 @@ def install_dir(binary: str) -> Path:
     real = Path(binary).resolve()
     modules = [p for p in real.parents if p.name == "node_modules"]
     return modules[-1] if modules else real.parent
-
-
-def model_for(executor: Mapping[str, Any], environ: Mapping[str, str]) -> str:
-    """The environment wins over the pack: the operator decides where a run's tokens go."""
-    return environ.get("ORCH_CODEX_MODEL") or str(executor.get("model") or DEFAULT_MODEL)
-
-
-def provider_for(executor: Mapping[str, Any], environ: Mapping[str, str]) -> Provider:
-    declared = executor.get("provider") or {}
-    base_url = environ.get("ORCH_CODEX_BASE_URL") or declared.get("base_url")
-    env_key = environ.get("ORCH_CODEX_ENV_KEY") or declared.get("env_key")
-    if base_url and not BASE_URL.match(base_url):
-        raise BadInput(f"codex provider base_url {base_url!r} is not an http(s) URL (set ORCH_CODEX_BASE_URL or "
-                       "executor.provider.base_url to e.g. http://127.0.0.1:8080/v1)")  # fmt: skip
-    if base_url:
-        try:
-            Upstream.parse(base_url)
-        except ValueError as exc:
-            raise BadInput(f"codex provider: {exc}") from None
-    if declared.get("base_url") and not environ.get("ORCH_CODEX_BASE_URL") and not _loopback(str(base_url)):
-        raise BadInput(
-            f"executor.provider.base_url {base_url!r}: a task pack may name only a model server on this machine "
-            "(127.0.0.1, localhost); the key goes to another endpoint only when the operator sets "
-            "ORCH_CODEX_BASE_URL"
-        )
-    if env_key and not ENV_KEY.match(env_key):
-        raise BadInput(f"codex provider env_key {env_key!r} must be the NAME of a variable (A-Z, 0-9, _), "
-                       "never the key itself")  # fmt: skip
-    name = str(declared.get("name") or DEFAULT_PROVIDER)
-    if not base_url and not declared:
-        return Provider(name="openai", base_url=None, env_key=env_key)
-    return Provider(name=name, base_url=base_url or None, env_key=env_key,
-                    wire_api=str(declared.get("wire_api") or "responses"))  # fmt: skip
-
-
-def _loopback(base_url: str) -> bool:
-    host = Upstream.parse(base_url).host
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def model_key(provider: Provider, environ: Mapping[str, str]) -> tuple[str, str]:
-    """(variable name, key) the model proxy sends; refused before codex starts when it is not set."""
-    names = [provider.env_key] if provider.env_key else list(BUILTIN_KEYS)
-    for name in names:
-        if environ.get(name):
-            return name, environ[name]
-    wanted = names[0] if len(names) == 1 else " or ".join(names)
-    raise BadInput(
-        f"the codex executor needs a model API key and {wanted} is not set: export {names[0]}=<your key> "
-        "(for another endpoint set ORCH_CODEX_BASE_URL, and ORCH_CODEX_ENV_KEY to the NAME of the variable "
-        "holding its key); the key stays outside the jail, in the host-side model proxy"
-    )
-
-
-def provider_args(port: int, wire_api: str = "responses") -> list[str]:
-    """`-c` overrides that point codex at the model proxy inside the jail, with no key (`env_key` absent).
-
-    Retries are off: a failing endpoint fails the attempt at once, and the
-    orchestrator's own attempts and breakers decide what happens next.
-    """
-    table = {"name": JAIL_PROVIDER, "base_url": f"http://127.0.0.1:{port}/v1", "wire_api": wire_api}
-    body = ", ".join(f"{k}={_toml(v)}" for k, v in table.items())
-    body += ", request_max_retries=0, stream_max_retries=0, supports_websockets=false"
-    return [
-        "-c",
-        f"model_provider={_toml(JAIL_PROVIDER)}",
-        "-c",
-        f"model_providers.{JAIL_PROVIDER}={{{body}}}",
-    ]
-
-
-def hardening_args() -> list[str]:
-    """Flags that make codex fail closed; its own sandbox is off because ours holds it and its commands.
-
-    The environment codex hands its commands is our jail's (already an allowlist with no key), minus
-    codex's default excludes (`*KEY*`, `*SECRET*`, `*TOKEN*`); no login shell, whose profile would reset
-    PATH and hide the run's interpreter.
-    """
-    return [
-        "--strict-config",
-        "--ephemeral",
-        "--skip-git-repo-check",
-        "--sandbox", "danger-full-access",
-        "-c", "shell_environment_policy.inherit=all",
-        "-c", "shell_environment_policy.ignore_default_excludes=false",
-        "-c", "allow_login_shell=false",
-        "-c", "check_for_update_on_startup=false",
-        "-c", "analytics.enabled=false",
-        "-c", "feedback.enabled=false",
-        "--disable", "plugins",
-        "--disable", "unbounded_connection_retries",
-    ]  # fmt: skip
-
-
-def build_argv(binary: str, workspace: Path, model: str, *, port: int, wire_api: str, last_message: Path,
-               prompt: str) -> list[str]:  # fmt: skip
-    """The jailed command line. `env NO_PROXY=127.0.0.1` keeps codex's own requests to the model proxy off
-    the egress proxy (HTTP(S)_PROXY stay set for the commands it runs, which reach declared hosts only)."""
-    return [
-        "/usr/bin/env", "NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1",
-        binary, "exec", "--json",
-        *hardening_args(),
-        "-C", str(workspace),
-        "-m", model,
-        *provider_args(port, wire_api),
-        "-o", str(last_message),
-        "--", prompt,
-    ]  # fmt: skip
-
-
-def _toml(value: str) -> str:
-    return json.dumps(value)
 
 
 @cache
@@ -305,8 +174,15 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
     jail_message.unlink(missing_ok=True)
     prompt = render_prompt(run, attempt, feedback)
     atomic_write_text(prompt_file, redactor.redact(prompt))
-    argv = build_argv(binary, run.workspace, model, port=MODEL_PORT, wire_api=provider.wire_api,
-                      last_message=jail_message, prompt=prompt)  # fmt: skip
+    argv = build_argv(
+        binary,
+        run.workspace,
+        model,
+        port=MODEL_PORT,
+        wire_api=provider.wire_api,
+        last_message=jail_message,
+        prompt=prompt,
+    )
 
     before = dict(run.manifest.executor.usage or {})
     stream = Stream()
@@ -332,8 +208,11 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
     spec = spec_for(run, {"CODEX_HOME": str(codex_home)})  # the time left; trips when none is left
     socket_dir = Path(tempfile.mkdtemp(prefix="orch-model-"))
     proxy = ModelProxy(socket_dir / "s", provider.upstream, key)
-    spec = replace(spec, read_paths=(*spec.read_paths, install_dir(binary)),
-                   forwards=(*spec.forwards, Forward(MODEL_PORT, proxy.socket_path)))  # fmt: skip
+    spec = replace(
+        spec,
+        read_paths=(*spec.read_paths, install_dir(binary)),
+        forwards=(*spec.forwards, Forward(MODEL_PORT, proxy.socket_path)),
+    )
     try:
         with proxy:
             execution = sandboxed(argv, spec, cwd=run.workspace, on_line=on_line)
@@ -371,11 +250,14 @@ def execute(run: Run, log: PhaseLog, attempt: int, feedback: str | None) -> Atte
         *(f"<prompt: {run.rel(prompt_file)}>" if a == prompt else a for a in argv[4:]),
     ]
     log.command(
-        shlex.join(shown), execution.exit_code, execution.duration,
-        _log_text(stream.usage, stderr, run.workspace), execution.output_bytes,
+        shlex.join(shown),
+        execution.exit_code,
+        execution.duration,
+        _log_text(stream.usage, stderr, run.workspace),
+        execution.output_bytes,
         note=f"attempt {attempt}; in the jail; model proxy forwarded {len(proxy.forwarded)} request(s); "
         f"{result.reason}",
-    )  # fmt: skip
+    )
     return result
 
 
@@ -384,18 +266,40 @@ def _judge(
 ) -> AttemptResult:
     if execution.breaker:
         return AttemptResult(
-            False, f"codex stopped: breaker {execution.breaker} tripped (measured {execution.measured} > limit "
-            f"{execution.limit})", None, execution.breaker, execution.limit, execution.measured, outputs)  # fmt: skip
+            False,
+            f"codex stopped: breaker {execution.breaker} tripped (measured {execution.measured} > limit "
+            f"{execution.limit})",
+            None,
+            execution.breaker,
+            execution.limit,
+            execution.measured,
+            outputs,
+        )
     error = next((e for e in reversed(usage.errors) if e), "") or _last_line(stderr)
     if execution.exit_code != 0:
-        return AttemptResult(False, f"codex exited {execution.exit_code}: {error or 'no error message'}",
-                             execution.exit_code, outputs=outputs, failure_key=("codex", execution.exit_code, error))  # fmt: skip
+        return AttemptResult(
+            False,
+            f"codex exited {execution.exit_code}: {error or 'no error message'}",
+            execution.exit_code,
+            outputs=outputs,
+            failure_key=("codex", execution.exit_code, error),
+        )
     if not usage.turn_completed:
-        return AttemptResult(False, "codex exited 0 without a turn.completed event" + (f": {error}" if error else ""),
-                             0, outputs=outputs, failure_key=("codex", 0, "no turn.completed"))  # fmt: skip
+        return AttemptResult(
+            False,
+            "codex exited 0 without a turn.completed event" + (f": {error}" if error else ""),
+            0,
+            outputs=outputs,
+            failure_key=("codex", 0, "no turn.completed"),
+        )
     if not has_message:
-        return AttemptResult(False, "codex exited 0 without writing its last message (-o file missing or empty)",
-                             0, outputs=outputs, failure_key=("codex", 0, "no last message"))  # fmt: skip
+        return AttemptResult(
+            False,
+            "codex exited 0 without writing its last message (-o file missing or empty)",
+            0,
+            outputs=outputs,
+            failure_key=("codex", 0, "no last message"),
+        )
     return AttemptResult(True, "codex completed its turn", 0, outputs=outputs)
 
 

@@ -37,8 +37,6 @@ from orchestrator.taskpack.model import (
 )
 
 __all__ = [
-    "Checked",
-    "Document",
     "MAX_ALIASES",
     "MAX_BYTES",
     "MAX_DEPTH",
@@ -47,6 +45,8 @@ __all__ = [
     "SLUG",
     "TASKPACKS",
     "TASK_FILE",
+    "Checked",
+    "Document",
     "TaskPack",
     "apply_defaults",
     "check_file",

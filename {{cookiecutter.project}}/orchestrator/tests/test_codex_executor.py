@@ -35,7 +35,7 @@ from conftest import ROOT, manifest, write_pack
 from orchestrator import pipeline
 from orchestrator.config import load_settings
 from orchestrator.errors import BadInput
-from orchestrator.executors import AttemptResult, codex, command, render_prompt
+from orchestrator.executors import AttemptResult, codex, codex_config, command, render_prompt
 from orchestrator.phaselog import PhaseLog
 from orchestrator.phases import execute
 from orchestrator.redact import Redactor
@@ -207,12 +207,11 @@ def test_model_and_provider_can_come_from_the_pack(
 def test_a_pack_cannot_send_the_key_to_an_endpoint_of_its_choosing() -> None:
     executor = {"kind": "codex", "provider": {"name": "p", "base_url": "https://collector.example/v1"}}
     with pytest.raises(BadInput, match="ORCH_CODEX_BASE_URL"):
-        codex.provider_for(executor, {})
-    assert codex.provider_for(executor, {"ORCH_CODEX_BASE_URL": "https://api.example/v1"}).base_url == (
-        "https://api.example/v1"
-    )
+        codex_config.provider_for(executor, {})
+    from_env = codex_config.provider_for(executor, {"ORCH_CODEX_BASE_URL": "https://api.example/v1"})
+    assert from_env.base_url == ("https://api.example/v1")
     local = {"kind": "codex", "provider": {"base_url": "http://127.0.0.1:8080/v1"}}
-    assert codex.provider_for(local, {}).base_url == "http://127.0.0.1:8080/v1"
+    assert codex_config.provider_for(local, {}).base_url == "http://127.0.0.1:8080/v1"
 
 
 def test_the_environment_overrides_the_packs_model_and_endpoint() -> None:
@@ -226,9 +225,9 @@ def test_the_environment_overrides_the_packs_model_and_endpoint() -> None:
         "ORCH_CODEX_BASE_URL": "http://env/v1",
         "ORCH_CODEX_ENV_KEY": "K",
     }
-    assert codex.model_for(executor, environ) == "from-env"
-    assert codex.provider_for(executor, environ) == codex.Provider("p", "http://env/v1", "K")
-    assert codex.model_for(executor, {}) == "from-pack"
+    assert codex_config.model_for(executor, environ) == "from-env"
+    assert codex_config.provider_for(executor, environ) == codex_config.Provider("p", "http://env/v1", "K")
+    assert codex_config.model_for(executor, {}) == "from-pack"
 
 
 def test_an_endpoint_error_fails_the_attempt_with_its_reason(repo: Path, codex_env) -> None:
@@ -304,7 +303,7 @@ def test_a_missing_codex_binary_is_bad_input_that_says_how_to_install(tmp_path: 
 
 
 def test_the_jailed_command_line_turns_codexs_own_sandbox_off_and_names_no_key(tmp_path: Path) -> None:
-    argv = codex.build_argv(
+    argv = codex_config.build_argv(
         "codex",
         tmp_path,
         "gpt-5.5",
@@ -328,10 +327,12 @@ def test_the_jailed_command_line_turns_codexs_own_sandbox_off_and_names_no_key(t
 
 def test_a_missing_key_is_refused_naming_the_variable_to_set() -> None:
     with pytest.raises(BadInput, match="CODEX_API_KEY"):
-        codex.model_key(codex.provider_for({"kind": "codex"}, {}), {})
+        codex_config.model_key(codex_config.provider_for({"kind": "codex"}, {}), {})
     with pytest.raises(BadInput, match=KEY_VAR):
-        codex.model_key(codex.Provider("local", "http://127.0.0.1:1/v1", KEY_VAR), {"OPENAI_API_KEY": "x"})
-    assert codex.model_key(codex.provider_for({}, {}), {"OPENAI_API_KEY": "k"}) == ("OPENAI_API_KEY", "k")
+        local = codex_config.Provider("local", "http://127.0.0.1:1/v1", KEY_VAR)
+        codex_config.model_key(local, {"OPENAI_API_KEY": "x"})
+    default = codex_config.provider_for({}, {})
+    assert codex_config.model_key(default, {"OPENAI_API_KEY": "k"}) == ("OPENAI_API_KEY", "k")
 
 
 def test_a_codex_pack_without_a_key_exits_2_before_codex_starts(repo: Path, codex_bin: str) -> None:

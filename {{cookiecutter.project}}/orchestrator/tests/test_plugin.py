@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from conftest import ROOT, git, manifest, orchestrator, runs_of, write_pack
+from orchestrator import plugin_protocol
 from orchestrator.config import load_settings
 from orchestrator.errors import Tripped
 from orchestrator.fsio import read_json, sha256_file
@@ -44,9 +45,9 @@ def result(status="passed", findings=(), **extra):
             "metrics": {{"changed": len(request["changed_files"])}}, **extra}}
 def emit(value):
     print("some log line before the result")
-    print({plugin.RESULT_BEGIN!r})
+    print({plugin_protocol.RESULT_BEGIN!r})
     print(json.dumps(value, indent=1))
-    print({plugin.RESULT_END!r})
+    print({plugin_protocol.RESULT_END!r})
 """
 
 BODIES = {
@@ -54,7 +55,9 @@ BODIES = {
     "failing": 'emit(result("failed", [{"file": request["changed_files"][0], "line": 1, "rule": "demo", '
     '"severity": "error", "message": "demo finding"}]))',
     "crashing": 'raise RuntimeError("the probe blew up")',
-    "invalid-json": f'print({plugin.RESULT_BEGIN!r}); print("{{not json"); print({plugin.RESULT_END!r})',
+    "invalid-json": (
+        f'print({plugin_protocol.RESULT_BEGIN!r}); print("{{not json"); print({plugin_protocol.RESULT_END!r})'
+    ),
 }
 EXPECTED = {  # kind -> manifest plugin status
     "passing": "passed",
@@ -119,7 +122,7 @@ def run_phase(run: Run, secrets: tuple[str, ...] = ()) -> PhaseResult:
 
 
 def result_file(run: Run) -> Path:
-    return run.dir / plugin.RESULT_FILE
+    return run.dir / plugin_protocol.RESULT_FILE
 
 
 # --- the matrix: kind x strict x enabled ------------------------------------------------------------
@@ -352,15 +355,15 @@ def test_strictness_decides_the_run_status(repo: Path, strict: bool, status: str
 
 def test_entry_paths_resolve_against_the_plugin_directory(tmp_path: Path) -> None:
     (tmp_path / "plugin.py").write_text("")
-    argv = plugin.resolve_argv(["python", "plugin.py", "--flag", "../outside.py"], tmp_path)
+    argv = plugin_protocol.resolve_argv(["python", "plugin.py", "--flag", "../outside.py"], tmp_path)
     assert argv == [sys.executable, str((tmp_path / "plugin.py").resolve()), "--flag", "../outside.py"]
 
 
 def test_the_last_result_block_wins() -> None:
-    begin, end = plugin.RESULT_BEGIN, plugin.RESULT_END
+    begin, end = plugin_protocol.RESULT_BEGIN, plugin_protocol.RESULT_END
     lines = [begin, "{broken", end, "log", begin, '{"a": 1}', end, "trailing log"]
     text = "\n".join(lines)
-    assert plugin.extract_result(text) == {"a": 1}
+    assert plugin_protocol.extract_result(text) == {"a": 1}
 
 
 # --- the shipped security plugin ---------------------------------------------------------------------
@@ -399,4 +402,4 @@ def test_a_strict_failing_plugin_fails_the_whole_run(repo: Path) -> None:
         "failed",
     )
     outputs = {o["path"]: o["sha256"] for o in data["phases"]["plugin"]["outputs"]}
-    assert outputs[plugin.RESULT_FILE] == data["plugin"]["sha256"]
+    assert outputs[plugin_protocol.RESULT_FILE] == data["plugin"]["sha256"]
