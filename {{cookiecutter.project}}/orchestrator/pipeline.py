@@ -20,6 +20,7 @@ from types import FrameType
 
 from orchestrator import gitops, guard, render, runlock, textsafe
 from orchestrator.breakers import check_kill_switch, kill_switch_reason, raise_if, stop_file
+from orchestrator.clock import utc_now
 from orchestrator.config import Settings
 from orchestrator.errors import Aborted, BadInput, Refused, Tripped
 from orchestrator.evidence import index as evidence
@@ -38,7 +39,6 @@ from orchestrator.runs import (
     new_run_id,
     record_outputs,
     resolve_run_dir,
-    utc_now,
 )
 from orchestrator.taskpack import TaskPack, load_taskpack
 

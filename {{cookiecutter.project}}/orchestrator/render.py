@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from orchestrator import textsafe
+from orchestrator.clock import parse_utc
 from orchestrator.fsio import atomic_write_text
 from orchestrator.model import Status
 from orchestrator.phases import NAMES as PHASES
@@ -66,7 +66,7 @@ def pack_prompt(source: str, data: dict[str, Any]) -> str:
 
 def _ms(stamp: str) -> str:
     """Times for the Mermaid gantt: HH:MM:SS.mmm (axis shows seconds)."""
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").strftime("%H:%M:%S.%f")[:-3]
+    return parse_utc(stamp).strftime("%H:%M:%S.%f")[:-3]
 
 
 def timeline(manifest: dict[str, Any]) -> list[dict[str, str]]:

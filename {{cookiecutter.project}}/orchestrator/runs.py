@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator import __version__, textsafe
+from orchestrator.clock import utc_now
 from orchestrator.config import Settings
 from orchestrator.errors import BadInput
 from orchestrator.fsio import read_json, sha256_file, write_json
@@ -50,10 +51,6 @@ STATUS_BY_PHASE = {
     Status.ABORTED: RunStatus.ABORTED,
 }
 SEVERITY = (Status.ABORTED, Status.TRIPPED, Status.REFUSED, Status.FAILED)
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")

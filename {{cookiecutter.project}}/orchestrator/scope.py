@@ -25,6 +25,7 @@ from orchestrator.model import Ruling
 from orchestrator.recording import decide
 from orchestrator.runs import Run
 from orchestrator.sandbox import escaping_symlinks
+from orchestrator.sandbox.gitview import gitdir_file
 from orchestrator.workspace import bounded
 
 
@@ -33,17 +34,6 @@ def scope_with_ceilings(run: Run) -> dict[str, Any]:
     globs of allowed_paths reach, a changed path under a never_in_scope glob is refused."""
     never = list(ceilings.of_repository(run.repo).never_in_scope)
     return {**run.task.scope, "forbidden_paths": [*run.task.scope.get("forbidden_paths", []), *never]}
-
-
-def worktree_git_dir(workspace: Path) -> Path | None:
-    dot_git = workspace / ".git"
-    if not dot_git.is_file() or dot_git.is_symlink():
-        return None
-    text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
-    if not text.startswith("gitdir:") or "\n" in text:
-        return None
-    path = Path(text.split(":", 1)[1].strip())
-    return path if path.is_absolute() else (workspace / path).resolve()
 
 
 def _expected_git_dir(run: Run) -> Path:
@@ -59,7 +49,7 @@ def check_git_file(run: Run) -> str | None:
         )
     if not dot_git.is_file():
         return "the workspace's .git file was removed"
-    found = worktree_git_dir(run.workspace)
+    found = gitdir_file(run.workspace)
     expected = _expected_git_dir(run)
     if found is None or found.resolve() != expected:
         return f"the workspace's .git file was rewritten (points at {found}, expected {expected})"

@@ -11,10 +11,10 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator import envcache, gitops, tested
+from orchestrator.clock import parse_utc
 from orchestrator.environment import expand, path_prefix, snapshot_dir
 from orchestrator.errors import BadInput, Refused, Tripped
 from orchestrator.fsio import atomic_write_bytes
@@ -74,7 +74,7 @@ def scratch_dir(run: Run) -> Path:
 
 def run_deadline(run: Run) -> float:
     """Seconds left of the run's wall-time budget (limits.wall_seconds)."""
-    started = datetime.strptime(run.manifest.started_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    started = parse_utc(run.manifest.started_at)
     return run.task.limits["wall_seconds"] - (time.time() - started.timestamp())
 
 
@@ -117,7 +117,6 @@ def spec_for(run: Run, extra_env: dict[str, str] | None = None, where: Path | No
             limits["phase_wall_seconds"],
             round(limits["phase_wall_seconds"] - phase_left, 3),
         )
-    safety = run.task.safety
     if run_left <= phase_left:
         wall_name, wall_spent = "wall_seconds", limits["wall_seconds"] - run_left
     else:
@@ -128,8 +127,8 @@ def spec_for(run: Run, extra_env: dict[str, str] | None = None, where: Path | No
         scratch=scratch_dir(run),
         wall_seconds=max(min(phase_left, run_left), 0.001),
         max_output_bytes=limits["max_output_bytes"],
-        network_hosts=tuple(expand(safety.get("network", {}).get("hosts", []))),
-        cloud_providers=tuple(safety.get("cloud", {}).get("providers", [])),
+        network_hosts=tuple(expand(run.task.network_hosts)),
+        cloud_providers=tuple(run.task.cloud_providers),
         isolate=not run.settings.unsafe_no_isolation,
         extra_env=extra_env or {},
         max_processes=limits["max_processes"],
@@ -152,7 +151,7 @@ def record_changes(run: Run, redactor: Redactor, tree: str) -> list[gitops.FileC
     """Writes diff.patch (redacted, at most DIFF_CAP bytes) and the per-file +/- counts (at most
     FILES_CAP files) into the manifest, then trips `max_diff_bytes` when the patch was longer.
 
-    `tree` is the change's tree as `safety.check_workspace` built it (sized first, no filters);
+    `tree` is the change's tree as `scope.check_workspace` built it (sized first, no filters);
     git runs under the run's remaining time."""
     base = run.manifest.git.base
     with bounded(run) as left:

@@ -14,9 +14,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from orchestrator.clock import utc_now
 
 LOG_FILE = "control-plane.jsonl"
 DEFAULT_RATE_PER_MINUTE = 60
@@ -36,7 +37,7 @@ class AuditLog:
         self, tool: str, client: str, arguments: dict[str, Any], outcome: str, detail: str = ""
     ) -> None:
         entry = {
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "time": utc_now(),
             "tool": tool,
             "client": client,
             "arguments": arguments_digest(arguments),

@@ -28,7 +28,7 @@ from orchestrator.recording import decide
 from orchestrator.redact import scan_text_for_secrets
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.sandbox import isolation_available
-from orchestrator.scope import worktree_git_dir
+from orchestrator.sandbox.gitview import gitdir_file
 
 IGNORED_DIRTY = ("runs/", ".orchestrator/")
 SCAN_LIMIT_BYTES = 2 * 1024 * 1024
@@ -39,10 +39,7 @@ SCAN_LIMIT_BYTES = 2 * 1024 * 1024
 
 
 def _declarations(run: Run) -> tuple[list[str], list[str]]:
-    safety = run.task.safety
-    hosts = list(safety.get("network", {}).get("hosts", []))
-    providers = list(safety.get("cloud", {}).get("providers", []))
-    return hosts, providers
+    return run.task.network_hosts, run.task.cloud_providers
 
 
 def check_policy(run: Run) -> list[Decision]:
@@ -190,7 +187,7 @@ def git_control_digest(repo: Path, workspace: Path | None = None) -> str:
             paths.extend(sorted(p for p in base.rglob("*") if p.is_file() or p.is_symlink()))
     paths.extend(p for p in (git_dir / "config", git_dir / "config.worktree") if p.exists())
     if workspace is not None:
-        private = worktree_git_dir(workspace)
+        private = gitdir_file(workspace)
         if private is not None and private.is_dir():
             paths.extend(
                 sorted(p for p in private.iterdir() if p.name in ("config", "config.worktree", "hooks"))

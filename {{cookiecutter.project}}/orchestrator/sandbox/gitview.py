@@ -46,20 +46,29 @@ class GitView:
     """(host source, jail destination) pairs, bound read-only."""
 
 
-def git_dirs(workspace: Path) -> GitDirs | None:
+def gitdir_file(workspace: Path) -> Path | None:
+    """The git dir a worktree's `.git` file names; None unless `.git` is a regular file (not a
+    symlink) holding the one line `gitdir: <path>` that git writes. The one parser of that file."""
     dot_git = workspace / ".git"
-    if dot_git.is_dir() and not dot_git.is_symlink():
-        return GitDirs(dot_git.resolve(), dot_git.resolve())
+    if not dot_git.is_file() or dot_git.is_symlink():
+        return None
     try:
         text = dot_git.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return None
-    if not text.startswith("gitdir:"):
+    if not text.startswith("gitdir:") or "\n" in text:
         return None
-    private = Path(text.split(":", 1)[1].strip())
-    if not private.is_absolute():
-        private = workspace / private
-    private = private.resolve()
+    path = Path(text.split(":", 1)[1].strip())
+    return (path if path.is_absolute() else workspace / path).resolve()
+
+
+def git_dirs(workspace: Path) -> GitDirs | None:
+    dot_git = workspace / ".git"
+    if dot_git.is_dir() and not dot_git.is_symlink():
+        return GitDirs(dot_git.resolve(), dot_git.resolve())
+    private = gitdir_file(workspace)
+    if private is None:
+        return None
     try:
         common_text = (private / "commondir").read_text(encoding="utf-8").strip()
     except OSError:
