@@ -20,12 +20,12 @@ from orchestrator.breakers import Trip, raise_if
 from orchestrator.controlplane import CONTROL_PLANE, is_control_plane
 from orchestrator.environment import tolerated_link
 from orchestrator.errors import Refused
-from orchestrator.globs import match_any, match_path
 from orchestrator.model import Ruling
 from orchestrator.recording import decide
 from orchestrator.runs import Run
 from orchestrator.sandbox import escaping_symlinks
 from orchestrator.sandbox.gitview import gitdir_file
+from orchestrator.taskpack.model import in_allowed_paths, in_forbidden_paths
 from orchestrator.workspace import bounded
 
 
@@ -61,10 +61,8 @@ def scope_violations(
 ) -> tuple[list[str], list[str], list[str]]:
     """(control-plane paths, paths outside allowed_paths, paths in forbidden_paths)."""
     control = [p for p in paths if is_control_plane(p, extra_control_plane)]
-    allowed = scope.get("allowed_paths", [])
-    forbidden = scope.get("forbidden_paths", [])
-    outside = [p for p in paths if p not in control and not any(match_path(g, p) for g in allowed)]
-    banned = [p for p in paths if p not in control and match_any(forbidden, p)]
+    outside = [p for p in paths if p not in control and not in_allowed_paths(scope, p)]
+    banned = [p for p in paths if p not in control and in_forbidden_paths(scope, p)]
     return control, outside, banned
 
 

@@ -13,7 +13,6 @@ from typing import Any
 from orchestrator import review_secrets, textsafe
 from orchestrator.controlplane import is_control_plane, is_dependency_manifest
 from orchestrator.diffparse import FileDiff
-from orchestrator.globs import match_any
 from orchestrator.reviewing.model import (
     DIFF,
     OK_PHASE,
@@ -25,6 +24,7 @@ from orchestrator.reviewing.model import (
     limit,
     line_of,
 )
+from orchestrator.taskpack.model import in_allowed_paths, in_forbidden_paths
 
 UNREADABLE = finding(
     DIFF,
@@ -82,12 +82,11 @@ def check_scope(inputs: ReviewInputs, paths: list[str]) -> dict[str, Any]:
             "no diff.patch",
         )
     scope = inputs.task.get("scope", {})
-    allowed, forbidden = list(scope.get("allowed_paths", [])), list(scope.get("forbidden_paths", []))
     findings = []
     for path in paths:
-        if match_any(forbidden, path):
+        if in_forbidden_paths(scope, path):
             findings.append(finding(path, 0, "scope/forbidden", "path matches scope.forbidden_paths"))
-        elif not match_any(allowed, path):
+        elif not in_allowed_paths(scope, path):
             findings.append(
                 finding(
                     path,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import Problem
+from orchestrator.globs import match_any
 
 SCHEMA = "taskpack.v1.json"
 TASKPACKS = "taskpacks"
@@ -29,6 +30,16 @@ def declared_providers(data: Mapping[str, Any]) -> list[str]:
     """`safety.cloud.providers` of a pack's data; [] when absent."""
     safety = data.get("safety") or {}
     return [str(provider) for provider in (safety.get("cloud") or {}).get("providers") or []]
+
+
+def in_allowed_paths(scope: Mapping[str, Any], path: str) -> bool:
+    """The scope rule, half one: a changed path must match a glob of `scope.allowed_paths`."""
+    return match_any(list(scope.get("allowed_paths") or []), path)
+
+
+def in_forbidden_paths(scope: Mapping[str, Any], path: str) -> bool:
+    """The scope rule, half two: a changed path must match no glob of `scope.forbidden_paths`."""
+    return match_any(list(scope.get("forbidden_paths") or []), path)
 
 
 @dataclass(frozen=True)
