@@ -22,6 +22,7 @@ from typing import Any
 
 from orchestrator.config import Settings
 from orchestrator.errors import BadInput, OrchestratorError
+from orchestrator.layout import MANIFEST, SUMMARY
 from orchestrator.redact import Redactor
 from orchestrator.runs import task_runs
 
@@ -92,8 +93,8 @@ def pr_body(settings: Settings, task_id: str, github: GitHub, redactor: Redactor
     if not runs:
         raise BadInput(f"task {task_id!r} has no run under runs/: run it first (nox -s run -- {task_id})")
     run_dir = runs[-1]
-    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    summary_file = run_dir / "SUMMARY.md"
+    manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+    summary_file = run_dir / SUMMARY
     summary = summary_file.read_text(encoding="utf-8", errors="replace") if summary_file.is_file() else ""
     summary = redactor.redact(summary)
     if len(summary) > BODY_CAP:

@@ -16,6 +16,7 @@ from pathlib import Path
 from orchestrator import gitops, textsafe
 from orchestrator.config import Settings
 from orchestrator.errors import BadInput
+from orchestrator.layout import MANIFEST, SUMMARY
 from orchestrator.runs import task_runs
 from orchestrator.taskpack import TASKPACKS, find_task_ids, load_many
 
@@ -72,8 +73,8 @@ def outcomes(settings: Settings, task_ids: list[str]) -> str:
         if not runs:
             lines.append(f"| {_cell(task_id)} | no run | the job did not leave a run directory | - |")
             continue
-        data = json.loads((runs[-1] / "manifest.json").read_text(encoding="utf-8"))
-        summary = (runs[-1] / "SUMMARY.md").relative_to(settings.repo).as_posix()
+        data = json.loads((runs[-1] / MANIFEST).read_text(encoding="utf-8"))
+        summary = (runs[-1] / SUMMARY).relative_to(settings.repo).as_posix()
         lines.append(
             f"| {_cell(task_id)} | {_cell(data.get('status'))} | {_cell(data.get('reason'))} | {summary} |"
         )

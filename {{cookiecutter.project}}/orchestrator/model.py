@@ -18,6 +18,8 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from enum import Enum, StrEnum
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from orchestrator.layout import log_name
+
 SCHEMA = "manifest/v1"
 
 
@@ -143,7 +145,7 @@ class PhaseRecord:
 
     @classmethod
     def pending(cls, name: str) -> PhaseRecord:
-        return cls(Status.PENDING, None, None, None, f"logs/{name}.log")
+        return cls(Status.PENDING, None, None, None, log_name(name))
 
 
 @dataclass

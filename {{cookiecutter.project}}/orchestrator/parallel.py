@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 
 from orchestrator.config import Settings
+from orchestrator.layout import MANIFEST, SUMMARY
 from orchestrator.runs import new_run_id
 
 SEVERITY = {0: 0, 1: 1, 2: 2, 3: 3, 130: 4}
@@ -43,10 +44,10 @@ class Slot:
         """(status, summary path) from the run's manifest, or what is known without one."""
         run_dir = settings.runs_dir / self.task_id / self.run_id
         try:
-            status = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["status"]
+            status = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))["status"]
         except (OSError, ValueError, KeyError):
             status = "not started" if self.code == 2 else f"no manifest (exit {self.code})"
-        summary = run_dir / "SUMMARY.md"
+        summary = run_dir / SUMMARY
         return status, summary.relative_to(settings.repo).as_posix() if summary.is_file() else "-"
 
 

@@ -24,6 +24,7 @@ from orchestrator.clock import utc_now
 from orchestrator.config import Settings
 from orchestrator.errors import Aborted, BadInput, Refused, Tripped
 from orchestrator.evidence import index as evidence
+from orchestrator.layout import LOGS, SUMMARY, log_name
 from orchestrator.model import BreakerRecord, PhaseError, PhaseRecord, RunStatus, StartedBy, Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.phases import BY_NAME, DECISIVE, FINALIZERS, Role
@@ -140,7 +141,7 @@ def _new_run(settings: Settings, task: TaskPack, run_id: str | None, started_by:
     run_id = run_id or new_run_id()
     run_dir = settings.runs_dir / task.id / run_id
     try:
-        (run_dir / "logs").mkdir(parents=True)
+        (run_dir / LOGS).mkdir(parents=True)
     except FileExistsError:
         raise BadInput(f"run {run_id} of {task.id} already exists") from None
     manifest = new_manifest(settings, task, run_id, base, "unknown")
@@ -165,7 +166,7 @@ def open_run(settings: Settings, task_ref: str, run_arg: str | None) -> Run:
 def execute_phase(run: Run, name: str, redactor: Redactor) -> int:
     """Runs one phase and records it; never raises for what the phase itself does."""
     earlier = run.manifest.phases.get(name)
-    log_path = earlier.log if earlier else f"logs/{name}.log"
+    log_path = earlier.log if earlier else log_name(name)
     entry = run.manifest.phases[name] = PhaseRecord(Status.RUNNING, utc_now(), None, None, log_path, [])
     run.save()
     log = PhaseLog(run.logs / f"{name}.log", redactor)
@@ -287,7 +288,7 @@ def _conclude(run: Run, name: str, code: int, redactor: Redactor, *, chain: bool
 
 
 def report(run: Run) -> str:
-    summary = run.dir / "SUMMARY.md"
+    summary = run.dir / SUMMARY
     status, reason = textsafe.terminal(run.manifest.status), textsafe.terminal(run.manifest.reason)
     return f"run {run.id}: {status} — {reason}\n  summary: {textsafe.terminal(summary)}"
 

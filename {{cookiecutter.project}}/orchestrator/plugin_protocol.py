@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator.layout import PLUGIN_RESULT
 from orchestrator.redact import Redactor
 from orchestrator.schemas import first_error
 
-RESULT_FILE = "plugin_result.json"
+RESULT_FILE = PLUGIN_RESULT
 
 
 DESCRIPTOR = "plugin.json"

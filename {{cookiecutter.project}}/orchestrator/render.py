@@ -19,13 +19,13 @@ from jinja2.sandbox import SandboxedEnvironment
 from orchestrator import textsafe
 from orchestrator.clock import parse_utc
 from orchestrator.fsio import atomic_write_text
+from orchestrator.layout import REVIEW_MARKDOWN, SUMMARY
 from orchestrator.model import Status
 from orchestrator.phases import NAMES as PHASES
 from orchestrator.redact import Redactor
 from orchestrator.runs import Run, derive_status
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-SUMMARY = "SUMMARY.md"
 
 
 @cache
@@ -108,7 +108,7 @@ def summary_context(run: Run) -> dict[str, Any]:
         ),
         "timeline": timeline(manifest),
         "logs": sorted(p.name for p in run.logs.glob("*.log")) if run.logs.is_dir() else [],
-        "has_review": (run.dir / "REVIEW.md").exists(),
+        "has_review": (run.dir / REVIEW_MARKDOWN).exists(),
     }
 
 

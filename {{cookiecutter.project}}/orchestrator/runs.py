@@ -20,6 +20,7 @@ from orchestrator.clock import utc_now
 from orchestrator.config import Settings
 from orchestrator.errors import BadInput
 from orchestrator.fsio import read_json, sha256_file, write_json
+from orchestrator.layout import LOGS, MANIFEST
 from orchestrator.model import (
     SCHEMA,
     ExecutorRecord,
@@ -41,7 +42,6 @@ from orchestrator.redact import Redactor
 from orchestrator.schemas import first_error
 from orchestrator.taskpack import TaskPack
 
-MANIFEST = "manifest.json"
 DECISIVE = PHASES[: PHASES.index("review") + 1]
 """Phases whose outcome decides the run's status; the rest only record it."""
 STATUS_BY_PHASE = {
@@ -111,7 +111,7 @@ class Run:
 
     @property
     def logs(self) -> Path:
-        return self.dir / "logs"
+        return self.dir / LOGS
 
     def rel(self, path: Path) -> str:
         return path.resolve().relative_to(self.dir.resolve()).as_posix()

@@ -18,12 +18,11 @@ from orchestrator.clock import parse_utc
 from orchestrator.environment import expand, path_prefix, snapshot_dir
 from orchestrator.errors import BadInput, Refused, Tripped
 from orchestrator.fsio import atomic_write_bytes
+from orchestrator.layout import DIFF
 from orchestrator.model import ChangesRecord, FileChange
 from orchestrator.redact import Redactor
 from orchestrator.runs import Run
 from orchestrator.sandbox import SandboxSpec
-
-DIFF = "diff.patch"
 
 
 def create(run: Run) -> Path:

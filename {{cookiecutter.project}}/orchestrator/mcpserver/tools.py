@@ -19,6 +19,7 @@ from orchestrator.breakers import kill_switch_reason, stop_file
 from orchestrator.config import load_settings
 from orchestrator.errors import BadInput, Refused
 from orchestrator.evidence.store import query
+from orchestrator.layout import MANIFEST, SUMMARY
 from orchestrator.mcpserver import proposals
 from orchestrator.mcpserver.jobs import Jobs
 from orchestrator.redact import Redactor
@@ -146,8 +147,8 @@ class ControlPlane:
                 )
                 return {"run_id": run_id, "task_id": job.task_id, "status": state}
             raise BadInput(f"no run {run_id!r} under runs/")
-        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-        summary = run_dir / "SUMMARY.md"
+        manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+        summary = run_dir / SUMMARY
         phases = [
             {
                 "phase": name,

@@ -14,6 +14,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from orchestrator.layout import (
+    ATTESTATION,
+    DIFF,
+    INDEX,
+    PLUGIN_RESULT,
+    REVIEW_MARKDOWN,
+    REVIEW_REPORT,
+    SUMMARY,
+)
+
 if TYPE_CHECKING:
     from orchestrator.phaselog import PhaseLog
     from orchestrator.runs import PhaseResult, Run
@@ -58,13 +68,13 @@ PHASES: tuple[Phase, ...] = (
         "execute",
         Role.DECISIVE,
         ("task pack", "environment"),
-        ("executor", "changes", "safety", "diff.patch"),
+        ("executor", "changes", "safety", DIFF),
     ),
     Phase("verify", Role.DECISIVE, ("changes",), ("acceptance", "changes", "safety")),
-    Phase("plugin", Role.DECISIVE, ("changes",), ("plugin", "plugin_result.json")),
-    Phase("review", Role.DECISIVE, ("manifest", "diff.patch"), ("review", "review_report.json", "REVIEW.md")),
-    Phase("evidence", Role.FINALIZER, ("run directory",), ("evidence_index.json", "attestation.intoto.json")),
-    Phase("summarize", Role.FINALIZER, ("manifest",), ("SUMMARY.md",)),
+    Phase("plugin", Role.DECISIVE, ("changes",), ("plugin", PLUGIN_RESULT)),
+    Phase("review", Role.DECISIVE, ("manifest", DIFF), ("review", REVIEW_REPORT, REVIEW_MARKDOWN)),
+    Phase("evidence", Role.FINALIZER, ("run directory",), (INDEX, ATTESTATION)),
+    Phase("summarize", Role.FINALIZER, ("manifest",), (SUMMARY,)),
     Phase("publish", Role.PUBLISHER, ("changes", "run directory"), ("git", "task branch")),
 )
 

@@ -11,11 +11,12 @@ from orchestrator.acceptance import failure_text, run_checks
 from orchestrator.breakers import FailureTracker, check_diff, diff_stat_of, raise_if
 from orchestrator.errors import Tripped
 from orchestrator.executors import AttemptResult, executor
+from orchestrator.layout import DIFF
 from orchestrator.model import Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run
 from orchestrator.scope import check_workspace
-from orchestrator.workspace import DIFF, create, record_changes
+from orchestrator.workspace import create, record_changes
 
 
 def _trip(result: AttemptResult) -> Tripped:

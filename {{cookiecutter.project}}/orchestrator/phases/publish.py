@@ -24,12 +24,13 @@ from pathlib import Path
 
 from orchestrator import gitops, tested, workspace
 from orchestrator.errors import Refused
+from orchestrator.layout import LOGS, SUMMARY
 from orchestrator.model import RunStatus, Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run, derive_status
 
 REMOTE = "origin"
-CAPPED_DIRS = ("logs", "codex")
+CAPPED_DIRS = (LOGS, "codex")
 FILE_CAP = 1 << 20
 """Logs and agent transcripts above this size stay in runs/ but are not committed."""
 
@@ -108,7 +109,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     if settings.push:
         push(run, log, branch)
     log.note(workspace.discard(run))
-    return PhaseResult(Status.PASSED, f"committed to {branch}", 0, [run.dir / "SUMMARY.md"])
+    return PhaseResult(Status.PASSED, f"committed to {branch}", 0, [run.dir / SUMMARY])
 
 
 def push(run: Run, log: PhaseLog, branch: str) -> None:

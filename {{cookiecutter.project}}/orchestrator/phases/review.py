@@ -15,14 +15,15 @@ from typing import Any
 
 from orchestrator import diffparse, render, review_secrets, textsafe
 from orchestrator.fsio import atomic_write_text, read_json, sha256_bytes, write_json
+from orchestrator.layout import MANIFEST, REVIEW_MARKDOWN, REVIEW_REPORT
 from orchestrator.model import ReviewRecord, Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.redact import Redactor
 from orchestrator.reviewing import DIFF, PLUGIN_RESULT, ReviewInputs, review
 from orchestrator.runs import PhaseResult, Run
 
-REPORT = "review_report.json"
-REVIEW_MD = "REVIEW.md"
+REPORT = REVIEW_REPORT
+REVIEW_MD = REVIEW_MARKDOWN
 
 
 def load_inputs(
@@ -48,7 +49,7 @@ def load_inputs(
             plugin_data = read_json(plugin_file)
         except ValueError:
             plugin_data = None
-    manifest = manifest if manifest is not None else read_json(run_dir / "manifest.json")
+    manifest = manifest if manifest is not None else read_json(run_dir / MANIFEST)
     diff_text = diff_bytes.decode("utf-8", "replace") if diff_bytes is not None else None
     binaries = None
     tree = (manifest.get("changes") or {}).get("tree")

@@ -13,6 +13,7 @@ from typing import Any
 from orchestrator import review_secrets, textsafe
 from orchestrator.controlplane import is_control_plane, is_dependency_manifest
 from orchestrator.diffparse import FileDiff
+from orchestrator.layout import MANIFEST
 from orchestrator.reviewing.model import (
     DIFF,
     OK_PHASE,
@@ -219,7 +220,7 @@ def check_size(inputs: ReviewInputs, files: list[FileDiff]) -> dict[str, Any]:
 def check_breakers(inputs: ReviewInputs) -> dict[str, Any]:
     findings = [
         finding(
-            "manifest.json",
+            MANIFEST,
             0,
             f"breakers/{b['name']}",
             f"breaker {b['name']} tripped{' in ' + b['phase'] if b.get('phase') else ''}: "
@@ -289,13 +290,13 @@ def check_executor(inputs: ReviewInputs) -> dict[str, Any]:
     execute = ((inputs.manifest.get("phases") or {}).get("execute") or {}).get("status")
     if execute is not None and execute not in OK_PHASE:
         findings.append(
-            finding("manifest.json", 0, f"executor/phase-{execute}", f"the execute phase ended {execute}")
+            finding(MANIFEST, 0, f"executor/phase-{execute}", f"the execute phase ended {execute}")
         )
     if kind == "codex":
         if not health.get("turn_completed"):
             findings.append(
                 finding(
-                    "manifest.json",
+                    MANIFEST,
                     0,
                     "executor/no-turn-completed",
                     "codex exec never reported turn.completed; its work is unfinished",
@@ -303,7 +304,7 @@ def check_executor(inputs: ReviewInputs) -> dict[str, Any]:
             )
         if not health.get("last_message"):
             findings.append(
-                finding("manifest.json", 0, "executor/no-last-message", "codex exec left no last message")
+                finding(MANIFEST, 0, "executor/no-last-message", "codex exec left no last message")
             )
     usage = executor.get("usage") or {}
     used = ", ".join(f"{k} {usage[k]}" for k in sorted(usage))

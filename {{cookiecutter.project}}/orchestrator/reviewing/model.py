@@ -11,10 +11,9 @@ from functools import cache
 from typing import Any
 
 from orchestrator.fsio import canonical_json
+from orchestrator.layout import DIFF as DIFF
+from orchestrator.layout import PLUGIN_RESULT as PLUGIN_RESULT
 from orchestrator.schemas import load as load_schema
-
-DIFF = "diff.patch"
-PLUGIN_RESULT = "plugin_result.json"
 
 SAFETY_CHECKS = ("control-plane", "secrets", "permissions")
 CHECK_ORDER = (

@@ -6,6 +6,7 @@ from typing import Any
 
 from orchestrator.egress import parse_allowlist, split_target
 from orchestrator.environment import preset_hosts
+from orchestrator.layout import MANIFEST
 from orchestrator.reviewing.model import ReviewInputs, check, finding
 from orchestrator.taskpack.model import declared_hosts, declared_providers
 
@@ -34,7 +35,7 @@ def check_permissions(inputs: ReviewInputs) -> dict[str, Any]:
     if inputs.manifest.get("unsafe"):
         findings.append(
             finding(
-                "manifest.json",
+                MANIFEST,
                 0,
                 "permissions/unsafe-run",
                 "the run was NOT isolated (ORCH_UNSAFE_NO_ISOLATION=1); nothing it did was contained",
@@ -44,7 +45,7 @@ def check_permissions(inputs: ReviewInputs) -> dict[str, Any]:
         where = f" in {item['phase']}" if item.get("phase") else ""
         findings.append(
             finding(
-                "manifest.json",
+                MANIFEST,
                 0,
                 f"permissions/denied-{item['kind']}",
                 f"{item['kind']} access to {item['target']} was denied{where}: it is not declared",
@@ -54,7 +55,7 @@ def check_permissions(inputs: ReviewInputs) -> dict[str, Any]:
         if decision["decision"] in ("refuse", "unsafe"):
             findings.append(
                 finding(
-                    "manifest.json",
+                    MANIFEST,
                     0,
                     f"permissions/{decision['decision']}",
                     f"safety decision {decision['id']}: {decision['reason']}",
@@ -66,7 +67,7 @@ def check_permissions(inputs: ReviewInputs) -> dict[str, Any]:
             if not any(covers(rule, target) for rule in declared[kind]):
                 findings.append(
                     finding(
-                        "manifest.json",
+                        MANIFEST,
                         0,
                         f"permissions/undeclared-{kind}",
                         f"{kind} {target} was used but is not declared",
