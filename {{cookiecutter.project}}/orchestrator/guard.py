@@ -21,11 +21,13 @@ form of the source beside it). Any other difference refuses the run (exit 3), na
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
 import marshal
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -33,6 +35,7 @@ import sysconfig
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import orchestrator
@@ -63,13 +66,29 @@ Signature = tuple[object, ...]
 @dataclass
 class Snapshot:
     entries: dict[str, Signature] = field(default_factory=dict)
+    """What was fingerprinted entry by entry: refs, each area's root, git's control files, and any tree
+    `find` could not list."""
     truncated: list[str] = field(default_factory=list)
+    listings: dict[str, bytes] = field(default_factory=dict)
+    """area -> the raw `find` listing of a large tree (checkout, venv, engine), not yet in `entries`."""
+    counts: dict[str, int] = field(default_factory=dict)
 
     def add(self, key: str, sig: Signature) -> bool:
-        if len(self.entries) >= MAX_ENTRIES:
+        if self.count >= MAX_ENTRIES:
             return False
         self.entries[key] = sig
         return True
+
+    @property
+    def count(self) -> int:
+        return len(self.entries) + sum(self.counts.values())
+
+    def parsed(self, area: str) -> dict[str, Signature]:
+        """The entries of one area, whether it was listed by `find` or walked."""
+        if area in self.listings:
+            return _parse_listing(area, self.listings[area])
+        prefix = f"{area}:"
+        return {k: v for k, v in self.entries.items() if k.startswith(prefix) and k != prefix}
 
 
 def _sig(st: os.stat_result) -> Signature:
@@ -109,6 +128,140 @@ def _walk(
                 return
             if sig[0] == "d":
                 stack.append((Path(item.path), rel + "/"))
+
+
+# --- the large trees, listed by find ------------------------------------------------------
+#
+# The checkout, the venv and the engine are most of what is fingerprinted (a venv alone holds
+# some 13,000 entries). `find` lists them with the very fields `_sig` takes from lstat (type,
+# size, mtime in ns, inode, mode; a link's target), without following links, several trees at
+# once. A listing is kept as bytes: when the listing after a phase is byte for byte the one
+# before, no entry of that tree changed; only a tree whose listing differs is parsed, entry by
+# entry, to name what changed. Nothing is skipped on the strength of a directory's own stat: an
+# in-place write changes the file, not its directory, so every entry is listed every time.
+# Without GNU find (or when it fails) the tree is walked by `_walk`, as before.
+
+FIND_PRINTF = (
+    "(",
+    "-type",
+    "d",
+    "-printf",
+    r"d %m %p\0",
+    ")",
+    "-o",
+    "(",
+    "-type",
+    "l",
+    "-printf",
+    r"l %s %T@ %i %m %p\0>%l\0",  # a piece that starts with ">" is the target of the link before it
+    ")",
+    "-o",
+    "-printf",
+    r"%y %s %T@ %i %m %p\0",
+)
+FILE_TYPES = {
+    b"f": stat.S_IFREG,
+    b"p": stat.S_IFIFO,
+    b"s": stat.S_IFSOCK,
+    b"c": stat.S_IFCHR,
+    b"b": stat.S_IFBLK,
+    b"D": 0,
+}
+
+
+@functools.cache
+def _gnu_find() -> str | None:
+    """GNU find, the one whose `-printf` the listing relies on (another find may ignore it)."""
+    find = shutil.which("find")
+    if find is None:
+        return None
+    try:
+        proc = subprocess.run([find, "--version"], capture_output=True, check=False, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return find if proc.returncode == 0 and b"GNU findutils" in proc.stdout else None
+
+
+def _find_argv(root: Path, skip_top: tuple[str, ...]) -> list[str] | None:
+    """`find` over root's entries (root itself excluded), in root; None when find cannot be used."""
+    find = _gnu_find()
+    if find is None:
+        return None
+    try:
+        with os.scandir(root) as it:
+            tops = sorted(f"./{e.name}" for e in it if e.name not in skip_top)
+    except OSError:
+        return None
+    return [find, "-P", *tops, *FIND_PRINTF] if tops else []
+
+
+def _ns(text: bytes) -> int:
+    return int(Decimal(text.decode()) * 1_000_000_000)
+
+
+def _parse_listing(area: str, listing: bytes) -> dict[str, Signature]:
+    out: dict[str, Signature] = {}
+    parts = iter(listing.split(b"\0"))
+    for record in parts:
+        if not record:
+            continue
+        kind = record[:1]
+        if kind == b"d":
+            _, mode, path = record.split(b" ", 2)
+            out[f"{area}:{os.fsdecode(path[2:])}"] = ("d", stat.S_IFDIR | int(mode, 8))
+            continue
+        _, size, mtime, ino, mode, path = record.split(b" ", 5)
+        key = f"{area}:{os.fsdecode(path[2:])}"
+        if kind == b"l":
+            target = os.fsdecode(next(parts)[1:])
+            out[key] = ("l", int(size), _ns(mtime), int(ino), stat.S_IFLNK | int(mode, 8), target)
+        else:
+            out[key] = ("f", int(size), _ns(mtime), int(ino), FILE_TYPES.get(kind, 0) | int(mode, 8))
+    return out
+
+
+def _list_trees(snap: Snapshot, trees: list[tuple[str, Path, tuple[str, ...]]]) -> None:
+    """Lists the trees with `find`, all at once; each tree find cannot list is walked by `_walk`."""
+    started: list[tuple[str, Path, tuple[str, ...], subprocess.Popen[bytes] | None]] = []
+    for area, root, skip_top in trees:
+        argv = _find_argv(root, skip_top)
+        proc = None
+        if argv:
+            try:
+                proc = subprocess.Popen(
+                    argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={"LC_ALL": "C"}
+                )
+            except OSError:
+                argv = None
+        if argv == []:
+            snap.listings[area], snap.counts[area] = b"", 0
+            continue
+        started.append((area, root, skip_top, proc))
+    for area, root, skip_top, proc in started:
+        if proc is None:
+            _walk(snap, area, root, skip_top=skip_top)
+            continue
+        assert proc.stdout is not None
+        budget = MAX_ENTRIES - snap.count
+        chunks, seen = [], 0
+        while chunk := proc.stdout.read(1 << 16):
+            chunks.append(chunk)
+            seen += chunk.count(b"\0")  # a link is two pieces: counted high, never low
+            if seen > budget:
+                proc.kill()
+                break
+        proc.stdout.close()
+        proc.wait()
+        listing = b"".join(chunks)
+        if seen > budget:  # keep what fits, parsed, and say the rest was not walked
+            for key, sig in list(_parse_listing(area, listing).items())[:budget]:
+                snap.entries[key] = sig
+            snap.truncated.append(f"{area} (more than {MAX_ENTRIES} entries)")
+        elif proc.returncode not in (0, 1) or not listing:  # 1: an entry vanished or was unreadable
+            _walk(snap, area, root, skip_top=skip_top)
+        else:
+            snap.listings[area] = listing
+            snap.counts[area] = seen - listing.count(b"\0>")
 
 
 def _digest(path: Path) -> str:
@@ -172,6 +325,7 @@ def snapshot(repo: Path) -> Snapshot:
     snap = Snapshot()
     for ref, sha in _refs(repo).items():
         snap.add(f"ref:{ref}", ("ref", sha))
+    trees: list[tuple[str, Path, tuple[str, ...]]] = []
     for name, path in areas(repo).items():
         try:
             st = path.lstat()
@@ -181,10 +335,14 @@ def snapshot(repo: Path) -> Snapshot:
         git_file = name.startswith(".git/")
         if stat.S_ISDIR(st.st_mode):
             snap.add(f"{name}:", _sig(st))
-            _walk(snap, name, path, skip_top=EXCLUDED_TOP if name == "checkout" else (), digest=git_file)
+            if git_file:  # small, and hashed as well
+                _walk(snap, name, path, digest=True)
+            else:
+                trees.append((name, path, EXCLUDED_TOP if name == "checkout" else ()))
         else:
             sig = _sig(st)
             snap.add(f"{name}:", (*sig, _digest(path)) if git_file and sig[0] == "f" else sig)
+    _list_trees(snap, trees)
     return snap
 
 
@@ -259,8 +417,13 @@ def differences(before: Snapshot, after: Snapshot, repo: Path) -> list[str]:
     journal: set[tuple[str, str]] | None = None
     files: dict[str, Signature] | None = None
     found = []
-    for key in sorted(before.entries.keys() | after.entries.keys()):
-        old, new = before.entries.get(key), after.entries.get(key)
+    old_entries, new_entries = dict(before.entries), dict(after.entries)
+    for area in before.listings.keys() | after.listings.keys():
+        if before.listings.get(area) != after.listings.get(area):  # else: not one entry changed
+            old_entries.update(before.parsed(area))
+            new_entries.update(after.parsed(area))
+    for key in sorted(old_entries.keys() | new_entries.keys()):
+        old, new = old_entries.get(key), new_entries.get(key)
         if old == new:
             continue
         if key.startswith("ref:") and new is not None:
@@ -324,7 +487,7 @@ def watch(run: Run, phase: str) -> Iterator[None]:
         run,
         f"guard.{phase}",
         "allow",
-        f"{len(after.entries)} entries outside the worktree unchanged across {phase}{note}",
+        f"{after.count} entries outside the worktree unchanged across {phase}{note}",
     )
     if failure is not None:
         raise failure
