@@ -140,3 +140,63 @@ def test_a_pth_file_planted_in_the_interpreter_environment_is_named(
     assert guard.differences(before, guard.snapshot(repo), repo) == [
         "venv/lib:python3/site-packages/evil.pth (created)"
     ]
+
+
+# --- the listing of the large trees ----------------------------------------------------------
+
+
+def odd_tree(root: Path) -> None:
+    """Names and kinds a listing could get wrong: spaces, a newline, a leading dash, links, a fifo."""
+    (root / "pkg" / "sub dir").mkdir(parents=True)
+    (root / "pkg" / "sub dir" / "a file.py").write_text("x = 1\n", encoding="utf-8")
+    (root / "pkg" / "line\nbreak.txt").write_text("", encoding="utf-8")
+    (root / "-dash").write_text("d", encoding="utf-8")
+    tool = root / "pkg" / "tool"
+    tool.write_text("#!/bin/sh\n", encoding="utf-8")
+    tool.chmod(0o755)
+    os.symlink("> odd target", root / "pkg" / "link")
+    os.symlink("../-dash", root / "pkg" / "dash-link")
+    os.mkfifo(root / "pkg" / "fifo")
+
+
+def test_the_listing_of_a_tree_holds_exactly_what_the_walk_fingerprints(tmp_path: Path) -> None:
+    odd_tree(tmp_path)
+    listed, walked = guard.Snapshot(), guard.Snapshot()
+    guard._list_trees(listed, [("venv/lib", tmp_path, ())])
+    guard._walk(walked, "venv/lib", tmp_path)
+    assert "venv/lib" in listed.listings, "GNU find lists the tree"
+    assert listed.parsed("venv/lib") == walked.entries
+    assert listed.count == len(walked.entries)
+
+
+def test_a_file_rewritten_in_place_in_the_interpreter_environment_is_named(
+    repo: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Same size, same inode, same directory: only the file's own fingerprint moves."""
+    site = tmp_path / "venv" / "lib" / "python3" / "site-packages"
+    site.mkdir(parents=True)
+    module = site / "trusted.py"
+    module.write_text("SAFE = 1\n", encoding="utf-8")
+    monkeypatch.setattr(guard, "interpreter_paths", lambda: {"venv/lib": tmp_path / "venv" / "lib"})
+    before = guard.snapshot(repo)
+    directory = os.stat(site).st_mtime_ns
+    with module.open("r+", encoding="utf-8") as handle:
+        handle.write("EVIL = 1\n")
+    assert os.stat(site).st_mtime_ns == directory
+    assert guard.differences(before, guard.snapshot(repo), repo) == [
+        "venv/lib:python3/site-packages/trusted.py (changed)"
+    ]
+
+
+def test_without_gnu_find_every_tree_is_walked_and_compared_alike(
+    repo: Path, tmp_path: Path, monkeypatch
+) -> None:
+    odd_tree(tmp_path / "lib")
+    monkeypatch.setattr(guard, "interpreter_paths", lambda: {"venv/lib": tmp_path / "lib"})
+    listed = guard.snapshot(repo)
+    monkeypatch.setattr(guard, "_gnu_find", lambda: None)
+    walked = guard.snapshot(repo)
+    assert not walked.listings and walked.count == listed.count
+    assert guard.differences(listed, walked, repo) == []
+    (tmp_path / "lib" / "pkg" / "tool").chmod(0o700)
+    assert guard.differences(listed, guard.snapshot(repo), repo) == ["venv/lib:pkg/tool (changed)"]
