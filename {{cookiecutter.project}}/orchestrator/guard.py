@@ -66,12 +66,14 @@ Signature = tuple[object, ...]
 @dataclass
 class Snapshot:
     entries: dict[str, Signature] = field(default_factory=dict)
-    """What was fingerprinted entry by entry: refs, each area's root, git's control files, and any tree
-    `find` could not list."""
+    """What was fingerprinted entry by entry: refs, each area's root, git's control files, and the
+    trees when `find` could not list them."""
     truncated: list[str] = field(default_factory=list)
-    listings: dict[str, bytes] = field(default_factory=dict)
-    """area -> the raw `find` listing of a large tree (checkout, venv, engine), not yet in `entries`."""
-    counts: dict[str, int] = field(default_factory=dict)
+    listing: bytes = b""
+    """The raw `find` listing of the large trees (checkout, venv, engine), parsed only when it differs."""
+    starts: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """The listing's start points: absolute path -> (area, entry name at the top of the area)."""
+    listed: int = 0
 
     def add(self, key: str, sig: Signature) -> bool:
         if self.count >= MAX_ENTRIES:
@@ -81,14 +83,10 @@ class Snapshot:
 
     @property
     def count(self) -> int:
-        return len(self.entries) + sum(self.counts.values())
+        return len(self.entries) + self.listed
 
-    def parsed(self, area: str) -> dict[str, Signature]:
-        """The entries of one area, whether it was listed by `find` or walked."""
-        if area in self.listings:
-            return _parse_listing(area, self.listings[area])
-        prefix = f"{area}:"
-        return {k: v for k, v in self.entries.items() if k.startswith(prefix) and k != prefix}
+    def all_entries(self) -> dict[str, Signature]:
+        return {**self.entries, **_parse_listing(self.listing, self.starts)}
 
 
 def _sig(st: os.stat_result) -> Signature:
@@ -133,31 +131,37 @@ def _walk(
 # --- the large trees, listed by find ------------------------------------------------------
 #
 # The checkout, the venv and the engine are most of what is fingerprinted (a venv alone holds
-# some 13,000 entries). `find` lists them with the very fields `_sig` takes from lstat (type,
-# size, mtime in ns, inode, mode; a link's target), without following links, several trees at
-# once. A listing is kept as bytes: when the listing after a phase is byte for byte the one
-# before, no entry of that tree changed; only a tree whose listing differs is parsed, entry by
-# entry, to name what changed. Nothing is skipped on the strength of a directory's own stat: an
-# in-place write changes the file, not its directory, so every entry is listed every time.
-# Without GNU find (or when it fails) the tree is walked by `_walk`, as before.
+# some 13,000 entries). One `find` lists them all with the very fields `_sig` takes from lstat
+# (type, size, mtime in ns, inode, mode; a link's target), without following links. The listing
+# is kept as bytes: when the listing after a phase is byte for byte the one before, no entry
+# changed, and nothing is parsed; only a listing that differs is parsed, entry by entry, to name
+# what changed. Without GNU find (or when it fails) the trees are walked by `_walk`, as before.
+#
+# Every entry is listed every time. Two shortcuts were weighed and refused:
+# - a directory's own stat (mtime, inode) does not prove its files unchanged: an in-place write
+#   changes the file, never its directory;
+# - the jail binds only the worktree and its scratch writable (`sandbox.jail.bwrap_argv`: system
+#   dirs and exceptions read-only, the venv and the main checkout not at all), so no jailed code
+#   can write the venv; but that is the jail's promise, and this guard exists to check it after an
+#   escape. Skipping the venv because the jail cannot write it would trust what is being checked.
 
 FIND_PRINTF = (
     "(",
     "-type",
     "d",
     "-printf",
-    r"d %m %p\0",
+    r"d %d %m %p\0",
     ")",
     "-o",
     "(",
     "-type",
     "l",
     "-printf",
-    r"l %s %T@ %i %m %p\0>%l\0",  # a piece that starts with ">" is the target of the link before it
+    r"l %d %s %T@ %i %m %p\0>%l\0",  # a piece that starts with ">" is the target of the link before it
     ")",
     "-o",
     "-printf",
-    r"%y %s %T@ %i %m %p\0",
+    r"%y %d %s %T@ %i %m %p\0",
 )
 FILE_TYPES = {
     b"f": stat.S_IFREG,
@@ -182,36 +186,32 @@ def _gnu_find() -> str | None:
     return find if proc.returncode == 0 and b"GNU findutils" in proc.stdout else None
 
 
-def _find_argv(root: Path, skip_top: tuple[str, ...]) -> list[str] | None:
-    """`find` over root's entries (root itself excluded), in root; None when find cannot be used."""
-    find = _gnu_find()
-    if find is None:
-        return None
-    try:
-        with os.scandir(root) as it:
-            tops = sorted(f"./{e.name}" for e in it if e.name not in skip_top)
-    except OSError:
-        return None
-    return [find, "-P", *tops, *FIND_PRINTF] if tops else []
-
-
 def _ns(text: bytes) -> int:
     return int(Decimal(text.decode()) * 1_000_000_000)
 
 
-def _parse_listing(area: str, listing: bytes) -> dict[str, Signature]:
+def _parse_listing(listing: bytes, starts: dict[str, tuple[str, str]]) -> dict[str, Signature]:
+    """Entries keyed `area:relative/path`; a record at depth 0 is a start point and opens its area."""
     out: dict[str, Signature] = {}
+    encoded = {}
+    for path, (area, top) in starts.items():
+        raw = os.fsencode(path)
+        encoded[raw] = (len(raw), f"{area}:{top}")
+    cut, base = 0, ""
     parts = iter(listing.split(b"\0"))
     for record in parts:
         if not record:
             continue
         kind = record[:1]
+        fields = record.split(b" ", 3 if kind == b"d" else 6)
+        path = fields[-1]
+        if fields[1] == b"0":
+            cut, base = encoded[path]
+        key = base + os.fsdecode(path[cut:])
         if kind == b"d":
-            _, mode, path = record.split(b" ", 2)
-            out[f"{area}:{os.fsdecode(path[2:])}"] = ("d", stat.S_IFDIR | int(mode, 8))
+            out[key] = ("d", stat.S_IFDIR | int(fields[2], 8))
             continue
-        _, size, mtime, ino, mode, path = record.split(b" ", 5)
-        key = f"{area}:{os.fsdecode(path[2:])}"
+        _, _, size, mtime, ino, mode, _ = fields
         if kind == b"l":
             target = os.fsdecode(next(parts)[1:])
             out[key] = ("l", int(size), _ns(mtime), int(ino), stat.S_IFLNK | int(mode, 8), target)
@@ -220,48 +220,65 @@ def _parse_listing(area: str, listing: bytes) -> dict[str, Signature]:
     return out
 
 
-def _list_trees(snap: Snapshot, trees: list[tuple[str, Path, tuple[str, ...]]]) -> None:
-    """Lists the trees with `find`, all at once; each tree find cannot list is walked by `_walk`."""
-    started: list[tuple[str, Path, tuple[str, ...], subprocess.Popen[bytes] | None]] = []
+def _start_points(trees: list[tuple[str, Path, tuple[str, ...]]]) -> dict[str, tuple[str, str]] | None:
+    """Every top entry of every tree, by absolute path; None when one cannot be read or two coincide."""
+    starts: dict[str, tuple[str, str]] = {}
     for area, root, skip_top in trees:
-        argv = _find_argv(root, skip_top)
-        proc = None
-        if argv:
-            try:
-                proc = subprocess.Popen(
-                    argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={"LC_ALL": "C"}
-                )
-            except OSError:
-                argv = None
-        if argv == []:
-            snap.listings[area], snap.counts[area] = b"", 0
-            continue
-        started.append((area, root, skip_top, proc))
-    for area, root, skip_top, proc in started:
-        if proc is None:
+        try:
+            with os.scandir(root) as it:
+                names = sorted(e.name for e in it if e.name not in skip_top)
+        except OSError:
+            return None
+        for name in names:
+            path = os.path.join(root, name)
+            if path in starts:
+                return None
+            starts[path] = (area, name)
+    return starts
+
+
+def _list_trees(snap: Snapshot, trees: list[tuple[str, Path, tuple[str, ...]]]) -> None:
+    """Lists every tree with one `find`; without GNU find, or when it fails, the trees are walked."""
+    find, starts = _gnu_find(), _start_points(trees)
+    proc = None
+    if find is not None and starts:
+        try:
+            proc = subprocess.Popen(
+                [find, "-P", *starts, *FIND_PRINTF],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env={"LC_ALL": "C"},
+            )
+        except OSError:
+            proc = None
+    if proc is None or starts is None:
+        if starts == {}:
+            return
+        for area, root, skip_top in trees:
             _walk(snap, area, root, skip_top=skip_top)
-            continue
-        assert proc.stdout is not None
-        budget = MAX_ENTRIES - snap.count
-        chunks, seen = [], 0
-        while chunk := proc.stdout.read(1 << 16):
-            chunks.append(chunk)
-            seen += chunk.count(b"\0")  # a link is two pieces: counted high, never low
-            if seen > budget:
-                proc.kill()
-                break
-        proc.stdout.close()
-        proc.wait()
-        listing = b"".join(chunks)
-        if seen > budget:  # keep what fits, parsed, and say the rest was not walked
-            for key, sig in list(_parse_listing(area, listing).items())[:budget]:
-                snap.entries[key] = sig
-            snap.truncated.append(f"{area} (more than {MAX_ENTRIES} entries)")
-        elif proc.returncode not in (0, 1) or not listing:  # 1: an entry vanished or was unreadable
+        return
+    assert proc.stdout is not None
+    budget = MAX_ENTRIES - snap.count
+    chunks, seen = [], 0
+    while chunk := proc.stdout.read(1 << 16):
+        chunks.append(chunk)
+        seen += chunk.count(b"\0")  # a link is two pieces: counted high, never low
+        if seen > budget:
+            proc.kill()
+            break
+    proc.stdout.close()
+    proc.wait()
+    listing = b"".join(chunks)
+    if seen > budget:  # keep what fits, parsed, and say the rest was not walked
+        for key, sig in list(_parse_listing(listing, starts).items())[:budget]:
+            snap.entries[key] = sig
+        areas = ", ".join(dict.fromkeys(area for area, _, _ in trees))
+        snap.truncated.append(f"{areas} (more than {MAX_ENTRIES} entries)")
+    elif proc.returncode not in (0, 1) or not listing:  # 1: an entry vanished or was unreadable
+        for area, root, skip_top in trees:
             _walk(snap, area, root, skip_top=skip_top)
-        else:
-            snap.listings[area] = listing
-            snap.counts[area] = seen - listing.count(b"\0>")
+    else:
+        snap.listing, snap.starts, snap.listed = listing, starts, seen - listing.count(b"\0>")
 
 
 def _digest(path: Path) -> str:
@@ -417,11 +434,9 @@ def differences(before: Snapshot, after: Snapshot, repo: Path) -> list[str]:
     journal: set[tuple[str, str]] | None = None
     files: dict[str, Signature] | None = None
     found = []
-    old_entries, new_entries = dict(before.entries), dict(after.entries)
-    for area in before.listings.keys() | after.listings.keys():
-        if before.listings.get(area) != after.listings.get(area):  # else: not one entry changed
-            old_entries.update(before.parsed(area))
-            new_entries.update(after.parsed(area))
+    old_entries, new_entries = before.entries, after.entries
+    if (before.listing, before.starts) != (after.listing, after.starts):  # else: not one entry changed
+        old_entries, new_entries = before.all_entries(), after.all_entries()
     for key in sorted(old_entries.keys() | new_entries.keys()):
         old, new = old_entries.get(key), new_entries.get(key)
         if old == new:
