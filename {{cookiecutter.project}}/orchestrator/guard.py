@@ -193,9 +193,9 @@ def _ns(text: bytes) -> int:
 def _parse_listing(listing: bytes, starts: dict[str, tuple[str, str]]) -> dict[str, Signature]:
     """Entries keyed `area:relative/path`; a record at depth 0 is a start point and opens its area."""
     out: dict[str, Signature] = {}
-    encoded = {}
-    for path, (area, top) in starts.items():
-        raw = os.fsencode(path)
+    encoded: dict[bytes, tuple[int, str]] = {}
+    for start, (area, top) in starts.items():
+        raw = os.fsencode(start)
         encoded[raw] = (len(raw), f"{area}:{top}")
     cut, base = 0, ""
     parts = iter(listing.split(b"\0"))

@@ -101,7 +101,8 @@ def bench_evidence(files: int, total: int, rounds: int) -> list[Row]:
         (
             f"evidence build (index + attestation), {evidence.workers()} threads",
             f"{ours:.2f} s",
-            f"{gb / ours:.2f} GB/s = {one / ours:.2f}x sha256sum, {two / ours:.2f}x sha256sum -P2 (target >= 0.8x)",
+            f"{gb / ours:.2f} GB/s = {one / ours:.2f}x sha256sum, {two / ours:.2f}x sha256sum -P2"
+            " (target >= 0.8x)",
         ),
         (
             "evidence verify, same run",

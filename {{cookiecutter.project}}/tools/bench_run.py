@@ -250,7 +250,9 @@ def breakdown(traces: list[dict[str, Any]]) -> list[Row]:
             seconds.append(sum(c[1] for c in cells))
         return statistics.median(counts), statistics.median(seconds)
 
-    rows: list[Row] = [(f"whole traced run, median of {n}", statistics.median(t["total"] for t in traces), "")]
+    rows: list[Row] = [
+        (f"whole traced run, median of {n}", statistics.median(t["total"] for t in traces), "")
+    ]
     phases = list(dict.fromkeys(p for t in traces for p in t["phases"]))
     kinds = sorted({_kind(k) for t in traces for costs in t["phases"].values() for k in costs})
     for phase in phases:

@@ -104,7 +104,9 @@ def _rows(run_key: str, run_dir: Path, index: dict[str, Any]) -> list[tuple[Any,
         path = run_dir / name
         if path.is_file():
             media = "application/vnd.in-toto+json" if name == ATTESTATION else "application/json"
-            rows.append((run_key, name, sha256_file(path), path.stat().st_size, kind, "evidence", media, None))
+            rows.append(
+                (run_key, name, sha256_file(path), path.stat().st_size, kind, "evidence", media, None)
+            )
     return rows
 
 
