@@ -32,7 +32,7 @@ import stat
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -237,8 +237,12 @@ def _start_points(trees: list[tuple[str, Path, tuple[str, ...]]]) -> dict[str, t
     return starts
 
 
-def _list_trees(snap: Snapshot, trees: list[tuple[str, Path, tuple[str, ...]]]) -> None:
-    """Lists every tree with one `find`; without GNU find, or when it fails, the trees are walked."""
+def _list_trees(
+    snap: Snapshot, trees: list[tuple[str, Path, tuple[str, ...]]], first: Callable[[], None] = lambda: None
+) -> None:
+    """Lists every tree with one `find`; without GNU find, or when it fails, the trees are walked.
+
+    `first` runs once find has started (or before the walk), ahead of the trees in the entry budget."""
     find, starts = _gnu_find(), _start_points(trees)
     proc = None
     if find is not None and starts:
@@ -251,6 +255,7 @@ def _list_trees(snap: Snapshot, trees: list[tuple[str, Path, tuple[str, ...]]]) 
             )
         except OSError:
             proc = None
+    first()
     if proc is None or starts is None:
         if starts == {}:
             return
@@ -289,17 +294,26 @@ def _digest(path: Path) -> str:
 
 
 def _refs(repo: Path) -> dict[str, str]:
-    proc = subprocess.run(
+    return _read_refs(_start_refs(repo))
+
+
+def _start_refs(repo: Path) -> subprocess.Popen[str]:
+    """`git for-each-ref`, started: it runs while the trees are listed."""
+    return subprocess.Popen(
         ["git", "for-each-ref", "--format=%(refname) %(objectname)"],
         cwd=repo,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
         env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
     )
-    refs = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+
+
+def _read_refs(proc: subprocess.Popen[str]) -> dict[str, str]:
+    stdout, stderr = proc.communicate()
+    refs = dict(line.split(" ", 1) for line in stdout.splitlines() if " " in line)
     if proc.returncode != 0:
-        refs["(for-each-ref failed)"] = proc.stderr.strip()
+        refs["(for-each-ref failed)"] = stderr.strip()
     return refs
 
 
@@ -340,8 +354,12 @@ def areas(repo: Path) -> dict[str, Path]:
 
 def snapshot(repo: Path) -> Snapshot:
     snap = Snapshot()
-    for ref, sha in _refs(repo).items():
-        snap.add(f"ref:{ref}", ("ref", sha))
+    refs = _start_refs(repo)
+
+    def add_refs() -> None:
+        for ref, sha in _read_refs(refs).items():
+            snap.add(f"ref:{ref}", ("ref", sha))
+
     trees: list[tuple[str, Path, tuple[str, ...]]] = []
     for name, path in areas(repo).items():
         try:
@@ -359,7 +377,7 @@ def snapshot(repo: Path) -> Snapshot:
         else:
             sig = _sig(st)
             snap.add(f"{name}:", (*sig, _digest(path)) if git_file and sig[0] == "f" else sig)
-    _list_trees(snap, trees)
+    _list_trees(snap, trees, add_refs)
     return snap
 
 
