@@ -233,9 +233,6 @@ def _trace(work: Path, env: dict[str, str], out: Path) -> dict[str, Any]:
     return report
 
 
-HOST_CHECKS = ("guard snapshot", "guard compare", "fresh checkout", "tested-tree check", "manifest save")
-
-
 def breakdown(traces: list[dict[str, Any]]) -> list[Row]:
     """Medians over the traced runs: each phase's wall time and what the host did in it, then totals
     by kind (guard snapshots, fresh checkouts, git processes, jail start-ups, imports)."""
@@ -257,14 +254,14 @@ def breakdown(traces: list[dict[str, Any]]) -> list[Row]:
     kinds = sorted({_kind(k) for t in traces for costs in t["phases"].values() for k in costs})
     for phase in phases:
         _, wall = median(phase, "phase (wall)")
-        rows.append((f"phase {phase}" if wall else phase, wall, ""))
+        rows.append((phase if phase.startswith("(") else f"phase {phase}", wall, ""))
         for what in kinds:
             if what == "phase (wall)":
                 continue
             count, seconds = median(phase, what)
             if count:
                 rows.append((f"  {what}", seconds, f"x{count:g}"))
-    rows.append(("totals over the run", sum(r[1] for r in rows[1:] if not r[0].startswith(" ")), ""))
+    rows.append(("totals over the run, by kind", rows[0][1], ""))
     for what in kinds:
         if what != "phase (wall)":
             count, seconds = median(None, what)
@@ -281,9 +278,11 @@ def breakdown(traces: list[dict[str, Any]]) -> list[Row]:
 def _kind(key: str) -> str:
     """A trace key grouped for the totals: every git subcommand is `git`, a jail is `jail (bwrap)`."""
     if key.startswith("proc git"):
-        return "git processes"
+        return "git processes (some within checkouts)"
     if key in ("proc bwrap", "proc sh"):
-        return "jail start-ups (bwrap)"
+        return "jail start-ups (bwrap, within jail runs)"
+    if key == "proc find":
+        return "find processes (within guard snapshots)"
     if key.startswith("proc "):
         return f"other processes ({key[5:]})"
     if key == "import":

@@ -7,7 +7,7 @@ running at the time:
 - `import`: modules imported for the first time (outermost imports only, so nothing counts twice);
 - `guard snapshot` / `guard compare`: the escape guard's fingerprints and their comparison;
 - `fresh checkout` / `tested-tree check`: the checkout of the tested tree and its re-hash afterwards;
-- `manifest save`: writing (and redacting) the manifest;
+- `manifest save`: writing (and redacting) the manifest; `evidence refresh`: re-indexing after a phase;
 - `jail run`: one command in the jail, host-side set-up included;
 - `proc <name>`: every child process from start to exit (`git <subcommand>`; `bwrap`, or `sh` when
   it enters cgroups first, is one jail).
@@ -39,6 +39,7 @@ WRAPPED = (
     ("orchestrator.tested", "tree_after_checks", "tested-tree check"),
     ("orchestrator.runs", "save_manifest", "manifest save"),
     ("orchestrator.sandbox", "run", "jail run (host side and command)"),
+    ("orchestrator.evidence.index", "refresh", "evidence refresh"),
 )
 
 
@@ -135,6 +136,8 @@ class Trace:
         popen._handle_exitstatus = exited
 
     def report(self, total: float) -> dict[str, Any]:
+        inside = sum(costs["phase (wall)"][1] for costs in self.costs.values() if "phase (wall)" in costs)
+        self.costs[OUTSIDE]["phase (wall)"] = [1, total - inside]
         heaviest = sorted(self.imports.items(), key=lambda kv: -kv[1])[:12]
         return {
             "total": total,
