@@ -213,7 +213,10 @@ def _parse_listing(listing: bytes, starts: dict[str, tuple[str, str]]) -> dict[s
             continue
         _, _, size, mtime, ino, mode, _ = fields
         if kind == b"l":
-            target = os.fsdecode(next(parts)[1:])
+            piece = next(parts, b"")
+            if not piece.startswith(b">"):  # a listing cut short after this link's name
+                break
+            target = os.fsdecode(piece[1:])
             out[key] = ("l", int(size), _ns(mtime), int(ino), stat.S_IFLNK | int(mode, 8), target)
         else:
             out[key] = ("f", int(size), _ns(mtime), int(ino), FILE_TYPES.get(kind, 0) | int(mode, 8))
@@ -275,7 +278,8 @@ def _list_trees(
     proc.wait()
     listing = b"".join(chunks)
     if seen > budget:  # keep what fits, parsed, and say the rest was not walked
-        for key, sig in list(_parse_listing(listing, starts).items())[:budget]:
+        whole = listing[: listing.rfind(b"\0") + 1]  # the records read to their end
+        for key, sig in list(_parse_listing(whole, starts).items())[:budget]:
             snap.entries[key] = sig
         areas = ", ".join(dict.fromkeys(area for area, _, _ in trees))
         snap.truncated.append(f"{areas} (more than {MAX_ENTRIES} entries)")

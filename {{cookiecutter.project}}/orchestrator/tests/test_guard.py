@@ -200,3 +200,14 @@ def test_without_gnu_find_every_tree_is_walked_and_compared_alike(
     assert guard.differences(listed, walked, repo) == []
     (tmp_path / "lib" / "pkg" / "tool").chmod(0o700)
     assert guard.differences(listed, guard.snapshot(repo), repo) == ["venv/lib:pkg/tool (changed)"]
+
+
+def test_a_tree_beyond_the_entry_limit_is_said_to_be_not_walked(tmp_path: Path, monkeypatch) -> None:
+    odd_tree(tmp_path)
+    for n in range(50):
+        (tmp_path / "pkg" / f"extra-{n:02d}").write_text("", encoding="utf-8")
+    monkeypatch.setattr(guard, "MAX_ENTRIES", 20)
+    snap = guard.Snapshot()
+    guard._list_trees(snap, [("venv/lib", tmp_path, ())])
+    assert snap.truncated == ["venv/lib (more than 20 entries)"]
+    assert 0 < snap.count <= 20 and not snap.listing
