@@ -6,7 +6,7 @@ the same process, because only ratios travel between machines.
 evidence  the evidence build over many files vs `sha256sum` on the same files (target >= 0.8x).
 memory    peak RSS of an evidence build over one 1 MB file vs one 1 GB file (target: flat).
 query     a repository query over 100,000 indexed entries (target <= 100 ms).
-overhead  what the pipeline adds to a run (orchestrator.bench_run), when present.
+overhead  what the pipeline adds to a run, and where it goes (tools.bench_run, tools.bench_trace).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from orchestrator.fsio import write_json
 
@@ -31,7 +32,7 @@ RUN_ID = "20250101T000000Z-000000"
 SECTIONS = ("evidence", "memory", "query", "overhead")
 
 
-def _manifest(task: str = "bench", run_id: str = RUN_ID, status: str = "succeeded") -> dict:
+def _manifest(task: str = "bench", run_id: str = RUN_ID, status: str = "succeeded") -> dict[str, Any]:
     return {
         "schema": "manifest/v1",
         "run_id": run_id,
@@ -100,7 +101,8 @@ def bench_evidence(files: int, total: int, rounds: int) -> list[Row]:
         (
             f"evidence build (index + attestation), {evidence.workers()} threads",
             f"{ours:.2f} s",
-            f"{gb / ours:.2f} GB/s = {one / ours:.2f}x sha256sum, {two / ours:.2f}x sha256sum -P2 (target >= 0.8x)",
+            f"{gb / ours:.2f} GB/s = {one / ours:.2f}x sha256sum, {two / ours:.2f}x sha256sum -P2"
+            " (target >= 0.8x)",
         ),
         (
             "evidence verify, same run",
@@ -113,6 +115,7 @@ def bench_evidence(files: int, total: int, rounds: int) -> list[Row]:
 CHILD = """
 import resource, sys
 from pathlib import Path
+from typing import Any
 from orchestrator.evidence import index as evidence
 run_dir = Path(sys.argv[1])
 manifest = {"run_id": "x", "task": {"id": "bench", "sha256": "0" * 64}, "phases": {}}
@@ -199,7 +202,7 @@ def _synthetic_runs(repo: Path, runs: int, per_run: int) -> None:
             "count": per_run,
             "bytes": 0,
             "root_digest": "0" * 64,
-            "entries": sorted(entries, key=lambda e: e["path"]),
+            "entries": sorted(entries, key=lambda e: str(e["path"])),
         }
         (run_dir / "evidence_index.json").write_text(json.dumps(index), encoding="utf-8")
         status = "failed" if r % 7 == 0 else "succeeded"
@@ -305,11 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         runs, per_run = (100, 100) if quick else (1000, 100)
         print(table("evidence query", bench_query(runs, per_run, 3 if quick else 5)), flush=True)
     if "overhead" in which:
-        try:
-            from orchestrator import bench_run
-        except ImportError:
-            return 0
-        return int(bench_run.main() or 0)
+        from tools import bench_run
+
+        return bench_run.main(quick=quick)
     return 0
 
 

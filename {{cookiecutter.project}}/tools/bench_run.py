@@ -7,6 +7,7 @@ process, because these machines are noisy and only ratios travel.
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import shutil
 import statistics
@@ -16,6 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 NOOP = """schema: taskpack/v1
 id: bench-noop
@@ -31,6 +33,7 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "bench",
     "GIT_COMMITTER_EMAIL": "bench@localhost",
 }
+Row = tuple[str, float, str]
 SKIP = {".git", ".nox", ".venv", ".tools", "runs", ".orchestrator", "__pycache__", "build"}
 
 
@@ -61,7 +64,8 @@ def prepare(repo: Path, dest: Path) -> Path:
     return dest
 
 
-def run_overhead(repo: Path, rounds: int = 5) -> list[tuple[str, float, str]]:
+def run_overhead(repo: Path, rounds: int = 5, traced: int = 3) -> tuple[list[Row], list[Row]]:
+    """The warm run against the bare commands, and where the added time goes (`breakdown`)."""
     nox = shutil.which("nox", path=str(Path(sys.executable).parent)) or "nox"
     # Measured as a user runs it: with Python's bytecode cache (some CI images turn it off).
     env = {k: v for k, v in {**os.environ, **GIT_ENV}.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -74,6 +78,7 @@ def run_overhead(repo: Path, rounds: int = 5) -> list[tuple[str, float, str]]:
             _timed([sys.executable, "-m", "orchestrator", "run", "bench-noop"], work, env)
             for _ in range(rounds)
         ]
+        traces = [_trace(work, env, Path(tmp) / f"trace-{n}.json") for n in range(traced)]
     bare_s, warm_s, engine_s = statistics.median(bare), statistics.median(warm), statistics.median(engine)
     return [
         ("bare commands (sh -c true; true), median", bare_s, "baseline"),
@@ -81,7 +86,7 @@ def run_overhead(repo: Path, rounds: int = 5) -> list[tuple[str, float, str]]:
         ("warm `nox -s run` on a no-op pack, median", warm_s, "target <= 1 s"),
         ("  added over the bare commands", warm_s - bare_s, "target <= 0.3 s"),
         ("warm `python -m orchestrator run`, median", engine_s, "same chain without nox"),
-    ]
+    ], breakdown(traces)
 
 
 def parallel_speedup(repo: Path, packs: int = 8, jobs: int = 2) -> list[tuple[str, float, str]]:
@@ -119,7 +124,9 @@ def make_wheel() -> bytes:
     files = {
         "orchprobe/__init__.py": b"VALUE = 'prepared'\n",
         "orchprobe-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: orchprobe\nVersion: 1.0\n",
-        "orchprobe-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        "orchprobe-1.0.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
     }
     record = []
     for name, data in files.items():
@@ -169,14 +176,15 @@ def _phase_seconds(run_dir: Path, phase: str) -> float:
 
     entry = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["phases"][phase]
 
-    def parse(text):
+    def parse(text: str) -> datetime:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
 
-    return (parse(entry["ended_at"]) - parse(entry["started_at"])).total_seconds()
+    return float((parse(entry["ended_at"]) - parse(entry["started_at"])).total_seconds())
 
 
 def prepare_cache(repo: Path, rounds: int = 3) -> list[tuple[str, float, str]]:
-    """The prepare phase of a small Python environment (a venv and one wheel from a local index), cold vs warm."""
+    """The prepare phase of a small Python environment (a venv and one wheel from a local index),
+    cold vs warm."""
     server, _seen = package_index()
     port = server.server_address[1]
     pack = NOOP.replace("id: bench-noop", "id: bench-env") + (
@@ -217,6 +225,71 @@ def prepare_cache(repo: Path, rounds: int = 3) -> list[tuple[str, float, str]]:
     ]
 
 
+def _trace(work: Path, env: dict[str, str], out: Path) -> dict[str, Any]:
+    """One traced `python -m orchestrator run bench-noop` (tools/bench_trace.py)."""
+    tracer = Path(__file__).with_name("bench_trace.py")
+    _timed([sys.executable, str(tracer), str(out), "--", "run", "bench-noop"], work, env)
+    report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return report
+
+
+def breakdown(traces: list[dict[str, Any]]) -> list[Row]:
+    """Medians over the traced runs: each phase's wall time and what the host did in it, then totals
+    by kind (guard snapshots, fresh checkouts, git processes, jail start-ups, imports)."""
+    n = len(traces)
+
+    def median(phase: str | None, what: str) -> tuple[float, float]:
+        counts, seconds = [], []
+        for trace in traces:
+            phases = trace["phases"].values() if phase is None else [trace["phases"].get(phase, {})]
+            cells = [cell for costs in phases for key, cell in costs.items() if _kind(key) == what]
+            counts.append(sum(c[0] for c in cells))
+            seconds.append(sum(c[1] for c in cells))
+        return statistics.median(counts), statistics.median(seconds)
+
+    rows: list[Row] = [
+        (f"whole traced run, median of {n}", statistics.median(t["total"] for t in traces), "")
+    ]
+    phases = list(dict.fromkeys(p for t in traces for p in t["phases"]))
+    kinds = sorted({_kind(k) for t in traces for costs in t["phases"].values() for k in costs})
+    for phase in phases:
+        _, wall = median(phase, "phase (wall)")
+        rows.append((phase if phase.startswith("(") else f"phase {phase}", wall, ""))
+        for what in kinds:
+            if what == "phase (wall)":
+                continue
+            count, seconds = median(phase, what)
+            if count:
+                rows.append((f"  {what}", seconds, f"x{count:g}"))
+    rows.append(("totals over the run, by kind", rows[0][1], ""))
+    for what in kinds:
+        if what != "phase (wall)":
+            count, seconds = median(None, what)
+            rows.append((f"  {what}", seconds, f"x{count:g}"))
+    heaviest: dict[str, list[float]] = {}
+    for trace in traces:
+        for module, seconds in trace["imports"].items():
+            heaviest.setdefault(module, []).append(seconds)
+    for module, times in sorted(heaviest.items(), key=lambda kv: -statistics.median(kv[1]))[:8]:
+        rows.append((f"  import {module} (with what it imports)", statistics.median(times), "first import"))
+    return rows
+
+
+def _kind(key: str) -> str:
+    """A trace key grouped for the totals: every git subcommand is `git`, a jail is `jail (bwrap)`."""
+    if key.startswith("proc git"):
+        return "git processes (some within checkouts)"
+    if key in ("proc bwrap", "proc sh"):
+        return "jail start-ups (bwrap, within jail runs)"
+    if key == "proc find":
+        return "find processes (within guard snapshots)"
+    if key.startswith("proc "):
+        return f"other processes ({key[5:]})"
+    if key == "import":
+        return "imports"
+    return key
+
+
 def table(rows: list[tuple[str, float, str]]) -> str:
     width = max(len(r[0]) for r in rows)
     lines = [f"{'measure'.ljust(width)}  {'seconds':>9}  note", "-" * (width + 30)]
@@ -224,11 +297,16 @@ def table(rows: list[tuple[str, float, str]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(quick: bool = False) -> int:
     repo = Path(__file__).resolve().parents[1]
-    print(table(run_overhead(repo)))
-    print(table(parallel_speedup(repo)))
-    print(table(prepare_cache(repo)))
+    overhead, where = run_overhead(repo, rounds=3 if quick else 5, traced=1 if quick else 3)
+    print(table(overhead), flush=True)
+    print("\nwhere the warm run's time goes (python -m orchestrator run, traced):", flush=True)
+    print(table(where), flush=True)
+    if quick:
+        return 0
+    print(table(parallel_speedup(repo)), flush=True)
+    print(table(prepare_cache(repo)), flush=True)
     return 0
 
 

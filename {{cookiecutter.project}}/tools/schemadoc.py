@@ -20,13 +20,13 @@ def _type(schema: dict[str, Any]) -> str:
         return " | ".join(f"`{v}`" for v in schema["enum"])
     kind = schema.get("type", "")
     kinds = kind if isinstance(kind, list) else [kind]
-    words = []
+    words: list[str] = []
     for item in kinds:
         if item == "array" and isinstance(schema.get("items"), dict):
             inner = _type(schema["items"])
             words.append(f"list of {inner}" if inner else "list")
         else:
-            words.append({"object": "mapping", "array": "list"}.get(item, item))
+            words.append({"object": "mapping", "array": "list"}.get(item, str(item)))
     return " or ".join(w for w in words if w)
 
 

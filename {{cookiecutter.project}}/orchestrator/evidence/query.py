@@ -107,12 +107,15 @@ def cmd_verify(repo: Path, args: argparse.Namespace) -> int:
 
 def write_json_array(objects: Iterable[str], out: TextIO) -> None:
     """A JSON array, one object a line, written as the objects come (the query is streamed)."""
-    out.write("[")
-    sep = "\n"
-    for obj in objects:
-        out.write(sep + obj)
-        sep = ",\n"
-    out.write("\n]\n" if sep != "\n" else "]\n")
+    write, rest = out.write, iter(objects)
+    for first in rest:
+        write("[\n" + first)
+        for obj in rest:
+            write(",\n")
+            write(obj)
+        write("\n]\n")
+        return
+    write("[]\n")
 
 
 HEADER = ("ARTIFACT", "STATUS", "PHASE", "KIND", "BYTES", "SHA256")

@@ -6,6 +6,10 @@ evidence phase upserts its run as it finishes; before each query, `sync` stats e
 run's index and manifest and re-reads only the runs whose files changed, so a
 missing, stale or corrupt database is rebuilt from the run directories by itself.
 SQLite keeps concurrent runs (parallel task packs) from corrupting it.
+
+Each artifact row also holds its query answer as compact JSON (`obj`, made by SQLite from the
+row and its run when the run is written), so the streamed `--json` query only reads and writes
+strings: no per-row assembly in Python.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +26,7 @@ from orchestrator.fsio import read_json, sha256_file
 from orchestrator.globs import glob_to_regex
 
 DB = Path(".orchestrator") / "evidence.sqlite"
-VERSION = "evidence-db/1"
+VERSION = "evidence-db/2"
 INDEX = "evidence_index.json"
 ATTESTATION = "attestation.intoto.json"
 SCHEMA = """
@@ -31,7 +36,8 @@ CREATE TABLE IF NOT EXISTS runs (
     root_digest TEXT NOT NULL, stamp TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS artifacts (
     run_dir TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, bytes INTEGER NOT NULL,
-    kind TEXT NOT NULL, phase TEXT, media_type TEXT NOT NULL, PRIMARY KEY (run_dir, path)) WITHOUT ROWID;
+    kind TEXT NOT NULL, phase TEXT, media_type TEXT NOT NULL, obj TEXT,
+    PRIMARY KEY (run_dir, path)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS runs_task ON runs (task, run_id);
 CREATE INDEX IF NOT EXISTS runs_run_id ON runs (run_id);
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
@@ -91,14 +97,16 @@ def rel_run_dir(repo: Path, run_dir: Path) -> str:
 
 def _rows(run_key: str, run_dir: Path, index: dict[str, Any]) -> list[tuple[Any, ...]]:
     rows = [
-        (run_key, e["path"], e["sha256"], e["bytes"], e["kind"], e["phase"], e["media_type"])
+        (run_key, e["path"], e["sha256"], e["bytes"], e["kind"], e["phase"], e["media_type"], None)
         for e in index["entries"]
     ]
     for name, kind in ((INDEX, "evidence-index"), (ATTESTATION, "attestation")):
         path = run_dir / name
         if path.is_file():
             media = "application/vnd.in-toto+json" if name == ATTESTATION else "application/json"
-            rows.append((run_key, name, sha256_file(path), path.stat().st_size, kind, "evidence", media))
+            rows.append(
+                (run_key, name, sha256_file(path), path.stat().st_size, kind, "evidence", media, None)
+            )
     return rows
 
 
@@ -120,8 +128,9 @@ def _write_run(
         (key, index["task"], index["run_id"], manifest.get("status", "unknown"), index["root_digest"], stamp),
     )
     conn.executemany(
-        "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)", _rows(key, run_dir, index)
+        "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _rows(key, run_dir, index)
     )
+    conn.execute(UPDATE_OBJ, (key,))
 
 
 def upsert_run(
@@ -201,7 +210,8 @@ SELECT = {
 
 
 def _where(run: str | None, path_glob: str | None, **equal: str | None) -> tuple[str, list[Any]]:
-    where, args = [], []
+    where: list[str] = []
+    args: list[Any] = []
     for column, value in (
         ("r.task", equal["task"]),
         ("a.phase", equal["phase"]),
@@ -223,6 +233,12 @@ def _where(run: str | None, path_glob: str | None, **equal: str | None) -> tuple
 
 
 RUN_FIELDS = ("task", "run_id", "run_dir", "status")
+UPDATE_OBJ = (
+    "UPDATE artifacts SET obj = (SELECT json_object("
+    + ", ".join(f"'{name}', {SELECT[name].replace('a.', 'artifacts.')}" for name in COLUMNS)
+    + ") FROM runs r WHERE r.run_dir = artifacts.run_dir) WHERE run_dir = ?"
+)
+"""Fills a run's `obj` column: the query's JSON object of each row, fields in COLUMNS order."""
 
 
 def _select(
@@ -236,7 +252,8 @@ def _select(
     status: str | None,
     path_glob: str | None,
 ) -> Iterator[tuple[Any, ...]]:
-    """(path, run_dir, *what) rows matching every filter, in (run directory, path) order, as SQLite yields them.
+    """(path, run_dir, *what) rows matching every filter, in (run directory, path) order, as SQLite
+    yields them.
 
     The runs table is joined only when a filter needs it: `what` may name run columns (`r.`) only then."""
     regex = glob_to_regex(path_glob) if path_glob else None
@@ -245,9 +262,11 @@ def _select(
     sql = f"SELECT a.path, a.run_dir, {what} FROM artifacts a{join}{where} ORDER BY a.run_dir, a.path"
     with connect(repo) as conn:
         sync(repo, conn)
-        for row in conn.execute(sql, args):
-            if regex is None or regex.fullmatch(row[0]):
-                yield row
+        rows = conn.execute(sql, args)
+        if regex is None:
+            yield from rows
+        else:
+            yield from (row for row in rows if regex.fullmatch(row[0]))
 
 
 def query(
@@ -289,30 +308,18 @@ def query_json(
     status: str | None = None,
     path_glob: str | None = None,
 ) -> Iterator[str]:
-    """The same rows as `query`, each a compact JSON object, made as SQLite yields them: for streaming out.
+    """The same rows as `query`, each a compact JSON object, as SQLite yields them: for streaming out.
 
-    SQLite builds each artifact's part (`json_object`); the run's part is one prefix per run."""
-    prefixes = _run_prefixes(repo)
-    fields = ", ".join(f"'{name}', {SELECT[name]}" for name in COLUMNS if name not in RUN_FIELDS)
-    for row in _select(
+    Each object was made by SQLite when its run was written (`obj`): a row reaches the caller
+    without passing through Python code of ours (but the path glob's match)."""
+    rows = _select(
         repo,
-        f"json_object({fields})",
+        "a.obj",
         task=task,
         run=run,
         phase=phase,
         kind=kind,
         status=status,
         path_glob=path_glob,
-    ):
-        yield prefixes[row[1]] + row[2][1:]
-
-
-def _run_prefixes(repo: Path) -> dict[str, str]:
-    """run_dir -> the opening of its rows' JSON objects, with the run's fields in COLUMNS order."""
-    fields = ", ".join(f"'{name}', {name}" for name in RUN_FIELDS)
-    with connect(repo) as conn:
-        sync(repo, conn)
-        return {
-            run_dir: obj[:-1] + ","
-            for run_dir, obj in conn.execute(f"SELECT run_dir, json_object({fields}) FROM runs")
-        }
+    )
+    return map(itemgetter(2), rows)

@@ -353,6 +353,18 @@ def test_repo_index_follows_runs_incrementally(two_runs: tuple[Synthetic, Synthe
     assert {r["task"] for r in evidence_db.query(repo)} == {"add-slug"}
 
 
+def test_the_streamed_json_follows_a_run_whose_status_changed(two_runs: tuple[Synthetic, Synthetic]) -> None:
+    """The JSON objects are made when a run is written: a rewritten manifest rewrites them."""
+    first, _ = two_runs
+    evidence_db.query(first.repo)
+    first.manifest["status"] = "tripped"
+    first.save()
+    run = evidence_db.rel_run_dir(first.repo, first.run_dir)
+    streamed = [json.loads(obj) for obj in evidence_db.query_json(first.repo, run=run)]
+    assert streamed and {row["status"] for row in streamed} == {"tripped"}
+    assert streamed == evidence_db.query(first.repo, run=run)
+
+
 def test_the_streamed_json_query_gives_exactly_the_rows_of_the_query(tmp_path: Path) -> None:
     import io
 

@@ -140,3 +140,74 @@ def test_a_pth_file_planted_in_the_interpreter_environment_is_named(
     assert guard.differences(before, guard.snapshot(repo), repo) == [
         "venv/lib:python3/site-packages/evil.pth (created)"
     ]
+
+
+# --- the listing of the large trees ----------------------------------------------------------
+
+
+def odd_tree(root: Path) -> None:
+    """Names and kinds a listing could get wrong: spaces, a newline, a leading dash, links, a fifo."""
+    (root / "pkg" / "sub dir").mkdir(parents=True)
+    (root / "pkg" / "sub dir" / "a file.py").write_text("x = 1\n", encoding="utf-8")
+    (root / "pkg" / "line\nbreak.txt").write_text("", encoding="utf-8")
+    (root / "-dash").write_text("d", encoding="utf-8")
+    tool = root / "pkg" / "tool"
+    tool.write_text("#!/bin/sh\n", encoding="utf-8")
+    tool.chmod(0o755)
+    os.symlink("> odd target", root / "pkg" / "link")
+    os.symlink("../-dash", root / "pkg" / "dash-link")
+    os.mkfifo(root / "pkg" / "fifo")
+
+
+def test_the_listing_of_a_tree_holds_exactly_what_the_walk_fingerprints(tmp_path: Path) -> None:
+    odd_tree(tmp_path)
+    listed, walked = guard.Snapshot(), guard.Snapshot()
+    guard._list_trees(listed, [("venv/lib", tmp_path, ())])
+    guard._walk(walked, "venv/lib", tmp_path)
+    assert listed.listing and not listed.entries, "GNU find lists the tree"
+    assert listed.all_entries() == walked.entries
+    assert listed.count == len(walked.entries)
+
+
+def test_a_file_rewritten_in_place_in_the_interpreter_environment_is_named(
+    repo: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Same size, same inode, same directory: only the file's own fingerprint moves."""
+    site = tmp_path / "venv" / "lib" / "python3" / "site-packages"
+    site.mkdir(parents=True)
+    module = site / "trusted.py"
+    module.write_text("SAFE = 1\n", encoding="utf-8")
+    monkeypatch.setattr(guard, "interpreter_paths", lambda: {"venv/lib": tmp_path / "venv" / "lib"})
+    before = guard.snapshot(repo)
+    directory = os.stat(site).st_mtime_ns
+    with module.open("r+", encoding="utf-8") as handle:
+        handle.write("EVIL = 1\n")
+    assert os.stat(site).st_mtime_ns == directory
+    assert guard.differences(before, guard.snapshot(repo), repo) == [
+        "venv/lib:python3/site-packages/trusted.py (changed)"
+    ]
+
+
+def test_without_gnu_find_every_tree_is_walked_and_compared_alike(
+    repo: Path, tmp_path: Path, monkeypatch
+) -> None:
+    odd_tree(tmp_path / "lib")
+    monkeypatch.setattr(guard, "interpreter_paths", lambda: {"venv/lib": tmp_path / "lib"})
+    listed = guard.snapshot(repo)
+    monkeypatch.setattr(guard, "_gnu_find", lambda: None)
+    walked = guard.snapshot(repo)
+    assert not walked.listing and walked.count == listed.count
+    assert guard.differences(listed, walked, repo) == []
+    (tmp_path / "lib" / "pkg" / "tool").chmod(0o700)
+    assert guard.differences(listed, guard.snapshot(repo), repo) == ["venv/lib:pkg/tool (changed)"]
+
+
+def test_a_tree_beyond_the_entry_limit_is_said_to_be_not_walked(tmp_path: Path, monkeypatch) -> None:
+    odd_tree(tmp_path)
+    for n in range(50):
+        (tmp_path / "pkg" / f"extra-{n:02d}").write_text("", encoding="utf-8")
+    monkeypatch.setattr(guard, "MAX_ENTRIES", 20)
+    snap = guard.Snapshot()
+    guard._list_trees(snap, [("venv/lib", tmp_path, ())])
+    assert snap.truncated == ["venv/lib (more than 20 entries)"]
+    assert 0 < snap.count <= 20 and not snap.listing

@@ -162,3 +162,46 @@ def test_a_file_replaced_by_a_directory_is_an_ordinary_change(repo: Path) -> Non
     proc = orchestrator(repo, "run", "redir")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "src/textkit/words.py/inner.txt" in git(repo, "ls-tree", "-r", "--name-only", "codex/redir~1")
+
+
+def test_an_untouched_checkout_is_its_tree_without_hashing_it_again(
+    repo: Path, tmp_path: Path, monkeypatch
+) -> None:
+    head, tree = git(repo, "rev-parse", "HEAD").strip(), git(repo, "rev-parse", "HEAD^{tree}").strip()
+    checkout = tested.checkout(repo, head, tree, tmp_path / "tested", 60)
+
+    def no_hashing(*args: object) -> str:
+        raise AssertionError("an untouched checkout is not hashed again")
+
+    monkeypatch.setattr(tested, "build_tree", no_hashing)
+    assert tested.tree_after_checks(repo, checkout, tree, 60) == (tree, [])
+
+
+def test_a_file_rewritten_with_its_size_and_times_kept_is_still_named(repo: Path, tmp_path: Path) -> None:
+    """Only the change time, which no jailed process can set, tells this rewrite apart."""
+    import os
+
+    head, tree = git(repo, "rev-parse", "HEAD").strip(), git(repo, "rev-parse", "HEAD^{tree}").strip()
+    checkout = tested.checkout(repo, head, tree, tmp_path / "tested", 60)
+    target = checkout / "noxfile.py"
+    before = target.stat()
+    data = target.read_bytes()
+    with target.open("r+b") as handle:
+        handle.write(bytes([data[0] ^ 1]))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+    now, changed = tested.tree_after_checks(repo, checkout, tree, 60)
+    assert now != tree and changed == ["noxfile.py"]
+
+
+def test_a_mode_change_in_the_checkout_is_named(repo: Path, tmp_path: Path) -> None:
+    head, tree = git(repo, "rev-parse", "HEAD").strip(), git(repo, "rev-parse", "HEAD^{tree}").strip()
+    checkout = tested.checkout(repo, head, tree, tmp_path / "tested", 60)
+    target = checkout / "noxfile.py"
+    target.chmod(target.stat().st_mode ^ 0o111)
+    assert tested.tree_after_checks(repo, checkout, tree, 60)[1] == ["noxfile.py"]
