@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from orchestrator import envcache, gitops, tested
+from orchestrator import envcache, freshcheckout, gitops
 from orchestrator.clock import parse_utc
 from orchestrator.environment import expand, path_prefix, snapshot_dir
 from orchestrator.errors import BadInput, Refused, Tripped
@@ -59,7 +59,7 @@ def discard(run: Run) -> str:
     for scratch in scratch_dir(run).parent.glob(f"{run.task.id}-{run.id}*"):
         shutil.rmtree(scratch, ignore_errors=True)
     try:
-        tested.remove(run.repo, checkout_dir(run))
+        freshcheckout.remove(run.repo, checkout_dir(run))
         gitops.remove_worktree(run.repo, run.workspace)
     except (gitops.GitError, OSError) as exc:
         return f"workspace not removed ({exc}); `git worktree remove --force {run.workspace}` removes it"
@@ -202,7 +202,7 @@ def fresh_checkout(run: Run) -> Path:
             f"start a new run: nox -s run -- {run.task.id}"
         )
     with bounded(run) as left:
-        checkout = tested.checkout(run.repo, run.manifest.git.base, tree, checkout_dir(run), left())
+        checkout = freshcheckout.checkout(run.repo, run.manifest.git.base, tree, checkout_dir(run), left())
     if paths := prepared_paths(run):  # the environment setup made, never what the executor did to it
         envcache.reset(snapshot_dir(scratch_dir(run)), paths, checkout)
     return checkout
@@ -221,7 +221,7 @@ def record_tested(run: Run, checkout: Path, phase: str) -> None:
 
     tree = changes_tree(run)
     with bounded(run) as left:
-        now, changed = tested.tree_after_checks(run.repo, checkout, tree, left())
+        now, changed = freshcheckout.tree_after_checks(run.repo, checkout, tree, left())
     run.record.tested_tree(now)
     if changed:
         shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
@@ -241,4 +241,4 @@ def changes_tree(run: Run) -> str:
 
 def remove_checkout(run: Run) -> None:
     if os.environ.get("ORCH_KEEP_WORKSPACE", "") in ("", "0"):
-        tested.remove(run.repo, checkout_dir(run))
+        freshcheckout.remove(run.repo, checkout_dir(run))

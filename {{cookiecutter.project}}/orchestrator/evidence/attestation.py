@@ -15,13 +15,13 @@ from typing import Any
 
 from orchestrator import __version__
 from orchestrator.fsio import read_json, sha256_file, write_json
+from orchestrator.layout import ATTESTATION, INDEX
 from orchestrator.phases import NAMES as PHASES
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://codex-orchestrator.dev/attestation/run/v1"
 """Predicate `run/v1`: fields documented in orchestrator/schemas/intoto_statement.v1.json."""
-FILE = "attestation.intoto.json"
-INDEX = "evidence_index.json"
+FILE = ATTESTATION
 
 
 def predicate(index: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:

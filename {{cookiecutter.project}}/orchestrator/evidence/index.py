@@ -29,17 +29,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.fsio import read_json, write_json
+from orchestrator.layout import (
+    ATTESTATION,
+    DIFF,
+    INDEX,
+    MANIFEST,
+    PLUGIN_RESULT,
+    REVIEW_MARKDOWN,
+    REVIEW_REPORT,
+    SEALS,
+    SUMMARY,
+    log_name,
+)
 from orchestrator.phases import NAMES as PHASES
 
 if TYPE_CHECKING:  # kept out of the import path of `evidence query`, which must start fast
     from orchestrator.runs import Run
 
-MANIFEST = "manifest.json"
-
-INDEX = "evidence_index.json"
-ATTESTATION = "attestation.intoto.json"
-SEALS = (INDEX, ATTESTATION)
-"""Files not in the index because they seal it (the attestation's subjects include the index)."""
 
 KINDS = (
     "manifest",
@@ -79,11 +85,11 @@ MEDIA_TYPES = {
 """A fixed table, never the platform's mimetypes database, so the index is the same everywhere."""
 
 PRODUCERS = {
-    "diff.patch": "execute",
-    "review_report.json": "review",
-    "REVIEW.md": "review",
-    "plugin_result.json": "plugin",
-    "SUMMARY.md": "summarize",
+    DIFF: "execute",
+    REVIEW_REPORT: "review",
+    REVIEW_MARKDOWN: "review",
+    PLUGIN_RESULT: "plugin",
+    SUMMARY: "summarize",
     ATTESTATION: "evidence",
     INDEX: "evidence",
 }
@@ -162,13 +168,13 @@ def kind_of(rel: str) -> str:
         return "attestation"
     if rel.startswith("logs/"):
         return "log"
-    if rel == "SUMMARY.md":
+    if rel == SUMMARY:
         return "summary"
-    if rel in ("review_report.json", "REVIEW.md"):
+    if rel in (REVIEW_REPORT, REVIEW_MARKDOWN):
         return "review"
     if lower.endswith((".patch", ".diff")):
         return "diff"
-    if rel == "plugin_result.json" or lower.endswith(".sarif") or rel.startswith("plugin/"):
+    if rel == PLUGIN_RESULT or lower.endswith(".sarif") or rel.startswith("plugin/"):
         return "plugin"
     if lower.endswith((".jsonl", ".ndjson")) and ("event" in lower or "codex" in lower):
         return "codex-events"
@@ -283,11 +289,11 @@ def refresh(run: Run, phase: str | None = None) -> bool:
     if not (run.dir / INDEX).is_file():
         return False
     if phase is None:
-        index = build(run.dir, run.manifest.to_json())
+        index: dict[str, Any] | None = build(run.dir, run.manifest.to_json())
     else:
         entry_ = run.manifest.phases.get(phase)
         outputs = entry_.outputs if entry_ else []
-        rels = [entry_.log if entry_ else f"logs/{phase}.log", *(o.path for o in outputs)]
+        rels = [entry_.log if entry_ else log_name(phase), *(o.path for o in outputs)]
         index = refresh_dir(run.dir, run.manifest.to_json(), rels)
     upsert(run, index)
     return True

@@ -18,6 +18,7 @@ from orchestrator import textsafe
 from orchestrator.evidence.index import KINDS, verify_run
 from orchestrator.evidence.store import query, query_json, run_dirs
 from orchestrator.globs import GlobError, glob_to_regex
+from orchestrator.layout import INDEX, MANIFEST
 from orchestrator.model import RunStatus
 from orchestrator.phases import NAMES as PHASES
 
@@ -64,7 +65,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _resolve_run(repo: Path, arg: str) -> Path:
     for candidate in (Path(arg), repo / arg):
-        if (candidate / "manifest.json").is_file() or (candidate / "evidence_index.json").is_file():
+        if (candidate / MANIFEST).is_file() or (candidate / INDEX).is_file():
             return candidate.resolve()
     raise _BadArgs(f"--run {arg}: not a run directory (no manifest.json); pass runs/<task-id>/<run-id>")
 

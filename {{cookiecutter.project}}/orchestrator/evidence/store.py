@@ -24,11 +24,10 @@ from typing import Any
 
 from orchestrator.fsio import read_json, sha256_file
 from orchestrator.globs import glob_to_regex
+from orchestrator.layout import ATTESTATION, INDEX, MANIFEST
 
 DB = Path(".orchestrator") / "evidence.sqlite"
 VERSION = "evidence-db/2"
-INDEX = "evidence_index.json"
-ATTESTATION = "attestation.intoto.json"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -121,7 +120,7 @@ def _write_run(
     if index is None:
         index = read_json(run_dir / INDEX)
     if manifest is None:
-        manifest = read_json(run_dir / "manifest.json")
+        manifest = read_json(run_dir / MANIFEST)
     conn.execute("DELETE FROM artifacts WHERE run_dir = ?", (key,))
     conn.execute(
         "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?)",

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from orchestrator.evidence.index import ATTESTATION, build, upsert
+from orchestrator.evidence.index import build, upsert
+from orchestrator.layout import ATTESTATION
 from orchestrator.model import Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run

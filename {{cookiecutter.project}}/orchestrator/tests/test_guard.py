@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from conftest import git, manifest, orchestrator, runs_of, write_pack
-from orchestrator import guard
+from orchestrator import fingerprint, guard
 from orchestrator.gitops import journal_ref
 
 UNSAFE = {"ORCH_UNSAFE_NO_ISOLATION": "1"}
@@ -161,9 +161,9 @@ def odd_tree(root: Path) -> None:
 
 def test_the_listing_of_a_tree_holds_exactly_what_the_walk_fingerprints(tmp_path: Path) -> None:
     odd_tree(tmp_path)
-    listed, walked = guard.Snapshot(), guard.Snapshot()
-    guard._list_trees(listed, [("venv/lib", tmp_path, ())])
-    guard._walk(walked, "venv/lib", tmp_path)
+    listed, walked = fingerprint.Snapshot(), fingerprint.Snapshot()
+    fingerprint.list_trees(listed, [("venv/lib", tmp_path, ())])
+    fingerprint.walk(walked, "venv/lib", tmp_path)
     assert listed.listing and not listed.entries, "GNU find lists the tree"
     assert listed.all_entries() == walked.entries
     assert listed.count == len(walked.entries)
@@ -194,7 +194,7 @@ def test_without_gnu_find_every_tree_is_walked_and_compared_alike(
     odd_tree(tmp_path / "lib")
     monkeypatch.setattr(guard, "interpreter_paths", lambda: {"venv/lib": tmp_path / "lib"})
     listed = guard.snapshot(repo)
-    monkeypatch.setattr(guard, "_gnu_find", lambda: None)
+    monkeypatch.setattr(fingerprint, "_gnu_find", lambda: None)
     walked = guard.snapshot(repo)
     assert not walked.listing and walked.count == listed.count
     assert guard.differences(listed, walked, repo) == []
@@ -206,8 +206,8 @@ def test_a_tree_beyond_the_entry_limit_is_said_to_be_not_walked(tmp_path: Path, 
     odd_tree(tmp_path)
     for n in range(50):
         (tmp_path / "pkg" / f"extra-{n:02d}").write_text("", encoding="utf-8")
-    monkeypatch.setattr(guard, "MAX_ENTRIES", 20)
-    snap = guard.Snapshot()
-    guard._list_trees(snap, [("venv/lib", tmp_path, ())])
+    monkeypatch.setattr(fingerprint, "MAX_ENTRIES", 20)
+    snap = fingerprint.Snapshot()
+    fingerprint.list_trees(snap, [("venv/lib", tmp_path, ())])
     assert snap.truncated == ["venv/lib (more than 20 entries)"]
     assert 0 < snap.count <= 20 and not snap.listing

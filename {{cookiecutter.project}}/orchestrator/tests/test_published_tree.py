@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import git, manifest, orchestrator, runs_of, write_pack
-from orchestrator import tested
+from orchestrator import freshcheckout, tested
 
 SCOPE = {"allowed_paths": ["src/**"]}
 FAILING_TEST = "printf 'def test_it():\\n    assert False\\n' > src/tests/test_hidden.py"
@@ -168,13 +168,13 @@ def test_an_untouched_checkout_is_its_tree_without_hashing_it_again(
     repo: Path, tmp_path: Path, monkeypatch
 ) -> None:
     head, tree = git(repo, "rev-parse", "HEAD").strip(), git(repo, "rev-parse", "HEAD^{tree}").strip()
-    checkout = tested.checkout(repo, head, tree, tmp_path / "tested", 60)
+    checkout = freshcheckout.checkout(repo, head, tree, tmp_path / "tested", 60)
 
     def no_hashing(*args: object) -> str:
         raise AssertionError("an untouched checkout is not hashed again")
 
-    monkeypatch.setattr(tested, "build_tree", no_hashing)
-    assert tested.tree_after_checks(repo, checkout, tree, 60) == (tree, [])
+    monkeypatch.setattr(freshcheckout, "build_tree", no_hashing)
+    assert freshcheckout.tree_after_checks(repo, checkout, tree, 60) == (tree, [])
 
 
 def test_a_file_rewritten_with_its_size_and_times_kept_is_still_named(repo: Path, tmp_path: Path) -> None:
@@ -182,7 +182,7 @@ def test_a_file_rewritten_with_its_size_and_times_kept_is_still_named(repo: Path
     import os
 
     head, tree = git(repo, "rev-parse", "HEAD").strip(), git(repo, "rev-parse", "HEAD^{tree}").strip()
-    checkout = tested.checkout(repo, head, tree, tmp_path / "tested", 60)
+    checkout = freshcheckout.checkout(repo, head, tree, tmp_path / "tested", 60)
     target = checkout / "noxfile.py"
     before = target.stat()
     data = target.read_bytes()
@@ -195,13 +195,13 @@ def test_a_file_rewritten_with_its_size_and_times_kept_is_still_named(repo: Path
         before.st_mtime_ns,
         before.st_ino,
     )
-    now, changed = tested.tree_after_checks(repo, checkout, tree, 60)
+    now, changed = freshcheckout.tree_after_checks(repo, checkout, tree, 60)
     assert now != tree and changed == ["noxfile.py"]
 
 
 def test_a_mode_change_in_the_checkout_is_named(repo: Path, tmp_path: Path) -> None:
     head, tree = git(repo, "rev-parse", "HEAD").strip(), git(repo, "rev-parse", "HEAD^{tree}").strip()
-    checkout = tested.checkout(repo, head, tree, tmp_path / "tested", 60)
+    checkout = freshcheckout.checkout(repo, head, tree, tmp_path / "tested", 60)
     target = checkout / "noxfile.py"
     target.chmod(target.stat().st_mode ^ 0o111)
-    assert tested.tree_after_checks(repo, checkout, tree, 60)[1] == ["noxfile.py"]
+    assert freshcheckout.tree_after_checks(repo, checkout, tree, 60)[1] == ["noxfile.py"]
