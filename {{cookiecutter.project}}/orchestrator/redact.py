@@ -216,8 +216,24 @@ def _mask_spans(line: str, spans: Iterable[tuple[int, int]]) -> str:
     return "".join(out)
 
 
+MEMO_TEXT_CHARS = 4096
+"""Texts up to this size are memoised by `redact_line_secrets` (2,048 of them: at most ~8 MB)."""
+
+
 def redact_line_secrets(text: str) -> str:
-    """Layers 2 and 3 over a whole text: scanner findings and secret-named assignments."""
+    """Layers 2 and 3 over a whole text: scanner findings and secret-named assignments.
+
+    A pure function of the text (the scanner's settings are fixed per process), so short texts are
+    memoised: the manifest is redacted on every save, and most of its strings do not change."""
+    return _redact_memo(text) if len(text) <= MEMO_TEXT_CHARS else _redact_line_secrets(text)
+
+
+@lru_cache(maxsize=2048)
+def _redact_memo(text: str) -> str:
+    return _redact_line_secrets(text)
+
+
+def _redact_line_secrets(text: str) -> str:
     text = PEM_BLOCK.sub(MASK, text)
     lines = text.split("\n")
     candidates = [(i + 1, line) for i, line in enumerate(lines) if PREFILTER.search(line)]
