@@ -20,11 +20,14 @@ heaviest imports; `tools.bench_run` prints it as the overhead breakdown.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import json
 import os
 import subprocess
 import sys
 import time
+import types
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -35,8 +38,8 @@ OUTSIDE = "(start, finish)"
 WRAPPED = (
     ("orchestrator.guard", "snapshot", "guard snapshot"),
     ("orchestrator.guard", "differences", "guard compare"),
-    ("orchestrator.tested", "checkout", "fresh checkout"),
-    ("orchestrator.tested", "tree_after_checks", "tested-tree check"),
+    ("orchestrator.freshcheckout", "checkout", "fresh checkout"),
+    ("orchestrator.freshcheckout", "tree_after_checks", "tested-tree check"),
     ("orchestrator.runs", "save_manifest", "manifest save"),
     ("orchestrator.sandbox", "run", "jail run (host side and command)"),
     ("orchestrator.evidence.index", "refresh", "evidence refresh"),
@@ -93,47 +96,42 @@ class Trace:
                 setattr(loaded, name, replacement)
 
     def _imports(self) -> None:
-        bootstrap: Any = sys.modules["importlib._bootstrap"]
-        find_and_load = bootstrap._find_and_load
-
-        def timed_load(name: str, import_: Any) -> Any:
-            if self.depth or name in sys.modules:
-                return find_and_load(name, import_)
-            self.depth += 1
-            start = time.perf_counter()
-            try:
-                return find_and_load(name, import_)
-            finally:
-                self.depth -= 1
-                elapsed = time.perf_counter() - start
-                self.add("import", elapsed)
-                self.imports[name.split(".")[0] if not name.startswith("orchestrator") else name] += elapsed
-
-        bootstrap._find_and_load = timed_load
+        """Times each module's first execution through a meta path finder placed first: it asks
+        the other finders for the spec and wraps the loader (importlib's public finder and loader
+        protocols); only outermost imports count, so nothing counts twice."""
+        sys.meta_path.insert(0, _TimingFinder(self))
 
     def _processes(self) -> None:
-        popen: Any = subprocess.Popen
-        popen_init, handle_exit = popen.__init__, popen._handle_exitstatus
+        """Every child process from start to exit, through a `subprocess.Popen` subclass (the
+        engine's `subprocess.run` and `Popen` calls look the class up on the module)."""
         trace = self
 
-        def init(proc: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
-            argv = [os.fsdecode(a) for a in ([args] if isinstance(args, str | bytes | Path) else args)]
-            name = Path(argv[0]).name if argv else "?"
-            if name == "git":
-                sub = [a for a in argv[1:] if not a.startswith("-")]
-                name = f"git {sub[0] if sub else ''}".strip()
-            proc._trace = (name, trace.phase, time.perf_counter())  # type: ignore[attr-defined]
-            popen_init(proc, args, *rest, **kwargs)
+        class TracedPopen(subprocess.Popen):  # type: ignore[type-arg]
+            def __init__(self, args: Any, *rest: Any, **kwargs: Any) -> None:
+                argv = [os.fsdecode(a) for a in ([args] if isinstance(args, str | bytes | Path) else args)]
+                name = Path(argv[0]).name if argv else "?"
+                if name == "git":
+                    sub = [a for a in argv[1:] if not a.startswith("-")]
+                    name = f"git {sub[0] if sub else ''}".strip()
+                self.trace_mark: tuple[str, str, float] | None = (name, trace.phase, time.perf_counter())
+                super().__init__(args, *rest, **kwargs)
 
-        def exited(proc: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> Any:
-            mark = getattr(proc, "_trace", None)
-            if mark is not None:
-                del proc._trace  # type: ignore[attr-defined]
-                trace.add(f"proc {mark[0]}", time.perf_counter() - mark[2], mark[1])
-            return handle_exit(proc, *args, **kwargs)
+            def _ended(self, code: int | None) -> int | None:
+                if code is not None and self.trace_mark is not None:
+                    name, phase, started = self.trace_mark
+                    self.trace_mark = None
+                    trace.add(f"proc {name}", time.perf_counter() - started, phase)
+                return code
 
-        popen.__init__ = init
-        popen._handle_exitstatus = exited
+            def poll(self) -> int | None:
+                return self._ended(super().poll())
+
+            def wait(self, timeout: float | None = None) -> int:
+                code = super().wait(timeout)
+                self._ended(code)
+                return code
+
+        subprocess.Popen = TracedPopen  # type: ignore[misc]
 
     def report(self, total: float) -> dict[str, Any]:
         inside = sum(costs["phase (wall)"][1] for costs in self.costs.values() if "phase (wall)" in costs)
@@ -144,6 +142,52 @@ class Trace:
             "phases": {phase: dict(costs) for phase, costs in self.costs.items()},
             "imports": dict(heaviest),
         }
+
+
+class _TimingLoader(importlib.abc.Loader):
+    def __init__(self, trace: Trace, name: str, loader: importlib.abc.Loader) -> None:
+        self.trace, self.name, self.loader = trace, name, loader
+
+    def __getattr__(self, name: str) -> Any:  # get_data, get_resource_reader, is_package...
+        return getattr(self.loader, name)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        trace = self.trace
+        if trace.depth:
+            self.loader.exec_module(module)
+            return
+        trace.depth += 1
+        start = time.perf_counter()
+        try:
+            self.loader.exec_module(module)
+        finally:
+            trace.depth -= 1
+            elapsed = time.perf_counter() - start
+            trace.add("import", elapsed)
+            top = self.name if self.name.startswith("orchestrator") else self.name.split(".")[0]
+            trace.imports[top] += elapsed
+
+
+class _TimingFinder(importlib.abc.MetaPathFinder):
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+
+    def find_spec(
+        self, fullname: str, path: Any, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is None:
+                continue
+            if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                spec.loader = _TimingLoader(self.trace, fullname, spec.loader)
+            return spec
+        return None
 
 
 def main(argv: list[str]) -> int:
