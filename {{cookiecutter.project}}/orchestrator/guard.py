@@ -58,10 +58,6 @@ GIT_CONTROL = (
 SHOWN = 10
 
 
-def _refs(repo: Path) -> dict[str, str]:
-    return _read_refs(_start_refs(repo))
-
-
 def _start_refs(repo: Path) -> subprocess.Popen[str]:
     """`git for-each-ref`, started: it runs while the trees are listed."""
     return subprocess.Popen(

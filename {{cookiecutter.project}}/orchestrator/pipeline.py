@@ -24,7 +24,7 @@ from orchestrator.clock import utc_now
 from orchestrator.config import Settings
 from orchestrator.errors import Aborted, BadInput, Refused, Tripped
 from orchestrator.evidence import index as evidence
-from orchestrator.layout import LOGS, SUMMARY, log_name
+from orchestrator.layout import LOGS, log_name
 from orchestrator.model import BreakerRecord, PhaseError, PhaseRecord, RunStatus, StartedBy, Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.phases import BY_NAME, DECISIVE, FINALIZERS, Role
@@ -288,7 +288,7 @@ def _conclude(run: Run, name: str, code: int, redactor: Redactor, *, chain: bool
 
 
 def report(run: Run) -> str:
-    summary = run.dir / SUMMARY
+    summary = run.layout.summary
     status, reason = textsafe.terminal(run.manifest.status), textsafe.terminal(run.manifest.reason)
     return f"run {run.id}: {status} — {reason}\n  summary: {textsafe.terminal(summary)}"
 

@@ -12,12 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.layout import PLUGIN_RESULT
 from orchestrator.redact import Redactor
 from orchestrator.schemas import first_error
-
-RESULT_FILE = PLUGIN_RESULT
-
 
 DESCRIPTOR = "plugin.json"
 

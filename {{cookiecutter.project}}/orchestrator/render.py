@@ -19,7 +19,6 @@ from jinja2.sandbox import SandboxedEnvironment
 from orchestrator import textsafe
 from orchestrator.clock import parse_utc
 from orchestrator.fsio import atomic_write_text
-from orchestrator.layout import REVIEW_MARKDOWN, SUMMARY
 from orchestrator.model import Status
 from orchestrator.phases import NAMES as PHASES
 from orchestrator.redact import Redactor
@@ -108,13 +107,13 @@ def summary_context(run: Run) -> dict[str, Any]:
         ),
         "timeline": timeline(manifest),
         "logs": sorted(p.name for p in run.logs.glob("*.log")) if run.logs.is_dir() else [],
-        "has_review": (run.dir / REVIEW_MARKDOWN).exists(),
+        "has_review": run.layout.review_markdown.exists(),
     }
 
 
 def summary(run: Run) -> Path:
     """Writes SUMMARY.md for the run as the manifest stands (the summarize phase, and publish's seal)."""
     text = markdown("summary.md.j2", **summary_context(run))
-    path = run.dir / SUMMARY
+    path = run.layout.summary
     atomic_write_text(path, Redactor.from_environ().redact(text))
     return path

@@ -20,7 +20,7 @@ from orchestrator.clock import utc_now
 from orchestrator.config import Settings
 from orchestrator.errors import BadInput
 from orchestrator.fsio import read_json, sha256_file, write_json
-from orchestrator.layout import LOGS, MANIFEST
+from orchestrator.layout import MANIFEST, RunLayout
 from orchestrator.model import (
     SCHEMA,
     ExecutorRecord,
@@ -110,8 +110,13 @@ class Run:
         return self.settings.state_dir / "worktrees" / f"{self.task.id}-{self.id}"
 
     @property
+    def layout(self) -> RunLayout:
+        """The run directory's artifact paths."""
+        return RunLayout(self.dir)
+
+    @property
     def logs(self) -> Path:
-        return self.dir / LOGS
+        return self.layout.logs
 
     def rel(self, path: Path) -> str:
         return path.resolve().relative_to(self.dir.resolve()).as_posix()

@@ -46,11 +46,6 @@ def terminal(text: object) -> str:
     return escape(str(text))
 
 
-def terminal_lines(text: object) -> str:
-    """Several lines for a terminal: line breaks kept, every other control character escaped."""
-    return escape(str(text), keep="\n")
-
-
 def finalize(value: Any) -> Any:
     """Jinja `finalize`: every interpolated string has its control characters escaped (line breaks kept)."""
     return escape(value, keep="\n") if isinstance(value, str) else value

@@ -18,7 +18,6 @@ from orchestrator.clock import parse_utc
 from orchestrator.environment import expand, path_prefix, snapshot_dir
 from orchestrator.errors import BadInput, Refused, Tripped
 from orchestrator.fsio import atomic_write_bytes
-from orchestrator.layout import DIFF
 from orchestrator.model import ChangesRecord, FileChange
 from orchestrator.redact import Redactor
 from orchestrator.runs import Run
@@ -29,22 +28,6 @@ def create(run: Run) -> Path:
     path = run.workspace
     if not path.exists():
         gitops.add_worktree(run.repo, path, run.manifest.git.base)
-    return path
-
-
-def ensure(run: Run) -> Path:
-    """The workspace as the executor left it: recreated from the recorded tree once discarded.
-
-    A whole run discards its worktree when it is published; a phase rerun alone later
-    (verify, plugin) gets it back from `changes.tree`, the tree the manifest recorded.
-    """
-    path = run.workspace
-    if path.exists():
-        return path
-    create(run)
-    tree = run.manifest.changes.tree if run.manifest.changes else None
-    if tree:
-        gitops.git(path, "read-tree", "--reset", "-u", tree)
     return path
 
 
@@ -159,7 +142,7 @@ def record_changes(run: Run, redactor: Redactor, tree: str) -> list[gitops.FileC
     text = redactor.redact(patch.decode("utf-8", "replace"))
     if size > DIFF_CAP:
         text += f"\n[diff.patch cut at {DIFF_CAP} of {size} bytes]\n"
-    atomic_write_bytes(run.dir / DIFF, text.encode("utf-8"))
+    atomic_write_bytes(run.layout.diff, text.encode("utf-8"))
     listed = changes[:FILES_CAP]
     run.record.changes(
         ChangesRecord(

@@ -286,7 +286,7 @@ def refresh(run: Run, phase: str | None = None) -> bool:
     manifest.json, logs/<phase>.log and that phase's recorded outputs; without it,
     rebuilds the whole index. Also updates the repository's evidence index.
     """
-    if not (run.dir / INDEX).is_file():
+    if not run.layout.index.is_file():
         return False
     if phase is None:
         index: dict[str, Any] | None = build(run.dir, run.manifest.to_json())

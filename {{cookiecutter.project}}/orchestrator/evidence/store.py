@@ -231,7 +231,6 @@ def _where(run: str | None, path_glob: str | None, **equal: str | None) -> tuple
     return (" WHERE " + " AND ".join(where) if where else ""), args
 
 
-RUN_FIELDS = ("task", "run_id", "run_dir", "status")
 UPDATE_OBJ = (
     "UPDATE artifacts SET obj = (SELECT json_object("
     + ", ".join(f"'{name}', {SELECT[name].replace('a.', 'artifacts.')}" for name in COLUMNS)

@@ -11,7 +11,6 @@ from orchestrator.acceptance import failure_text, run_checks
 from orchestrator.breakers import FailureTracker, check_diff, diff_stat_of, raise_if
 from orchestrator.errors import Tripped
 from orchestrator.executors import AttemptResult, executor
-from orchestrator.layout import DIFF
 from orchestrator.model import Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run
@@ -63,7 +62,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
         key, feedback = failure
         raise_if(repeated.record(*key))
         log.note(f"attempt {attempt} did not pass: {feedback.splitlines()[0] if feedback else ''}")
-    outputs = [run.dir / DIFF, *result.outputs]
+    outputs = [run.layout.diff, *result.outputs]
     if not result.ok:
         return PhaseResult(Status.FAILED, result.reason, 1, outputs)
     return PhaseResult(

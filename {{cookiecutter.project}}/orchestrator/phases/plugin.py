@@ -36,7 +36,6 @@ from orchestrator.plugin_artifacts import OUT_ENV, collect, described, out_dir
 from orchestrator.plugin_protocol import (
     DESCRIPTOR,
     NAME,
-    RESULT_FILE,
     Descriptor,
     PluginProblem,
     check_result,
@@ -267,7 +266,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     """The plugin phase (see the module docstring for the outcome table)."""
     name = run.task.plugin_name
     strict = run.settings.plugins_strict
-    result_path = run.dir / RESULT_FILE
+    result_path = run.layout.plugin_result
     result_path.unlink(missing_ok=True)
     if not name:
         run.record.plugin(None)

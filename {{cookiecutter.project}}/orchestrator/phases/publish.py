@@ -24,7 +24,7 @@ from pathlib import Path
 
 from orchestrator import gitops, tested, workspace
 from orchestrator.errors import Refused
-from orchestrator.layout import LOGS, SUMMARY
+from orchestrator.layout import LOGS
 from orchestrator.model import RunStatus, Status
 from orchestrator.phaselog import PhaseLog
 from orchestrator.runs import PhaseResult, Run, derive_status
@@ -109,7 +109,7 @@ def run(run: Run, log: PhaseLog) -> PhaseResult:
     if settings.push:
         push(run, log, branch)
     log.note(workspace.discard(run))
-    return PhaseResult(Status.PASSED, f"committed to {branch}", 0, [run.dir / SUMMARY])
+    return PhaseResult(Status.PASSED, f"committed to {branch}", 0, [run.layout.summary])
 
 
 def push(run: Run, log: PhaseLog, branch: str) -> None:

@@ -49,7 +49,6 @@ class Channels:
     pid1: int | None = None
     ready: bool = False
     exit_code: int | None = None
-    bwrap_exit: int | None = None
     setup_error: str = ""
     buffers: dict[int, bytes] = field(default_factory=dict)
 
@@ -65,8 +64,6 @@ class Channels:
                     continue
                 if isinstance(item, dict) and isinstance(item.get("child-pid"), int) and self.pid1 is None:
                     self.pid1 = item["child-pid"]
-                if isinstance(item, dict) and isinstance(item.get("exit-code"), int):
-                    self.bwrap_exit = item["exit-code"]
             elif line == "ready":
                 self.ready = True
             elif line.startswith("exit ") and self.exit_code is None and self.ready:

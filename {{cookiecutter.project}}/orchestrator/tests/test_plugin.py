@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from conftest import ROOT, git, manifest, orchestrator, runs_of, write_pack
-from orchestrator import plugin_protocol
+from orchestrator import layout, plugin_protocol
 from orchestrator.config import load_settings
 from orchestrator.errors import Tripped
 from orchestrator.fsio import read_json, sha256_file
@@ -122,7 +122,7 @@ def run_phase(run: Run, secrets: tuple[str, ...] = ()) -> PhaseResult:
 
 
 def result_file(run: Run) -> Path:
-    return run.dir / plugin_protocol.RESULT_FILE
+    return run.dir / layout.PLUGIN_RESULT
 
 
 # --- the matrix: kind x strict x enabled ------------------------------------------------------------
@@ -402,4 +402,4 @@ def test_a_strict_failing_plugin_fails_the_whole_run(repo: Path) -> None:
         "failed",
     )
     outputs = {o["path"]: o["sha256"] for o in data["phases"]["plugin"]["outputs"]}
-    assert outputs[plugin_protocol.RESULT_FILE] == data["plugin"]["sha256"]
+    assert outputs[layout.PLUGIN_RESULT] == data["plugin"]["sha256"]

@@ -31,10 +31,6 @@ def test_ordinary_text_is_unchanged() -> None:
     assert textsafe.json_safe({"a": [text]}) == {"a": [text]}
 
 
-def test_terminal_lines_keep_line_breaks_only() -> None:
-    assert textsafe.terminal_lines("one\ntwo\x1b[31m") == "one\ntwo\\x1b[31m"
-
-
 def test_markdown_text_cannot_start_a_line_a_cell_or_a_tag() -> None:
     out = textsafe.markdown("x\n# forged heading | cell <img src=x>")
     assert "\n" not in out and "\\|" in out and "<img" not in out
