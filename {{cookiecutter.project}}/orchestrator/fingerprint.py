@@ -52,7 +52,8 @@ def signature(st: os.stat_result) -> Signature:
     kind = "d" if stat.S_ISDIR(st.st_mode) else "l" if stat.S_ISLNK(st.st_mode) else "f"
     if kind == "d":  # a directory's own mtime moves with every entry; its entries speak for it
         return (kind, st.st_mode)
-    return (kind, st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
+    # ctime too: an in-place rewrite that keeps the size and puts the mtime back still moves it
+    return (kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
 
 
 def walk(
@@ -91,7 +92,7 @@ def walk(
 #
 # The checkout, the venv and the engine are most of what is fingerprinted (a venv alone holds
 # some 13,000 entries). One `find` lists them all with the very fields `_sig` takes from lstat
-# (type, size, mtime in ns, inode, mode; a link's target), without following links. The listing
+# (type, size, mtime and ctime in ns, inode, mode; a link's target), without following links. The listing
 # is kept as bytes: when the listing after a phase is byte for byte the one before, no entry
 # changed, and nothing is parsed; only a listing that differs is parsed, entry by entry, to name
 # what changed. Without GNU find (or when it fails) the trees are walked by `walk`, as before.
@@ -116,11 +117,11 @@ FIND_PRINTF = (
     "-type",
     "l",
     "-printf",
-    r"l %d %s %T@ %i %m %p\0>%l\0",  # a piece that starts with ">" is the target of the link before it
+    r"l %d %s %T@ %C@ %i %m %p\0>%l\0",  # a piece that starts with ">" is the target of the link before it
     ")",
     "-o",
     "-printf",
-    r"%y %d %s %T@ %i %m %p\0",
+    r"%y %d %s %T@ %C@ %i %m %p\0",
 )
 FILE_TYPES = {
     b"f": stat.S_IFREG,
@@ -162,7 +163,7 @@ def _parse_listing(listing: bytes, starts: dict[str, tuple[str, str]]) -> dict[s
         if not record:
             continue
         kind = record[:1]
-        fields = record.split(b" ", 3 if kind == b"d" else 6)
+        fields = record.split(b" ", 3 if kind == b"d" else 7)
         path = fields[-1]
         if fields[1] == b"0":
             cut, base = encoded[path]
@@ -170,15 +171,22 @@ def _parse_listing(listing: bytes, starts: dict[str, tuple[str, str]]) -> dict[s
         if kind == b"d":
             out[key] = ("d", stat.S_IFDIR | int(fields[2], 8))
             continue
-        _, _, size, mtime, ino, mode, _ = fields
+        _, _, size, mtime, ctime, ino, mode, _ = fields
         if kind == b"l":
             piece = next(parts, b"")
             if not piece.startswith(b">"):  # a listing cut short after this link's name
                 break
             target = os.fsdecode(piece[1:])
-            out[key] = ("l", int(size), _ns(mtime), int(ino), stat.S_IFLNK | int(mode, 8), target)
+            out[key] = ("l", int(size), _ns(mtime), _ns(ctime), int(ino), stat.S_IFLNK | int(mode, 8), target)
         else:
-            out[key] = ("f", int(size), _ns(mtime), int(ino), FILE_TYPES.get(kind, 0) | int(mode, 8))
+            out[key] = (
+                "f",
+                int(size),
+                _ns(mtime),
+                _ns(ctime),
+                int(ino),
+                FILE_TYPES.get(kind, 0) | int(mode, 8),
+            )
     return out
 
 

@@ -46,11 +46,11 @@ def entries(repo: Path, tree: str, timeout: float) -> list[tuple[str, str, str]]
 
 _LISTED: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {}
 
-Stat = tuple[int, int, int, int, int]
+Stat = tuple[int, int, int, int, int, int, int]
 
 
 def _stat(st: os.stat_result) -> Stat:
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_nlink, st.st_mode)
 
 
 @dataclass

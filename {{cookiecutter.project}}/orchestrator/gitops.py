@@ -288,6 +288,7 @@ def journal_files(repo: Path, paths: Iterable[Path]) -> None:
                 "path": path.relative_to(repo).as_posix(),
                 "size": st.st_size,
                 "mtime_ns": st.st_mtime_ns,
+                "ctime_ns": st.st_ctime_ns,
                 "ino": st.st_ino,
                 "mode": st.st_mode,
             }

@@ -9,7 +9,7 @@ takes a fingerprint of:
 - the interpreter environment the orchestrator runs in (`sys.prefix`: a venv's `pyvenv.cfg`,
   `bin/` and `lib/`) and the engine itself, when they live outside the checkout.
 
-Fingerprints are `lstat` based (type, size, mtime_ns, inode, mode); git's control files are
+Fingerprints are `lstat` based (type, size, mtime_ns, ctime_ns, inode, mode); git's control files are
 small and also hashed. The walk is bounded (`fingerprint.MAX_ENTRIES`); what was not walked is said so in
 the decision, never silently treated as unchanged.
 
@@ -171,7 +171,14 @@ def journalled_files(repo: Path) -> dict[str, Signature]:
     for line in lines:
         try:
             item = json.loads(line)
-            out[str(item["path"])] = ("f", item["size"], item["mtime_ns"], item["ino"], item["mode"])
+            out[str(item["path"])] = (
+                "f",
+                item["size"],
+                item["mtime_ns"],
+                item["ctime_ns"],
+                item["ino"],
+                item["mode"],
+            )
         except (ValueError, KeyError, TypeError):
             continue
     return out
