@@ -36,15 +36,6 @@ class Trip:
     def error(self) -> Tripped:
         return Tripped(self.name, self.limit, self.measured, self.detail)
 
-    def record(self, phase: str | None = None) -> dict[str, Any]:
-        """The manifest's `breakers[]` entry."""
-        entry: dict[str, Any] = {"name": self.name, "limit": self.limit, "measured": self.measured}
-        if phase:
-            entry["phase"] = phase
-        if self.detail:
-            entry["detail"] = self.detail
-        return entry
-
 
 def raise_if(trip: Trip | None) -> None:
     if trip is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git
+from conftest import git, manifest, orchestrator, runs_of, write_pack
 from orchestrator import fingerprint, freshcheckout
 
 TARGET = "noxfile.py"
@@ -258,8 +258,6 @@ def _valid(data: dict) -> None:
 def test_a_check_ending_mid_phase_leaves_a_valid_manifest_it_cannot_forge(
     repo: Path, check: str, limits: dict, status: str
 ) -> None:
-    from conftest import manifest, orchestrator, runs_of, write_pack
-
     write_pack(
         repo,
         "midway",
