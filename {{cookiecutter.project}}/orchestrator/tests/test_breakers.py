@@ -26,15 +26,6 @@ def test_a_trip_becomes_a_tripped_error_naming_breaker_limit_and_measured() -> N
     assert error.exit_code == 3
 
 
-def test_a_trip_record_fits_the_manifest_breakers_entry() -> None:
-    assert Trip("wall_seconds", 5, 5.2).record("execute") == {
-        "name": "wall_seconds",
-        "limit": 5,
-        "measured": 5.2,
-        "phase": "execute",
-    }
-
-
 def test_the_kill_switch_variable_trips() -> None:
     assert breakers.kill_switch_reason({"ORCH_KILL_SWITCH": "1"}, None) == "ORCH_KILL_SWITCH=1"
     assert breakers.kill_switch_reason({"ORCH_KILL_SWITCH": "0"}, None) is None
