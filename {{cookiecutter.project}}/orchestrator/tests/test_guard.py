@@ -51,6 +51,16 @@ def test_an_ignored_env_file_changed_by_an_escape_is_named(repo: Path) -> None:
     refused_naming(proc, data, "checkout:.env (changed)")
 
 
+def test_an_in_place_rewrite_that_restores_size_and_mtime_is_named(repo: Path) -> None:
+    """Same inode, same size, mtime put back: only the change time moves, and the guard reads it."""
+    rewrite = (
+        'f="$REPO/README.md"; t=$(stat -c %y "$f"); '
+        'printf X | dd of="$f" bs=1 seek=0 conv=notrunc status=none; touch -d "$t" "$f"'
+    )
+    proc, data, _ = escape_run(repo, "inplace", rewrite)
+    refused_naming(proc, data, "checkout:README.md (changed)")
+
+
 def test_an_edited_engine_module_is_named(repo: Path) -> None:
     proc, data, _ = escape_run(repo, "engine", 'echo "# planted" >> "$REPO/orchestrator/phases/review.py"')
     refused_naming(proc, data, "checkout:orchestrator/phases/review.py (changed)")

@@ -97,6 +97,28 @@ def test_acceptance_that_rewrites_a_tested_file_fails_verify_by_name(repo: Path)
     assert "src/out.txt" not in branch_files(repo, "rewrites")
 
 
+def test_acceptance_that_rewrites_a_tested_file_keeping_size_and_mtime_fails_verify(repo: Path) -> None:
+    """The fresh checkout trusts an unchanged lstat; a rewrite that puts size and mtime back
+    still moves the change time."""
+    write_pack(
+        repo,
+        "sametimes",
+        executor={"kind": "shell", "commands": ["echo one > src/out.txt"]},
+        scope=SCOPE,
+        acceptance=[
+            {
+                "id": "check",
+                "run": 't=$(stat -c %y src/out.txt); echo owt > src/out.txt; touch -d "$t" src/out.txt',
+            }
+        ],
+    )
+    proc = orchestrator(repo, "run", "sametimes")
+    data = manifest(runs_of(repo, "sametimes")[-1])
+    assert proc.returncode == 3 and data["status"] != "succeeded"
+    assert "src/out.txt" in data["phases"]["verify"]["reason"]
+    assert "src/out.txt" not in branch_files(repo, "sametimes")
+
+
 # --- the properties behind them ------------------------------------------------------------------
 
 
